@@ -1,0 +1,124 @@
+/**
+ * The standalone hub's configuration: flags, each also an environment variable `CRIER_<NAME>`
+ * (flags win). Resolves keys (inline secret, inline PEM, or a PEM file) and decides dev mode.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { CrierError } from "./errors.ts";
+
+/** Flags of `crier` (serving), with their env names and help. */
+export const SERVE_FLAGS = {
+  port: { type: "string", env: "CRIER_PORT", help: "port to listen on (default 8080)" },
+  host: { type: "string", env: "CRIER_HOST", help: "address to bind (default: all interfaces)" },
+  "jwt-key": {
+    type: "string",
+    env: "CRIER_JWT_KEY",
+    help: "HS256 secret or PEM public key (file) for all tokens",
+  },
+  "publisher-jwt-key": {
+    type: "string",
+    env: "CRIER_PUBLISHER_JWT_KEY",
+    help: "key for publishers' tokens",
+  },
+  "subscriber-jwt-key": {
+    type: "string",
+    env: "CRIER_SUBSCRIBER_JWT_KEY",
+    help: "key for subscribers' tokens",
+  },
+  anonymous: { type: "boolean", env: "CRIER_ANONYMOUS", help: "allow subscribers without a token" },
+  "history-size": {
+    type: "string",
+    env: "CRIER_HISTORY_SIZE",
+    help: "updates kept for resume (default 10000)",
+  },
+  "keep-alive": {
+    type: "string",
+    env: "CRIER_KEEP_ALIVE",
+    help: "ms between keep-alive comments (default 15000, 0: off)",
+  },
+  "cors-origins": {
+    type: "string",
+    env: "CRIER_CORS_ORIGINS",
+    help: "comma-separated browser origins allowed",
+  },
+} as const;
+
+export type FlagName = keyof typeof SERVE_FLAGS;
+
+/** Everything the standalone hub needs to start. */
+export interface ServeConfig {
+  readonly port: number;
+  readonly host: string | undefined;
+  readonly publisherKey: string;
+  readonly subscriberKey: string;
+  readonly anonymous: boolean;
+  readonly historySize: number;
+  readonly keepAliveMs: number;
+  readonly corsOrigins: readonly string[];
+  /** No key was configured: a throwaway secret was generated and anonymous subscribers allowed. */
+  readonly devMode: boolean;
+}
+
+/** Reads the serving flags from `argv` and `env`; throws `CRIER_ERR_INVALID_OPTION`. */
+export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
+  const options = Object.fromEntries(
+    Object.entries(SERVE_FLAGS).map(([name, flag]) => [name, { type: flag.type }]),
+  ) as { [K in FlagName]: { type: (typeof SERVE_FLAGS)[K]["type"] } };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", (err as Error).message);
+  }
+  const get = (name: FlagName): string | undefined => {
+    const value = values[name] ?? env[SERVE_FLAGS[name].env];
+    return value === undefined || value === "" ? undefined : String(value);
+  };
+  const shared = get("jwt-key");
+  let publisherKey = get("publisher-jwt-key") ?? shared;
+  let subscriberKey = get("subscriber-jwt-key") ?? shared;
+  const devMode = publisherKey === undefined && subscriberKey === undefined;
+  if (devMode) {
+    publisherKey = subscriberKey = randomBytes(32).toString("base64url");
+  } else if (publisherKey === undefined || subscriberKey === undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "give --jwt-key, or both --publisher-jwt-key and --subscriber-jwt-key",
+    );
+  }
+  const anonymousFlag = get("anonymous");
+  return {
+    port: integer("port", get("port") ?? "8080", 0, 65535),
+    host: get("host"),
+    publisherKey: readKey(publisherKey as string),
+    subscriberKey: readKey(subscriberKey as string),
+    anonymous:
+      devMode ||
+      (anonymousFlag !== undefined && anonymousFlag !== "false" && anonymousFlag !== "0"),
+    historySize: integer("history-size", get("history-size") ?? "10000", 0, 10_000_000),
+    keepAliveMs: integer("keep-alive", get("keep-alive") ?? "15000", 0, 3_600_000),
+    corsOrigins: (get("cors-origins") ?? "")
+      .split(",")
+      .map((o) => o.trim())
+      .filter((o) => o !== ""),
+    devMode,
+  };
+}
+
+/** A key given inline (secret or PEM) or as the path of a PEM file. */
+export function readKey(value: string): string {
+  if (value.includes("-----BEGIN") || !existsSync(value)) return value;
+  return readFileSync(value, "utf8");
+}
+
+function integer(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < min || value > max) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `--${name} must be an integer from ${min} to ${max}, got "${text}"`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,94 @@
+/**
+ * The SSE encoder: the only code in Crier that produces event-stream bytes. Pure; no I/O.
+ *
+ * Every field is written as `name: value` (with the space), because a parser strips exactly one
+ * space after the colon: writing it ourselves keeps a value's own leading spaces intact.
+ * `data` is split on CRLF, CR and LF into one `data:` line per line, so a publisher's line breaks
+ * survive and cannot start a new field. `id` and `event` are single-line by nature; a line break
+ * or NUL in them is refused rather than silently rewritten.
+ */
+import { CrierError } from "./errors.ts";
+
+/** One event as it goes on the wire. Every field is optional; `data` defaults to the empty string. */
+export interface SseEvent {
+  /** Event id; the client sends it back as `Last-Event-ID`. No CR, LF or NUL. */
+  readonly id?: string | undefined;
+  /** Event type (`event:` field); the browser dispatches it under this name. No CR, LF or NUL. */
+  readonly type?: string | undefined;
+  /** Payload; any text. Line breaks (CR, LF, CRLF) become separate `data:` lines. */
+  readonly data?: string | undefined;
+  /** Reconnection delay in milliseconds the client should use from now on. */
+  readonly retry?: number | undefined;
+}
+
+// [spec] "If the field value does not contain U+0000 NULL, then set the last event ID buffer"
+// — an id with NUL is ignored by browsers, and a line break would end the field early.
+const FORBIDDEN_IN_LINE = /[\r\n\0]/;
+const LINE_BREAK = /\r\n|\r|\n/;
+
+/** Throws `CRIER_ERR_INVALID_EVENT` unless `value` can be one field line. */
+export function assertSingleLine(field: "id" | "type", value: string): void {
+  if (FORBIDDEN_IN_LINE.test(value)) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_EVENT",
+      `event ${field} must not contain CR, LF or NUL`,
+    );
+  }
+}
+
+/** Throws `CRIER_ERR_INVALID_EVENT` unless `retry` is a non-negative safe integer. */
+export function assertRetry(retry: number): void {
+  if (!Number.isSafeInteger(retry) || retry < 0) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_EVENT",
+      "event retry must be a non-negative integer number of milliseconds",
+    );
+  }
+}
+
+/** Encodes one event, validating it. The result ends with the blank line that dispatches it. */
+export function encodeEvent(event: SseEvent): Buffer {
+  let out = "";
+  if (event.id !== undefined) {
+    assertSingleLine("id", event.id);
+    out += `id: ${event.id}\n`;
+  }
+  if (event.type !== undefined) {
+    assertSingleLine("type", event.type);
+    out += `event: ${event.type}\n`;
+  }
+  if (event.retry !== undefined) {
+    assertRetry(event.retry);
+    out += `retry: ${event.retry}\n`;
+  }
+  out += dataLines(event.data ?? "");
+  return Buffer.from(`${out}\n`, "utf8");
+}
+
+/**
+ * A `retry:` field on its own: sets the client's reconnection delay without dispatching an event
+ * (there is no data), used to tell clients when to come back before the hub closes them.
+ */
+export function encodeRetry(retry: number): Buffer {
+  assertRetry(retry);
+  return Buffer.from(`retry: ${retry}\n\n`, "utf8");
+}
+
+/**
+ * A comment: ignored by clients, used for keep-alives and to flush headers at connect. Multi-line
+ * text becomes one comment line per line. The empty comment is `:\n`.
+ */
+export function encodeComment(text = ""): Buffer {
+  if (text === "") return Buffer.from(":\n", "utf8");
+  let out = "";
+  for (const line of text.split(LINE_BREAK)) out += line === "" ? ":\n" : `: ${line}\n`;
+  return Buffer.from(out, "utf8");
+}
+
+function dataLines(data: string): string {
+  // Fast path: most payloads are one line (JSON without pretty-printing).
+  if (!data.includes("\n") && !data.includes("\r")) return `data: ${data}\n`;
+  let out = "";
+  for (const line of data.split(LINE_BREAK)) out += `data: ${line}\n`;
+  return out;
+}

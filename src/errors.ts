@@ -1,0 +1,57 @@
+/**
+ * Every error Crier throws or answers with carries a stable `code` that programs can switch on;
+ * the message is for people and names the fix. HTTP-facing errors also carry the status the hub
+ * answers with, so one value travels from the check that failed to the response that reports it.
+ */
+export type CrierErrorCode =
+  /** An event field that cannot be put on the wire (a line break or NUL in `id`/`type`, a bad `retry`). */
+  | "CRIER_ERR_INVALID_EVENT"
+  /** An option given to a factory is out of range or of the wrong type. */
+  | "CRIER_ERR_INVALID_OPTION"
+  /** The hub was closed; it accepts no more publishes or subscriptions. */
+  | "CRIER_ERR_HUB_CLOSED"
+  /** A publisher-supplied id is already in the history. */
+  | "CRIER_ERR_DUPLICATE_ID"
+  /** A request field is missing or malformed (HTTP 400). */
+  | "CRIER_ERR_BAD_REQUEST"
+  /** No token, or a token that does not verify (HTTP 401). */
+  | "CRIER_ERR_UNAUTHORIZED"
+  /** The token is valid but does not cover what was asked (HTTP 403). */
+  | "CRIER_ERR_FORBIDDEN"
+  /** The request body is larger than the configured limit (HTTP 413). */
+  | "CRIER_ERR_PAYLOAD_TOO_LARGE"
+  /** The request body is not form-encoded (HTTP 415). */
+  | "CRIER_ERR_UNSUPPORTED_MEDIA_TYPE"
+  /** The history or backplane cannot take the update right now (HTTP 503). */
+  | "CRIER_ERR_UNAVAILABLE";
+
+const STATUS: Record<CrierErrorCode, number> = {
+  CRIER_ERR_INVALID_EVENT: 400,
+  CRIER_ERR_INVALID_OPTION: 500,
+  CRIER_ERR_HUB_CLOSED: 503,
+  CRIER_ERR_DUPLICATE_ID: 409,
+  CRIER_ERR_BAD_REQUEST: 400,
+  CRIER_ERR_UNAUTHORIZED: 401,
+  CRIER_ERR_FORBIDDEN: 403,
+  CRIER_ERR_PAYLOAD_TOO_LARGE: 413,
+  CRIER_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  CRIER_ERR_UNAVAILABLE: 503,
+};
+
+/** The one error class of Crier. `status` is the HTTP status the hub answers this error with. */
+export class CrierError extends Error {
+  override readonly name = "CrierError";
+  readonly code: CrierErrorCode;
+  readonly status: number;
+
+  constructor(code: CrierErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.status = STATUS[code];
+  }
+}
+
+/** True for a {@link CrierError}, optionally of one code. */
+export function isCrierError(err: unknown, code?: CrierErrorCode): err is CrierError {
+  return err instanceof CrierError && (code === undefined || err.code === code);
+}

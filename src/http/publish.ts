@@ -1,0 +1,73 @@
+/**
+ * `POST /.well-known/mercure`: the publish endpoint. Form-encoded fields `topic` (repeatable,
+ * the first canonical), `data`, `id`, `type`, `retry`, `private`; the publisher's token must
+ * cover every topic. Answers 200 with the event id as `text/plain`.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { tokenOf } from "../auth.ts";
+import { CrierError } from "../errors.ts";
+import { ANY_TOPIC, coversAll } from "../selectors.ts";
+import type { UpdateInput } from "../update.ts";
+import { readBody } from "./body.ts";
+import { sendError, sendText } from "./respond.ts";
+import type { HttpContext } from "./server.ts";
+
+export async function handlePublish(
+  ctx: HttpContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  cors: Readonly<Record<string, string>>,
+): Promise<void> {
+  try {
+    const token = tokenOf(req);
+    if (token === undefined) {
+      throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a publisher token is required");
+    }
+    const claims = await ctx.auth.verify(token, "publisher");
+    const type = req.headers["content-type"] ?? "";
+    if (!/^application\/x-www-form-urlencoded\s*(;|$)/i.test(type)) {
+      throw new CrierError(
+        "CRIER_ERR_UNSUPPORTED_MEDIA_TYPE",
+        "the body must be application/x-www-form-urlencoded",
+      );
+    }
+    const form = new URLSearchParams((await readBody(req, ctx.maxBodyBytes)).toString("utf8"));
+    const update = parseForm(form, ctx.maxTopics);
+    if (!coversAll(claims.publish, update.topics as string[])) {
+      throw new CrierError(
+        "CRIER_ERR_FORBIDDEN",
+        "the token does not allow publishing to these topics",
+      );
+    }
+    const stored = await ctx.hub.publish(update);
+    sendText(res, 200, stored.id, cors);
+  } catch (err) {
+    // An oversized body is refused before it is read; close so the rest is not parsed as a request.
+    if (err instanceof CrierError && err.status === 413) res.shouldKeepAlive = false;
+    sendError(res, err, cors);
+  }
+}
+
+/** Reads the Mercure publish form; throws `CRIER_ERR_BAD_REQUEST` for a missing or bad field. */
+export function parseForm(form: URLSearchParams, maxTopics: number): UpdateInput {
+  const topics = form.getAll("topic");
+  if (topics.length === 0) throw new CrierError("CRIER_ERR_BAD_REQUEST", "missing topic field");
+  if (topics.length > maxTopics) {
+    throw new CrierError("CRIER_ERR_BAD_REQUEST", `at most ${maxTopics} topics per update`);
+  }
+  if (topics.includes(ANY_TOPIC)) {
+    throw new CrierError("CRIER_ERR_BAD_REQUEST", 'topic "*" is a selector; publish to a topic');
+  }
+  const retry = form.get("retry");
+  if (retry !== null && !/^\d{1,15}$/.test(retry)) {
+    throw new CrierError("CRIER_ERR_BAD_REQUEST", "retry must be a whole number of milliseconds");
+  }
+  return {
+    topics,
+    data: form.get("data") ?? undefined,
+    id: form.get("id") ?? undefined,
+    type: form.get("type") ?? undefined,
+    retry: retry === null ? undefined : Number(retry),
+    private: form.has("private"),
+  };
+}

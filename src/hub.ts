@@ -1,0 +1,266 @@
+/**
+ * The hub: takes updates from publishers, stores them through its backplane, and fans each one
+ * out to every matching subscriber. It owns the topic index, the per-turn flush and the one
+ * keep-alive timer; transports (node:http today) plug in through a {@link Sink}.
+ */
+import { EventEmitter } from "node:events";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { subscribeNode } from "./adapters/node.ts";
+import type { Backplane } from "./backplane/backplane.ts";
+import { LocalBackplane } from "./backplane/local.ts";
+import { encodeComment, encodeRetry } from "./encoder.ts";
+import { CrierError } from "./errors.ts";
+import type { MemoryHistoryOptions } from "./history/memory.ts";
+import {
+  type Access,
+  type CloseReason,
+  type QueueOptions,
+  type Sink,
+  Subscriber,
+  type SubscriberHost,
+} from "./subscriber.ts";
+import { TopicIndex } from "./topic-index.ts";
+import { type Update, type UpdateInput, validateUpdate } from "./update.ts";
+
+/** Options of {@link createHub}. Every field is optional. */
+export interface HubOptions {
+  /** Bounds of the in-memory history (ignored when `backplane` is given). */
+  readonly history?: MemoryHistoryOptions | undefined;
+  /** Where updates are stored and shared. Default: an in-memory history in this process. */
+  readonly backplane?: Backplane | undefined;
+  /** Milliseconds between keep-alive comments. Default 15,000; `0` turns them off. */
+  readonly keepAliveMs?: number | undefined;
+  /** Bounds of each subscriber's queue and what happens at them. */
+  readonly queue?: QueueOptions | undefined;
+  /** The `retry` hint, in ms, sent to subscribers when the hub closes. Default 1,000. */
+  readonly closeRetryMs?: number | undefined;
+}
+
+/** Options of one subscription. */
+export interface SubscribeOptions extends Access {
+  /** Resume after this id; overrides the request's `Last-Event-ID` header. */
+  readonly lastEventId?: string | undefined;
+  /** Extra response headers (CORS, …). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
+}
+
+/** A live subscription, as its owner sees it. */
+export interface Subscription {
+  readonly topics: readonly string[];
+  readonly closed: boolean;
+  /** Ends the stream gracefully. */
+  close(): void;
+}
+
+/** Facts the hub reports. Listeners run synchronously: keep them cheap. */
+export interface HubEvents {
+  connect: [subscription: Subscription];
+  disconnect: [subscription: Subscription, reason: CloseReason];
+  publish: [update: Update];
+  drop: [subscription: Subscription];
+  error: [error: Error];
+}
+
+/** Counters since the hub started. */
+export interface HubStats {
+  readonly subscribers: number;
+  readonly published: number;
+  readonly evicted: number;
+  readonly dropped: number;
+}
+
+const KEEP_ALIVE = { bytes: encodeComment() };
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  "Content-Type": "text/event-stream",
+  "Cache-Control": "private, no-cache, no-store, must-revalidate, max-age=0",
+  "X-Accel-Buffering": "no",
+};
+
+export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
+  readonly keepAliveMs: number;
+  readonly #backplane: Backplane;
+  readonly #index = new TopicIndex();
+  readonly #subscribers = new Set<Subscriber>();
+  readonly #queue: QueueOptions;
+  readonly #closeRetryMs: number;
+  readonly #ready: Promise<void>;
+  readonly #keepAlive: NodeJS.Timeout | undefined;
+  #pending: Subscriber[] = [];
+  #flushScheduled = false;
+  #closed = false;
+  #published = 0;
+  #evicted = 0;
+  #dropped = 0;
+
+  constructor(options: HubOptions = {}) {
+    super();
+    this.keepAliveMs = options.keepAliveMs ?? 15_000;
+    if (!Number.isSafeInteger(this.keepAliveMs) || this.keepAliveMs < 0) {
+      throw new CrierError("CRIER_ERR_INVALID_OPTION", "keepAliveMs must be an integer ≥ 0");
+    }
+    this.#queue = options.queue ?? {};
+    this.#closeRetryMs = options.closeRetryMs ?? 1000;
+    this.#backplane = options.backplane ?? new LocalBackplane(options.history);
+    this.#ready = Promise.resolve(this.#backplane.start((update) => this.#deliver(update)));
+    this.#ready.catch((err: unknown) => this.#report(err));
+    if (this.keepAliveMs > 0) {
+      this.#keepAlive = setInterval(() => this.#sendKeepAlive(), this.keepAliveMs);
+      this.#keepAlive.unref();
+    }
+  }
+
+  /** Resolves once the backplane is delivering (at once for the in-memory one). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  get stats(): HubStats {
+    return {
+      subscribers: this.#subscribers.size,
+      published: this.#published,
+      evicted: this.#evicted,
+      dropped: this.#dropped,
+    };
+  }
+
+  /**
+   * Stores the update and delivers it to every matching subscriber. Resolves with the stored
+   * update (its `id` is the event id) once the backplane holds it; rejects with a `CrierError`
+   * for invalid input (`CRIER_ERR_INVALID_EVENT`, `CRIER_ERR_BAD_REQUEST`), a duplicate id, an
+   * unavailable backplane or a closed hub.
+   */
+  async publish(input: UpdateInput): Promise<Update> {
+    if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is closed");
+    return this.#backplane.publish(validateUpdate(input));
+  }
+
+  /**
+   * Streams matching updates to a `node:http` (or Express) response until either side closes.
+   * Resumes after the request's `Last-Event-ID` header (or `options.lastEventId`).
+   */
+  subscribe(req: IncomingMessage, res: ServerResponse, options: SubscribeOptions): Subscription {
+    return subscribeNode(this, req, res, options);
+  }
+
+  /**
+   * Attaches a subscriber writing to any {@link Sink}; the transport-independent form of
+   * {@link subscribe}. The subscriber is registered before anything is read from the history,
+   * so no update can fall between the replay and the live stream.
+   */
+  connect(sink: Sink, options: SubscribeOptions): Subscriber {
+    if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is closed");
+    const subscriber = new Subscriber(sink, this, options, this.#queue);
+    this.#subscribers.add(subscriber);
+    this.#index.add(subscriber);
+    this.emit("connect", subscriber);
+    const headers = { ...SSE_HEADERS, ...options.headers };
+    const lastEventId = options.lastEventId;
+    if (lastEventId === undefined) {
+      settle(
+        this.#backplane.lastEventId(),
+        (last) => {
+          subscriber.open(last === undefined ? headers : { ...headers, "Last-Event-ID": last }, []);
+        },
+        (err) => this.#fail(subscriber, err),
+      );
+      return subscriber;
+    }
+    settle(
+      this.#backplane.replay(lastEventId),
+      (replay) => {
+        const resumed = replay === undefined ? "earliest" : lastEventId;
+        const updates = replay?.filter((update) => subscriber.wants(update)) ?? [];
+        subscriber.open({ ...headers, "Last-Event-ID": resumed }, updates);
+      },
+      (err) => this.#fail(subscriber, err),
+    );
+    return subscriber;
+  }
+
+  /**
+   * Stops the hub: no more publishes or subscriptions; every subscriber gets a `retry` hint and
+   * its stream is ended; the backplane is closed. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#keepAlive);
+    const retry = encodeRetry(this.#closeRetryMs);
+    for (const subscriber of [...this.#subscribers]) subscriber.close("shutdown", retry);
+    await this.#backplane.close();
+  }
+
+  /** @internal SubscriberHost: flush this subscriber later in this turn. */
+  schedule(subscriber: Subscriber): void {
+    subscriber.scheduled = true;
+    this.#pending.push(subscriber);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#flush);
+  }
+
+  /** @internal SubscriberHost */
+  dropped(subscriber: Subscriber): void {
+    this.#dropped++;
+    this.emit("drop", subscriber);
+  }
+
+  /** @internal SubscriberHost */
+  closed(subscriber: Subscriber, reason: CloseReason): void {
+    this.#subscribers.delete(subscriber);
+    this.#index.delete(subscriber);
+    if (reason === "overflow") this.#evicted++;
+    this.emit("disconnect", subscriber, reason);
+  }
+
+  // One write per subscriber per event-loop turn, however many updates arrived in it.
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const subscriber of pending) {
+      subscriber.scheduled = false;
+      subscriber.flush();
+    }
+  };
+
+  readonly #offer = (subscriber: Subscriber): void => {
+    if (!subscriber.isDenied(this.#current as Update)) subscriber.offer(this.#current as Update);
+  };
+  #current: Update | undefined;
+
+  #deliver(update: Update): void {
+    this.#published++;
+    this.#current = update;
+    this.#index.forEachMatch(update.topics, this.#offer);
+    this.#current = undefined;
+    this.emit("publish", update);
+  }
+
+  #sendKeepAlive(): void {
+    for (const subscriber of this.#subscribers) subscriber.offer(KEEP_ALIVE);
+  }
+
+  #fail(subscriber: Subscriber, err: unknown): void {
+    subscriber.close("closed");
+    this.#report(err);
+  }
+
+  // Runtime failures are reported, never thrown into the caller's event loop.
+  #report(err: unknown): void {
+    if (this.listenerCount("error") === 0) return;
+    this.emit("error", err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+/** Creates a hub. See {@link HubOptions} for the defaults. */
+export function createHub(options: HubOptions = {}): Hub {
+  return new Hub(options);
+}
+
+// Runs `then` synchronously when `value` is not a promise, so the in-memory backplane replays
+// in the same tick as the registration.
+function settle<T>(value: T | Promise<T>, then: (value: T) => void, fail: (err: unknown) => void) {
+  if (value instanceof Promise) value.then(then, fail);
+  else then(value);
+}

@@ -1,0 +1,25 @@
+/** Crier: a Server-Sent Events broadcast hub. The whole public API. */
+
+export type { Backplane, Replay } from "./backplane/backplane.ts";
+export { encodeComment, encodeEvent, encodeRetry, type SseEvent } from "./encoder.ts";
+export { CrierError, type CrierErrorCode, isCrierError } from "./errors.ts";
+export type { MemoryHistoryOptions } from "./history/memory.ts";
+export {
+  createHandler,
+  createHubServer,
+  type HandlerOptions,
+  MERCURE_PATH,
+  shutdown,
+} from "./http/server.ts";
+export {
+  createHub,
+  Hub,
+  type HubEvents,
+  type HubOptions,
+  type HubStats,
+  type SubscribeOptions,
+  type Subscription,
+} from "./hub.ts";
+export type { CloseReason, OverflowPolicy, QueueOptions, Sink } from "./subscriber.ts";
+export { mintToken, type TokenOptions } from "./token.ts";
+export type { Update, UpdateInput } from "./update.ts";

@@ -1,0 +1,235 @@
+/**
+ * One subscriber: its topic selectors, what it may receive, and a bounded queue of frames
+ * waiting to be written to its connection.
+ *
+ *   hub ──offer()──▶ [ frame frame frame ]  ──flush(): one write per event-loop turn──▶ sink
+ *                      ≤ maxEvents, ≤ maxBytes         (paused while the sink is backed up)
+ *
+ * Invariant: frames reach the sink in the order they were offered, after the replay backlog,
+ * and nothing is written while the sink is backed up (`write()` returned false) until it
+ * drains. When the queue would pass a bound the subscriber is disconnected (default) or the
+ * frame is dropped; it never grows past its bounds.
+ */
+import { encodeComment } from "./encoder.ts";
+import { coversAny } from "./selectors.ts";
+import type { Update } from "./update.ts";
+
+/** A chunk of bytes to write; updates carry their id so a replay can drop what it already sent. */
+export interface Frame {
+  readonly bytes: Buffer;
+  readonly id?: string | undefined;
+}
+
+/**
+ * Where a subscriber's bytes go: an HTTP/1.1 response today, an HTTP/2 stream or a Fetch
+ * `ReadableStream` tomorrow. The adapter calls {@link Subscriber.drained} on drain and
+ * {@link Subscriber.gone} when the peer goes away.
+ */
+export interface Sink {
+  /** Sends the response head. Called once, before the first write. */
+  start(headers: Readonly<Record<string, string>>): void;
+  /** Writes bytes; returns false when the transport is backed up (then wait for `drained`). */
+  write(chunk: Buffer): boolean;
+  /** Ends the stream after what was written. */
+  end(): void;
+  /** Drops the connection at once, discarding anything buffered. */
+  destroy(): void;
+}
+
+/** What happens when a subscriber's queue is full. */
+export type OverflowPolicy = "disconnect" | "drop";
+
+/** Bounds of one subscriber's queue. */
+export interface QueueOptions {
+  /** Most frames waiting to be written. Default 4,096. */
+  readonly maxEvents?: number | undefined;
+  /** Most bytes waiting to be written (besides what the socket itself buffers). Default 1 MiB. */
+  readonly maxBytes?: number | undefined;
+  /**
+   * At the bound: `disconnect` (default) closes the connection so the client resumes from the
+   * history with Last-Event-ID and loses nothing; `drop` discards the new frame (counted) and
+   * keeps the connection: use it only where losing updates is acceptable.
+   */
+  readonly overflow?: OverflowPolicy | undefined;
+}
+
+/** Why a subscriber ended. */
+export type CloseReason = "client" | "overflow" | "shutdown" | "closed";
+
+/** The hub's side of a subscriber, given once at construction (no per-event callbacks). */
+export interface SubscriberHost {
+  /** Asks for `flush()` to be called once later in this event-loop turn. */
+  schedule(subscriber: Subscriber): void;
+  /** Reports a frame dropped under the `drop` policy. */
+  dropped(subscriber: Subscriber): void;
+  /** Reports that the subscriber ended; called exactly once. */
+  closed(subscriber: Subscriber, reason: CloseReason): void;
+}
+
+const BACKLOG_CHUNK_BYTES = 64 * 1024;
+const OPEN_COMMENT = encodeComment();
+
+/** What a subscriber asked for and what it may see. */
+export interface Access {
+  /** Topic selectors of the subscription. */
+  readonly topics: readonly string[];
+  /** Selectors for which the subscriber may receive private updates. Default: none. */
+  readonly authorized?: readonly string[] | undefined;
+}
+
+export class Subscriber {
+  readonly topics: readonly string[];
+  readonly authorized: readonly string[];
+  readonly maxEvents: number;
+  readonly maxBytes: number;
+  readonly overflow: OverflowPolicy;
+  /** Set by the hub while this subscriber waits in its flush list. */
+  scheduled = false;
+  /** Used by the hub to visit a subscriber once per update across several topics. */
+  mark = 0;
+
+  readonly #sink: Sink;
+  readonly #host: SubscriberHost;
+  #queue: Frame[] = [];
+  #queuedBytes = 0;
+  #backlog: readonly Frame[] = [];
+  #backlogAt = 0;
+  #state: "pending" | "open" | "closed" = "pending";
+  #blocked = false;
+
+  constructor(sink: Sink, host: SubscriberHost, access: Access, queue: QueueOptions = {}) {
+    this.#sink = sink;
+    this.#host = host;
+    this.topics = access.topics;
+    this.authorized = access.authorized ?? [];
+    this.maxEvents = queue.maxEvents ?? 4096;
+    this.maxBytes = queue.maxBytes ?? 1024 * 1024;
+    this.overflow = queue.overflow ?? "disconnect";
+  }
+
+  get closed(): boolean {
+    return this.#state === "closed";
+  }
+
+  /** Frames and bytes waiting now; never more than the bounds. */
+  get queued(): { readonly events: number; readonly bytes: number } {
+    return { events: this.#queue.length, bytes: this.#queuedBytes };
+  }
+
+  /** True when the update is private and this subscriber is not authorized for any of its topics. */
+  isDenied(update: Update): boolean {
+    return update.private && !coversAny(this.authorized, update.topics);
+  }
+
+  /** True when the subscription selects the update and may see it (used for replays). */
+  wants(update: Update): boolean {
+    return coversAny(this.topics, update.topics) && !this.isDenied(update);
+  }
+
+  /** Queues a frame, applying the overflow policy at the bound. */
+  offer(frame: Frame): void {
+    if (this.#state === "closed") return;
+    const size = frame.bytes.length;
+    if (this.#queue.length >= this.maxEvents || this.#queuedBytes + size > this.maxBytes) {
+      if (this.overflow === "drop") this.#host.dropped(this);
+      else this.close("overflow");
+      return;
+    }
+    this.#queue.push(frame);
+    this.#queuedBytes += size;
+    if (!this.scheduled && this.#state === "open" && !this.#blocked) this.#host.schedule(this);
+  }
+
+  /**
+   * Sends the response head, the opening comment (so the client's `open` fires at once) and the
+   * replayed updates, followed by whatever was offered meanwhile minus what the replay already
+   * holds. Until then, offered frames wait in the queue.
+   */
+  open(headers: Readonly<Record<string, string>>, replay: readonly Update[]): void {
+    if (this.#state !== "pending") return;
+    this.#state = "open";
+    if (replay.length > 0 && this.#queue.length > 0) {
+      const replayed = new Set(replay.map((update) => update.id));
+      this.#queue = this.#queue.filter((frame) => !replayed.has(frame.id as string));
+      this.#queuedBytes = this.#queue.reduce((sum, frame) => sum + frame.bytes.length, 0);
+    }
+    this.#sink.start(headers);
+    this.#blocked = !this.#sink.write(OPEN_COMMENT);
+    this.#backlog = replay;
+    this.flush();
+  }
+
+  /** Writes the backlog and then the queue, one write for the queue, until the sink backs up. */
+  flush(): void {
+    if (this.#state !== "open") return;
+    while (!this.#blocked && this.#backlogAt < this.#backlog.length) this.#writeBacklogChunk();
+    if (this.#blocked || this.#queue.length === 0) return;
+    const queue = this.#queue;
+    const chunk = queue.length === 1 ? (queue[0] as Frame).bytes : concat(queue, this.#queuedBytes);
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#blocked = !this.#sink.write(chunk);
+  }
+
+  /** The sink can take more bytes. */
+  drained(): void {
+    this.#blocked = false;
+    this.flush();
+  }
+
+  /** The peer went away. */
+  gone(): void {
+    this.close("client");
+  }
+
+  /**
+   * Ends the subscription. `shutdown` and `closed` end the stream gracefully after an optional
+   * final frame (a retry hint); `overflow` drops the connection at once, so a stalled client
+   * holds no more memory. Idempotent.
+   */
+  close(reason: CloseReason = "closed", last?: Buffer): void {
+    if (this.#state === "closed") return;
+    const wasOpen = this.#state === "open";
+    this.#state = "closed";
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#backlog = [];
+    if (reason === "overflow" || reason === "client" || !wasOpen) {
+      this.#sink.destroy();
+    } else {
+      if (last !== undefined) this.#sink.write(last);
+      this.#sink.end();
+    }
+    this.#host.closed(this, reason);
+  }
+
+  #writeBacklogChunk(): void {
+    const backlog = this.#backlog;
+    const start = this.#backlogAt;
+    let end = start;
+    let bytes = 0;
+    while (end < backlog.length && (end === start || bytes < BACKLOG_CHUNK_BYTES)) {
+      bytes += (backlog[end] as Frame).bytes.length;
+      end++;
+    }
+    this.#backlogAt = end;
+    if (end === backlog.length) {
+      this.#backlog = [];
+      this.#backlogAt = 0;
+    }
+    const frames = backlog.slice(start, end);
+    this.#blocked = !this.#sink.write(
+      frames.length === 1 ? (frames[0] as Frame).bytes : concat(frames, bytes),
+    );
+  }
+}
+
+function concat(frames: readonly Frame[], total: number): Buffer {
+  const out = Buffer.allocUnsafe(total);
+  let offset = 0;
+  for (const frame of frames) {
+    out.set(frame.bytes, offset);
+    offset += frame.bytes.length;
+  }
+  return out;
+}

@@ -1,0 +1,73 @@
+/**
+ * An update is what a publisher sends and every matching subscriber receives: one SSE event
+ * addressed to one or more topics. It is validated and encoded exactly once, when it is stored,
+ * and the same bytes are then written to every subscriber.
+ */
+import { assertRetry, assertSingleLine, encodeEvent } from "./encoder.ts";
+import { CrierError } from "./errors.ts";
+
+/** What a publisher gives to {@link Hub.publish}. */
+export interface UpdateInput {
+  /** One topic or several; the first is the canonical one. At least one, none empty. */
+  readonly topics: string | readonly string[];
+  /** The payload. Defaults to the empty string. */
+  readonly data?: string | undefined;
+  /** An id of the publisher's choosing (honoured, as Mercure requires); generated when absent. */
+  readonly id?: string | undefined;
+  /** The SSE event type. */
+  readonly type?: string | undefined;
+  /** The reconnection delay, in milliseconds, sent with the event. */
+  readonly retry?: number | undefined;
+  /** Deliver only to subscribers authorized for one of the topics. Default false. */
+  readonly private?: boolean | undefined;
+}
+
+/** A validated update before it has an id. */
+export interface UpdateFields {
+  readonly topics: readonly string[];
+  readonly data: string;
+  readonly id?: string | undefined;
+  readonly type?: string | undefined;
+  readonly retry?: number | undefined;
+  readonly private: boolean;
+}
+
+/** A stored update: it has its final id and its encoded bytes. Immutable once made. */
+export interface Update extends UpdateFields {
+  readonly id: string;
+  /** The encoded SSE event, shared by every subscriber that receives it. */
+  readonly bytes: Buffer;
+}
+
+/** Validates a publisher's input; throws `CRIER_ERR_INVALID_EVENT` or `CRIER_ERR_BAD_REQUEST`. */
+export function validateUpdate(input: UpdateInput): UpdateFields {
+  const topics = typeof input.topics === "string" ? [input.topics] : [...input.topics];
+  if (topics.length === 0) {
+    throw new CrierError("CRIER_ERR_BAD_REQUEST", "an update needs at least one topic");
+  }
+  for (const topic of topics) {
+    if (typeof topic !== "string" || topic === "") {
+      throw new CrierError("CRIER_ERR_BAD_REQUEST", "a topic must be a non-empty string");
+    }
+  }
+  if (input.id !== undefined) {
+    if (input.id === "") throw new CrierError("CRIER_ERR_INVALID_EVENT", "event id is empty");
+    assertSingleLine("id", input.id);
+  }
+  if (input.type !== undefined) assertSingleLine("type", input.type);
+  if (input.retry !== undefined) assertRetry(input.retry);
+  return {
+    topics,
+    data: input.data ?? "",
+    id: input.id,
+    type: input.type,
+    retry: input.retry,
+    private: input.private === true,
+  };
+}
+
+/** Gives validated fields their final id and encodes them, once. */
+export function sealUpdate(fields: UpdateFields, id: string): Update {
+  const bytes = encodeEvent({ id, type: fields.type, data: fields.data, retry: fields.retry });
+  return { ...fields, id, bytes };
+}
