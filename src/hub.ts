@@ -48,6 +48,8 @@ export interface SubscribeOptions extends Access {
 export interface Subscription {
   readonly topics: readonly string[];
   readonly closed: boolean;
+  /** Frames and bytes waiting to be written; bounded by the queue options. */
+  readonly queued: { readonly events: number; readonly bytes: number };
   /** Ends the stream gracefully. */
   close(): void;
 }

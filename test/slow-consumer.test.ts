@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { connect } from "node:net";
+import { after, before, describe, test } from "node:test";
+import type { Subscription } from "../src/hub.ts";
+import { openStream, sleep, startHub, type TestHub } from "./helpers.ts";
+
+const MAX_BYTES = 256 * 1024;
+const UPDATE_BYTES = 32 * 1024;
+const UPDATES = 400; // 12.5 MiB: far more than the socket buffers and the queue can hold
+
+describe("a subscriber that stops reading", () => {
+  let t: TestHub;
+  before(async () => {
+    t = await startHub({ queue: { maxBytes: MAX_BYTES } });
+  });
+  after(() => t.close());
+
+  test("is evicted at its bound while the others keep receiving everything", async () => {
+    const subscriptions: Subscription[] = [];
+    t.hub.on("connect", (s) => subscriptions.push(s));
+    const evicted: Subscription[] = [];
+    t.hub.on("disconnect", (s, reason) => reason === "overflow" && evicted.push(s));
+
+    // A raw socket that sends its request and then never reads a byte.
+    const stalled = connect(t.port, "127.0.0.1");
+    stalled.write(`GET /.well-known/mercure?topic=big HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    stalled.pause();
+    const readers = await Promise.all([1, 2, 3].map(() => openStream(`${t.url}?topic=big`)));
+    while (subscriptions.length < 4) await sleep(5);
+    const slow = subscriptions[0] as Subscription;
+
+    try {
+      let highest = 0;
+      const payload = "x".repeat(UPDATE_BYTES);
+      for (let i = 0; i < UPDATES; i++) {
+        await t.hub.publish({ topics: "big", data: `${i}:${payload}` });
+        highest = Math.max(highest, slow.queued.bytes);
+        if (i % 4 === 0) await sleep(1); // let the readers read and the socket buffers fill
+      }
+      for (const reader of readers) {
+        const events = await reader.waitForEvents(UPDATES, 30_000);
+        assert.deepEqual(
+          events.map((e) => Number(e.data.slice(0, e.data.indexOf(":")))),
+          Array.from({ length: UPDATES }, (_, i) => i),
+        );
+      }
+      assert.deepEqual(evicted, [slow]);
+      assert.ok(highest <= MAX_BYTES, `queue reached ${highest} bytes, bound ${MAX_BYTES}`);
+      assert.equal(slow.closed, true);
+      assert.equal(slow.queued.bytes, 0, "an evicted subscriber holds nothing");
+      assert.equal(t.hub.stats.evicted, 1);
+    } finally {
+      stalled.destroy();
+      for (const reader of readers) reader.close();
+    }
+  });
+});
