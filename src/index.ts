@@ -20,6 +20,12 @@ export {
   type SubscribeOptions,
   type Subscription,
 } from "./hub.ts";
+export {
+  compileSelector,
+  MAX_SELECTOR_LENGTH,
+  type Selector,
+  type SelectorInput,
+} from "./selectors.ts";
 export type { CloseReason, OverflowPolicy, QueueOptions, Sink } from "./subscriber.ts";
 export { mintToken, type TokenOptions } from "./token.ts";
 export type { Update, UpdateInput } from "./update.ts";

@@ -11,7 +11,13 @@
  * frame is dropped; it never grows past its bounds.
  */
 import { encodeComment } from "./encoder.ts";
-import { coversAny } from "./selectors.ts";
+import {
+  compileClaim,
+  compileSelector,
+  coversAny,
+  type Selector,
+  type SelectorInput,
+} from "./selectors.ts";
 import type { Update } from "./update.ts";
 
 /** A chunk of bytes to write; updates carry their id so a replay can drop what it already sent. */
@@ -71,14 +77,23 @@ const OPEN_COMMENT = encodeComment();
 
 /** What a subscriber asked for and what it may see. */
 export interface Access {
-  /** Topic selectors of the subscription. */
-  readonly topics: readonly string[];
-  /** Selectors for which the subscriber may receive private updates. Default: none. */
+  /**
+   * Topic selectors of the subscription: plain strings (`*`, a URI template when it contains
+   * `{`, else an exact topic), `{ exact }`, `{ template }` or `{ urlpattern, base? }` objects,
+   * or selectors compiled by `compileSelector`. Compiled once, when the subscriber is made.
+   */
+  readonly topics: readonly (SelectorInput | Selector)[];
+  /**
+   * Token claims (`mercure.subscribe`) for which the subscriber may receive private updates:
+   * `*`, URI templates or exact topics. Default: none.
+   */
   readonly authorized?: readonly string[] | undefined;
 }
 
 export class Subscriber {
+  /** The selectors as written (`source` of each of {@link selectors}). */
   readonly topics: readonly string[];
+  readonly selectors: readonly Selector[];
   readonly authorized: readonly string[];
   readonly maxEvents: number;
   readonly maxBytes: number;
@@ -96,12 +111,16 @@ export class Subscriber {
   #backlogAt = 0;
   #state: "pending" | "open" | "closed" = "pending";
   #blocked = false;
+  readonly #claims: readonly Selector[];
 
   constructor(sink: Sink, host: SubscriberHost, access: Access, queue: QueueOptions = {}) {
     this.#sink = sink;
     this.#host = host;
-    this.topics = access.topics;
+    // Throws CRIER_ERR_BAD_REQUEST for an invalid selector, before anything is registered.
+    this.selectors = access.topics.map(compileSelector);
+    this.topics = this.selectors.map((selector) => selector.source);
     this.authorized = access.authorized ?? [];
+    this.#claims = this.authorized.map(compileClaim);
     this.maxEvents = queue.maxEvents ?? 4096;
     this.maxBytes = queue.maxBytes ?? 1024 * 1024;
     this.overflow = queue.overflow ?? "disconnect";
@@ -118,12 +137,12 @@ export class Subscriber {
 
   /** True when the update is private and this subscriber is not authorized for any of its topics. */
   isDenied(update: Update): boolean {
-    return update.private && !coversAny(this.authorized, update.topics);
+    return update.private && !coversAny(this.#claims, update.topics);
   }
 
   /** True when the subscription selects the update and may see it (used for replays). */
   wants(update: Update): boolean {
-    return coversAny(this.topics, update.topics) && !this.isDenied(update);
+    return coversAny(this.selectors, update.topics) && !this.isDenied(update);
   }
 
   /** Queues a frame, applying the overflow policy at the bound. */

@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import type { AddressInfo } from "node:net";
+import { afterEach, beforeEach, describe, it } from "node:test";
+import { EventSource } from "eventsource";
+import { createHubServer, MERCURE_PATH } from "../src/http/server.ts";
+import { createHub, type Hub } from "../src/hub.ts";
+
+describe("topic selectors over HTTP", () => {
+  let hub: Hub;
+  let server: ReturnType<typeof createHubServer>;
+  let base: string;
+  const sources: EventSource[] = [];
+
+  beforeEach(async () => {
+    hub = createHub({ keepAliveMs: 0 });
+    server = createHubServer({ hub, anonymous: true });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}${MERCURE_PATH}`;
+  });
+
+  afterEach(async () => {
+    for (const source of sources.splice(0)) source.close();
+    await hub.close();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  function subscribe(query: Record<string, string>): { received: string[]; opened: Promise<void> } {
+    const url = new URL(base);
+    for (const [name, value] of Object.entries(query)) url.searchParams.append(name, value);
+    const source = new EventSource(url);
+    sources.push(source);
+    const received: string[] = [];
+    source.onmessage = (event) => received.push(event.data);
+    const opened = new Promise<void>((resolve, reject) => {
+      source.onopen = () => resolve();
+      source.onerror = (err) => reject(new Error(`subscription failed: ${err.message}`));
+    });
+    return { received, opened };
+  }
+
+  async function until(condition: () => boolean): Promise<void> {
+    while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  it("sends a template subscriber and a URL-pattern subscriber only their matching updates", async () => {
+    const template = subscribe({ topic: "https://example.com/books/{id}" });
+    const pattern = subscribe({ match_urlpattern: "https://example.com/reviews/:id" });
+    await Promise.all([template.opened, pattern.opened]);
+
+    await hub.publish({ topics: "https://example.com/books/1", data: "book 1" });
+    await hub.publish({ topics: "https://example.com/reviews/2", data: "review 2" });
+    await hub.publish({ topics: "https://example.com/books/3", data: "book 3" });
+    await hub.publish({ topics: "https://example.com/reviews/4", data: "review 4" });
+    await until(() => template.received.length >= 2 && pattern.received.length >= 2);
+
+    // Updates arrive in order, so the second expected one proves the other kind was skipped.
+    assert.deepEqual(template.received, ["book 1", "book 3"]);
+    assert.deepEqual(pattern.received, ["review 2", "review 4"]);
+  });
+
+  it("resolves a relative URL pattern against the hub's URL", async () => {
+    const relative = subscribe({ matchURLPattern: "/books/:id", match: "exact" });
+    await relative.opened;
+    await hub.publish({ topics: "https://example.com/books/1", data: "elsewhere" });
+    await hub.publish({ topics: `${new URL(base).origin}/books/1`, data: "here" });
+    await hub.publish({ topics: "exact", data: "exact" });
+    await until(() => relative.received.length >= 2);
+    assert.deepEqual(relative.received, ["here", "exact"]);
+  });
+
+  it("answers 400 for a pathological pattern and for an unknown matcher type", async () => {
+    for (const query of [
+      "match_urlpattern=https%3A%2F%2Fexample.com%2F*a*a*a*b",
+      "match_urlpattern=https%3A%2F%2Fexample.com%2F%3Aid((a%2B)%2B)",
+      "topic=https%3A%2F%2Fexample.com%2F%7Bid",
+      "matchRegexp=.*",
+    ]) {
+      const response = await fetch(`${base}?${query}`);
+      assert.equal(response.status, 400, query);
+      await response.body?.cancel();
+    }
+  });
+});
