@@ -170,6 +170,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     let backoff = 0;
     while (!this.#closed) {
       try {
+        await Promise.all([ready(this.#commands), ready(this.#tail)]);
         if (this.#epoch === undefined) {
           const epoch = await this.history.epoch();
           this.#position = await this.history.newestPosition();
@@ -260,6 +261,18 @@ function unavailable(err: unknown, status = "ready"): CrierError {
   return new CrierError("CRIER_ERR_UNAVAILABLE", `Redis is unavailable (${reason}); retry later`, {
     cause: err,
   });
+}
+
+// Waits a little for a connection that is (re)connecting; its commands would fail at once.
+async function ready(connection: Redis): Promise<void> {
+  if (connection.status === "ready") return;
+  let listener: (() => void) | undefined;
+  const connected = new Promise<void>((resolve) => {
+    listener = resolve;
+    connection.once("ready", resolve);
+  });
+  await within(connected, MAX_BACKOFF_MS);
+  connection.off("ready", listener as () => void);
 }
 
 async function within(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
