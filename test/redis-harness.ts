@@ -27,13 +27,16 @@ export async function redisSkipReason(suite: string): Promise<string | undefined
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
   });
-  redis.on("error", () => {});
+  let cause: Error | undefined;
+  redis.on("error", (err: Error) => {
+    cause = err;
+  });
   try {
     await redis.connect();
     await redis.ping();
     return undefined;
   } catch (err) {
-    const reason = `${suite}: no Redis at ${REDIS_URL} (${(err as Error).message}); start one or set REDIS_URL (default redis://127.0.0.1:6379) to run this suite`;
+    const reason = `${suite}: no Redis at ${REDIS_URL} (${(cause ?? (err as Error)).message}); start one or set REDIS_URL (default redis://127.0.0.1:6379) to run this suite`;
     if (process.env.CI === "true") throw new Error(reason);
     return reason;
   } finally {
