@@ -50,6 +50,8 @@ end
 // KEYS stream epoch ids ids-age; ARGV candidate-epoch payload publisher-id max-len max-age-ms
 // Returns { epoch, position }, or the error CRIER_DUPLICATE or CRIER_RESERVED.
 const PUBLISH = `${LUA_POSITION}
+-- Redis 6.2 replicates scripts verbatim unless told otherwise, and TIME below would be refused.
+redis.replicate_commands()
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   redis.call('SET', KEYS[2], ARGV[1])
