@@ -3,13 +3,16 @@
  * The `crier` command: serves the hub (default), or publishes, subscribes and mints tokens
  * against one. Exit codes: 0 done, 1 failed at run time, 2 bad usage.
  */
+import cluster from "node:cluster";
 import { parseArgs } from "node:util";
 import { createParser } from "eventsource-parser";
-import { parseServeConfig, readKey, SERVE_FLAGS } from "./config.ts";
+import type { Backplane } from "./backplane/backplane.ts";
+import { parseServeConfig, type RedisConfig, readKey, SERVE_FLAGS } from "./config.ts";
 import { isCrierError } from "./errors.ts";
 import { createHubServer, MERCURE_PATH, shutdown } from "./http/server.ts";
-import { createHub } from "./hub.ts";
+import { createHub, type Hub } from "./hub.ts";
 import { mintToken } from "./token.ts";
+import { runWorkers } from "./workers.ts";
 
 const USAGE = `Usage:
   crier [flags]                      serve the hub
@@ -46,10 +49,21 @@ async function main(argv: string[]): Promise<number> {
 
 async function serve(argv: string[]): Promise<number> {
   const config = parseServeConfig(argv, process.env);
+  if (config.workers > 1 && cluster.isPrimary) {
+    // Dev mode: one throwaway key for all workers, so a token works on any of them.
+    const env = config.devMode
+      ? { CRIER_JWT_KEY: config.publisherKey, CRIER_ANONYMOUS: "1" }
+      : ({} as Record<string, string>);
+    if (config.devMode) await announceDevMode(defaultUrlOf(config.port), config.publisherKey);
+    return runWorkers(config.workers, env, log);
+  }
+  const backplane = config.redis === undefined ? undefined : await redisBackplane(config.redis);
   const hub = createHub({
     keepAliveMs: config.keepAliveMs,
     history: { maxEvents: config.historySize },
+    backplane,
   });
+  if (config.redis !== undefined) await connected(hub, config.redis);
   const server = createHubServer({
     hub,
     publisherKey: config.publisherKey,
@@ -77,6 +91,44 @@ async function serve(argv: string[]): Promise<number> {
     process.once("SIGTERM", stop);
     process.once("SIGINT", stop);
   });
+}
+
+// Loaded only when asked for, so a hub without --redis never loads the Redis client.
+async function redisBackplane(config: RedisConfig): Promise<Backplane> {
+  const { RedisBackplane } = await import("./backplane/redis.ts");
+  const backplane = new RedisBackplane(config);
+  backplane.on("down", (err) => log(`Redis unavailable (${err.message}); publishes answer 503`));
+  backplane.on("up", () => log("Redis available again; resuming"));
+  backplane.on("epoch", (epoch) =>
+    log(`Redis stream is new (epoch ${epoch}); older ids resume from earliest`),
+  );
+  return backplane;
+}
+
+async function connected(hub: Hub, config: RedisConfig): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`cannot reach Redis at ${redact(config.url)}`)),
+      10_000,
+    );
+  });
+  try {
+    await Promise.race([hub.ready(), timeout]);
+  } catch (err) {
+    await hub.close();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
+}
+
+function defaultUrlOf(port: number): string {
+  return `http://localhost:${port}${MERCURE_PATH}`;
 }
 
 async function announceDevMode(url: string, key: string): Promise<void> {

@@ -42,6 +42,31 @@ export const SERVE_FLAGS = {
     env: "CRIER_CORS_ORIGINS",
     help: "comma-separated browser origins allowed",
   },
+  redis: {
+    type: "string",
+    env: "CRIER_REDIS",
+    help: "share updates and history through Redis (redis://host:6379)",
+  },
+  "redis-prefix": {
+    type: "string",
+    env: "CRIER_REDIS_PREFIX",
+    help: "prefix of the Redis keys (default crier:)",
+  },
+  "redis-max-len": {
+    type: "string",
+    env: "CRIER_REDIS_MAX_LEN",
+    help: "updates the Redis stream keeps, about (default 10000)",
+  },
+  "redis-max-age": {
+    type: "string",
+    env: "CRIER_REDIS_MAX_AGE",
+    help: "ms after which Redis trims an update (default 0: no limit)",
+  },
+  workers: {
+    type: "string",
+    env: "CRIER_WORKERS",
+    help: "processes serving the port; needs --redis (default 1)",
+  },
 } as const;
 
 export type FlagName = keyof typeof SERVE_FLAGS;
@@ -56,8 +81,20 @@ export interface ServeConfig {
   readonly historySize: number;
   readonly keepAliveMs: number;
   readonly corsOrigins: readonly string[];
+  /** Where updates are shared between nodes; `undefined`: in this process only. */
+  readonly redis: RedisConfig | undefined;
+  /** Processes serving the port (node:cluster). 1: this process only. */
+  readonly workers: number;
   /** No key was configured: a throwaway secret was generated and anonymous subscribers allowed. */
   readonly devMode: boolean;
+}
+
+/** The `--redis*` flags. */
+export interface RedisConfig {
+  readonly url: string;
+  readonly prefix: string;
+  readonly maxLen: number;
+  readonly maxAgeMs: number;
 }
 
 /** Reads the serving flags from `argv` and `env`; throws `CRIER_ERR_INVALID_OPTION`. */
@@ -88,6 +125,14 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     );
   }
   const anonymousFlag = get("anonymous");
+  const redisUrl = get("redis");
+  const workers = integer("workers", get("workers") ?? "1", 1, 1024);
+  if (workers > 1 && redisUrl === undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "--workers needs --redis: each worker would otherwise keep its own history and miss updates published to the others",
+    );
+  }
   return {
     port: integer("port", get("port") ?? "8080", 0, 65535),
     host: get("host"),
@@ -102,6 +147,16 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       .split(",")
       .map((o) => o.trim())
       .filter((o) => o !== ""),
+    redis:
+      redisUrl === undefined
+        ? undefined
+        : {
+            url: redisUrl,
+            prefix: get("redis-prefix") ?? "crier:",
+            maxLen: integer("redis-max-len", get("redis-max-len") ?? "10000", 1, 1_000_000_000),
+            maxAgeMs: integer("redis-max-age", get("redis-max-age") ?? "0", 0, 2 ** 40),
+          },
+    workers,
     devMode,
   };
 }

@@ -1,0 +1,285 @@
+/**
+ * The Redis backplane: many hub nodes, one history. A publish is acknowledged once XADD put it in
+ * the shared stream; every node tails the stream on a connection of its own and delivers each
+ * entry, in stream order, once.
+ *
+ *   publish ──crierPublish (XADD)──▶ {prefix}stream ──XREAD BLOCK from `position`──▶ deliver
+ *                                                              (one tail per node)
+ *
+ * Invariant: `position` is the last entry this node delivered, in the stream of `epoch`. After a
+ * lost connection the tail resumes from it (never from `$`), so no entry is skipped; when the
+ * stream turns out to be a new one (new epoch) the tail restarts at its beginning. A replay is
+ * cut at `position`: what lies beyond it is still on its way to the (already registered)
+ * subscriber through the tail, and the subscriber drops from its queue what the replay holds.
+ */
+import { EventEmitter } from "node:events";
+import { Redis, type RedisOptions } from "ioredis";
+import { CrierError } from "../errors.ts";
+import {
+  decodeEntry,
+  type Entry,
+  isBefore,
+  type Position,
+  type RawEntry,
+  RedisHistory,
+  type RedisHistoryOptions,
+} from "../history/redis.ts";
+import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
+import type { Backplane, Replay } from "./backplane.ts";
+
+/** Options of a {@link RedisBackplane}: where Redis is, the key prefix and the stream bounds. */
+export interface RedisBackplaneOptions extends RedisHistoryOptions {
+  /** The Redis server, `redis://[:password@]host[:port][/db]` or `rediss://`. Default `redis://127.0.0.1:6379`. */
+  readonly url?: string | undefined;
+  /**
+   * More ioredis options (TLS, username, …). The ones that make publishes fail fast instead of
+   * waiting for Redis to return (no offline queue, no resend, no retries) cannot be overridden.
+   */
+  readonly redis?: ConnectionOptions | undefined;
+  /** Milliseconds before a command that got no answer fails as unavailable. Default 1,500. */
+  readonly commandTimeoutMs?: number | undefined;
+  /** Milliseconds one tail read waits for new entries (`XREAD BLOCK`). Default 2,000. */
+  readonly blockMs?: number | undefined;
+  /** Most entries taken by one tail read. Default 512. */
+  readonly readCount?: number | undefined;
+}
+
+/** Facts about the connection to Redis; listeners are optional. */
+export interface RedisBackplaneEvents {
+  /** Redis stopped answering; publishes fail with `CRIER_ERR_UNAVAILABLE` until `up`. */
+  down: [error: Error];
+  /** Redis answers again; the tail resumed where it stopped. */
+  up: [];
+  /** The stream is a new one (flushed, failed over, recreated): older ids answer `earliest`. */
+  epoch: [epoch: string];
+  /** An entry that is not an update (written by something else) was skipped. */
+  skip: [position: Position];
+}
+
+/** ioredis options, less the reply mapping the backplane relies on being the default. */
+export type ConnectionOptions = Omit<RedisOptions, "replyMapping">;
+
+const MAX_BACKOFF_MS = 1000;
+
+export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implements Backplane {
+  readonly history: RedisHistory;
+  readonly #commands: Redis;
+  readonly #tail: Redis;
+  readonly #blockMs: number;
+  readonly #commandTimeout: number;
+  readonly #readCount: number;
+  #deliver: ((update: Update) => void) | undefined;
+  #started: Promise<void> | undefined;
+  #resolveStarted: (() => void) | undefined;
+  #tailing: Promise<void> | undefined;
+  #closed = false;
+  #down = false;
+  #epoch: string | undefined;
+  #position: Position = "0-0";
+  #lastId: string | undefined;
+
+  constructor(options: RedisBackplaneOptions = {}) {
+    super();
+    const url = options.url ?? "redis://127.0.0.1:6379";
+    const commandTimeout = options.commandTimeoutMs ?? 1500;
+    this.#commandTimeout = commandTimeout;
+    this.#blockMs = options.blockMs ?? 2000;
+    this.#readCount = options.readCount ?? 512;
+    const base: ConnectionOptions = {
+      connectTimeout: 2000,
+      ...options.redis,
+      lazyConnect: true,
+      // Fail fast while Redis is away: a queued publish would be acknowledged late or twice.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (times) => Math.min(100 * times, MAX_BACKOFF_MS),
+    };
+    // A silent (half-open) connection is dropped and reconnected after these timeouts.
+    this.#commands = new Redis(url, { ...base, commandTimeout, socketTimeout: 5000 });
+    this.#tail = new Redis(url, { ...base, socketTimeout: this.#blockMs + 3000 });
+    for (const connection of [this.#commands, this.#tail]) {
+      connection.on("error", (err: Error) => this.#setDown(err));
+    }
+    this.#commands.on("ready", () => this.#setUp());
+    this.history = new RedisHistory(this.#commands, options);
+  }
+
+  /** Connects and starts tailing; resolves once the tail knows where it starts. */
+  start(deliver: (update: Update) => void): Promise<void> {
+    if (this.#started !== undefined) return this.#started;
+    this.#deliver = deliver;
+    this.#commands.connect().catch(() => {});
+    this.#tail.connect().catch(() => {});
+    this.#started = new Promise((resolve) => {
+      this.#resolveStarted = resolve;
+    });
+    this.#tailing = this.#run();
+    return this.#started;
+  }
+
+  async publish(fields: UpdateFields): Promise<Update> {
+    if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the backplane is closed");
+    try {
+      const { epoch, position } = await this.history.append(fields);
+      return sealUpdate(fields, fields.id ?? `${epoch}:${position}`);
+    } catch (err) {
+      throw unavailable(err, this.#commands.status);
+    }
+  }
+
+  async replay(lastEventId: string): Promise<Replay> {
+    if (this.#epoch === undefined) await within(this.#started, this.#commandTimeout);
+    if (this.#epoch === undefined) throw unavailable(new Error("not connected yet"));
+    let raw: RawEntry[] | undefined;
+    try {
+      raw = await this.history.after(lastEventId);
+    } catch (err) {
+      throw unavailable(err, this.#commands.status);
+    }
+    if (raw === undefined) return undefined;
+    // Only what the tail has delivered here; the rest reaches the subscriber live.
+    const updates: Update[] = [];
+    for (const item of raw) {
+      const entry = decodeEntry(item);
+      if (entry === undefined || entry.epoch !== this.#epoch) continue;
+      if (isBefore(this.#position, entry.position)) break;
+      updates.push(entry.update);
+    }
+    return updates;
+  }
+
+  lastEventId(): string | undefined {
+    return this.#lastId;
+  }
+
+  /** Stops the tail and closes both connections. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#deliver = undefined;
+    this.#resolveStarted?.();
+    this.#tail.disconnect();
+    await this.#tailing;
+    await this.#commands.quit().catch(() => this.#commands.disconnect());
+  }
+
+  // The tail: find the starting point once, then read forever; after a failure, check that the
+  // stream is still the same one and resume from the last delivered position.
+  async #run(): Promise<void> {
+    let backoff = 0;
+    while (!this.#closed) {
+      try {
+        await Promise.all([ready(this.#commands), ready(this.#tail)]);
+        if (this.#epoch === undefined) {
+          const epoch = await this.history.epoch();
+          this.#position = await this.history.newestPosition();
+          this.#epoch = epoch;
+          this.#resolveStarted?.();
+        } else {
+          await this.#checkEpoch();
+        }
+        backoff = 0;
+        await this.#read();
+      } catch (err) {
+        if (this.#closed) return;
+        this.#setDown(err as Error);
+        backoff = Math.min(backoff + 100, MAX_BACKOFF_MS);
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+      }
+    }
+  }
+
+  async #read(): Promise<void> {
+    const { stream } = this.history.keys;
+    while (!this.#closed) {
+      const reply = (await this.#tail.xread(
+        "COUNT",
+        this.#readCount,
+        "BLOCK",
+        this.#blockMs,
+        "STREAMS",
+        stream,
+        this.#position,
+      )) as [string, RawEntry[]][] | null;
+      this.#setUp();
+      for (const raw of reply?.[0]?.[1] ?? []) {
+        if (this.#closed) return;
+        const entry = decodeEntry(raw);
+        if (entry !== undefined && entry.epoch !== this.#epoch) {
+          if (await this.#checkEpoch()) break; // restarted: read the new stream from its start
+        }
+        this.#take(raw[0], entry);
+      }
+    }
+  }
+
+  #take(position: Position, entry: Entry | undefined): void {
+    this.#position = position;
+    if (entry === undefined) {
+      this.emit("skip", position);
+      return;
+    }
+    // An entry of a dead epoch left in the stream: delivered before, or never resumable.
+    if (entry.epoch !== this.#epoch) return;
+    this.#lastId = entry.update.id;
+    this.#deliver?.(entry.update);
+  }
+
+  /** Switches to the stream's current epoch if it changed; true when it did. */
+  async #checkEpoch(): Promise<boolean> {
+    const epoch = await this.history.epoch();
+    if (epoch === this.#epoch) return false;
+    this.#epoch = epoch;
+    this.#position = "0-0";
+    this.#lastId = undefined;
+    this.emit("epoch", epoch);
+    return true;
+  }
+
+  #setDown(err: Error): void {
+    if (this.#down || this.#closed) return;
+    this.#down = true;
+    this.emit("down", err);
+  }
+
+  #setUp(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    this.emit("up");
+  }
+}
+
+function unavailable(err: unknown, status = "ready"): CrierError {
+  if (err instanceof CrierError) return err;
+  const reason =
+    status !== "ready"
+      ? `not connected: ${status}`
+      : err instanceof Error
+        ? err.message
+        : String(err);
+  return new CrierError("CRIER_ERR_UNAVAILABLE", `Redis is unavailable (${reason}); retry later`, {
+    cause: err,
+  });
+}
+
+// Waits a little for a connection that is (re)connecting; its commands would fail at once.
+async function ready(connection: Redis): Promise<void> {
+  if (connection.status === "ready") return;
+  let listener: (() => void) | undefined;
+  const connected = new Promise<void>((resolve) => {
+    listener = resolve;
+    connection.once("ready", resolve);
+  });
+  await within(connected, MAX_BACKOFF_MS);
+  connection.off("ready", listener as () => void);
+}
+
+async function within(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([promise ?? timeout, timeout]);
+  clearTimeout(timer);
+}

@@ -1,0 +1,290 @@
+/**
+ * The Redis history: every update is one entry of a Redis Stream, shared by every hub node.
+ *
+ *   {prefix}stream  XADD … MAXLEN ~ maxLen   entries { e: epoch, u: update as JSON }
+ *   {prefix}epoch   a random value, SET once  ids are "<epoch>:<stream position>"
+ *   {prefix}ids     hash  publisher id → stream position   (only publisher-supplied ids)
+ *   {prefix}ids-age zset  publisher id, scored by the position's milliseconds (for trimming)
+ *
+ * Invariant: an id resolves to a position only while every entry after that position is still in
+ * the stream and belongs to the stream the id was issued by. A stream lost to FLUSHALL or a
+ * failover gets a new epoch, so the old ids (and positions trimmed away) answer "unknown", and
+ * the subscriber is told `earliest` rather than given a silent partial window. Appends and reads
+ * run as Lua scripts, so a check and the read it guards see one state of the stream.
+ */
+import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+import { CrierError } from "../errors.ts";
+import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
+
+/** A stream position, `<ms>-<seq>`, as Redis writes it. */
+export type Position = string;
+
+/** One entry read from the stream, decoded. */
+export interface Entry {
+  readonly position: Position;
+  readonly epoch: string;
+  readonly update: Update;
+}
+
+/** The raw form of a stream entry: `[position, [field, value, …]]`. */
+export type RawEntry = [string, string[]];
+
+// Lua: shared helpers. Positions are compared as (ms, seq) pairs of numbers (exact below 2^53).
+const LUA_POSITION = `
+local function parse(p)
+  local ms, seq = string.match(p, '^(%d+)%-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function before(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  return am < bm or (am == bm and as < bs)
+end
+local function first(stream)
+  local e = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+  return e and e[1]
+end
+`;
+
+// KEYS stream epoch ids ids-age; ARGV candidate-epoch payload publisher-id max-len max-age-ms
+// Returns { epoch, position }, or the error CRIER_DUPLICATE or CRIER_RESERVED.
+const PUBLISH = `${LUA_POSITION}
+-- Redis 6.2 replicates scripts verbatim unless told otherwise, and TIME below would be refused.
+redis.replicate_commands()
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  redis.call('SET', KEYS[2], ARGV[1])
+  epoch = ARGV[1]
+end
+local pid = ARGV[3]
+if pid ~= '' then
+  if string.sub(pid, 1, #epoch + 1) == epoch .. ':' then
+    return redis.error_reply('CRIER_RESERVED id of the hub form')
+  end
+  local held = redis.call('HGET', KEYS[3], pid)
+  local kept = first(KEYS[1])
+  if held and kept and not before(held, kept) then
+    return redis.error_reply('CRIER_DUPLICATE id held')
+  end
+end
+local pos = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'e', epoch, 'u', ARGV[2])
+if tonumber(ARGV[5]) > 0 then
+  local t = redis.call('TIME')
+  local min = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[5])
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d', min))
+end
+if pid ~= '' then
+  redis.call('HSET', KEYS[3], pid, pos)
+  redis.call('ZADD', KEYS[4], string.match(pos, '^(%d+)'), pid)
+end
+-- Forget publisher ids whose entries were trimmed, a bounded batch per publish.
+local oldest = first(KEYS[1])
+if oldest and redis.call('ZCARD', KEYS[4]) > 0 then
+  local ms = string.match(oldest, '^(%d+)')
+  local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', '(' .. ms, 'LIMIT', 0, 128)
+  if #stale > 0 then
+    redis.call('HDEL', KEYS[3], unpack(stale))
+    redis.call('ZREM', KEYS[4], unpack(stale))
+  end
+end
+return { epoch, pos }
+`;
+
+// KEYS stream epoch ids; ARGV last-event-id parsed-epoch parsed-position
+// Returns the entries after the id, or false when the id is unknown, trimmed or of another epoch.
+const REPLAY = `${LUA_POSITION}
+local pos
+if ARGV[1] == 'earliest' then
+  return redis.call('XRANGE', KEYS[1], '-', '+')
+end
+pos = redis.call('HGET', KEYS[3], ARGV[1])
+if not pos then
+  if ARGV[3] == '' or redis.call('GET', KEYS[2]) ~= ARGV[2] then return false end
+  pos = ARGV[3]
+end
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local oldest = first(KEYS[1])
+if not oldest then
+  local info = redis.call('XINFO', 'STREAM', KEYS[1])
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' and info[i + 1] == pos then return {} end
+  end
+  return false
+end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][1]
+if before(pos, oldest) or before(newest, pos) then return false end
+return redis.call('XRANGE', KEYS[1], '(' .. pos, '+')
+`;
+
+interface Scripts {
+  crierPublish(...args: string[]): Promise<[string, string]>;
+  crierReplay(...args: string[]): Promise<RawEntry[] | null>;
+}
+
+/** Where a history lives and how long it is. */
+export interface RedisHistoryOptions {
+  /** Prefix of every key. Default `crier:`. Hubs sharing a prefix share updates. */
+  readonly prefix?: string | undefined;
+  /** About how many updates the stream keeps (`MAXLEN ~`). Default 10,000. */
+  readonly maxLen?: number | undefined;
+  /** Updates older than this many ms are trimmed (`MINID ~`). Default 0: no age limit. */
+  readonly maxAgeMs?: number | undefined;
+}
+
+/** The shared history, over one command connection (never a blocking one). */
+export class RedisHistory {
+  readonly prefix: string;
+  readonly maxLen: number;
+  readonly maxAgeMs: number;
+  readonly keys: { readonly stream: string; readonly epoch: string; readonly ids: string };
+  readonly #idsAge: string;
+  readonly #redis: Redis & Scripts;
+
+  constructor(redis: Redis, options: RedisHistoryOptions = {}) {
+    this.prefix = options.prefix ?? "crier:";
+    this.maxLen = positive("maxLen", options.maxLen ?? 10_000);
+    this.maxAgeMs = options.maxAgeMs ?? 0;
+    if (!Number.isSafeInteger(this.maxAgeMs) || this.maxAgeMs < 0) {
+      throw new CrierError("CRIER_ERR_INVALID_OPTION", "redis maxAgeMs must be an integer ≥ 0");
+    }
+    const p = this.prefix;
+    this.keys = { stream: `${p}stream`, epoch: `${p}epoch`, ids: `${p}ids` };
+    this.#idsAge = `${p}ids-age`;
+    redis.defineCommand("crierPublish", { numberOfKeys: 4, lua: PUBLISH });
+    redis.defineCommand("crierReplay", { numberOfKeys: 3, lua: REPLAY });
+    this.#redis = redis as Redis & Scripts;
+  }
+
+  /**
+   * The current epoch, creating it when the stream has none (first start, or after a flush).
+   * Concurrent nodes agree: the first SET wins.
+   */
+  async epoch(): Promise<string> {
+    await this.#redis.set(this.keys.epoch, newEpoch(), "NX");
+    const epoch = await this.#redis.get(this.keys.epoch);
+    if (epoch === null) throw new Error("the epoch key vanished while being read");
+    return epoch;
+  }
+
+  /** The newest entry's position, or `0-0` when the stream is empty or missing. */
+  async newestPosition(): Promise<Position> {
+    const newest = await this.#redis.xrevrange(this.keys.stream, "+", "-", "COUNT", 1);
+    return newest[0]?.[0] ?? "0-0";
+  }
+
+  /** Appends an update; resolves with the epoch and the position Redis gave it. */
+  async append(fields: UpdateFields): Promise<{ epoch: string; position: Position }> {
+    const { stream, epoch, ids } = this.keys;
+    try {
+      const [e, position] = await this.#redis.crierPublish(
+        stream,
+        epoch,
+        ids,
+        this.#idsAge,
+        newEpoch(),
+        encodePayload(fields),
+        fields.id ?? "",
+        String(this.maxLen),
+        String(this.maxAgeMs),
+      );
+      return { epoch: e, position };
+    } catch (err) {
+      const message = (err as Error).message;
+      if (message.includes("CRIER_DUPLICATE")) {
+        throw new CrierError("CRIER_ERR_DUPLICATE_ID", `an update with id "${fields.id}" exists`);
+      }
+      if (message.includes("CRIER_RESERVED")) {
+        throw new CrierError(
+          "CRIER_ERR_DUPLICATE_ID",
+          `ids of the form "<epoch>:<position>" are the hub's own; choose another id`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** The raw entries after `lastEventId` (`earliest`: all), or `undefined` when unknown. */
+  async after(lastEventId: string): Promise<RawEntry[] | undefined> {
+    const parsed = parseId(lastEventId);
+    const { stream, epoch, ids } = this.keys;
+    const raw = await this.#redis.crierReplay(
+      stream,
+      epoch,
+      ids,
+      lastEventId,
+      parsed?.epoch ?? "",
+      parsed?.position ?? "",
+    );
+    return raw ?? undefined;
+  }
+}
+
+/** Decodes a stream entry into an update with its final id; `undefined` when malformed. */
+export function decodeEntry([position, fields]: RawEntry): Entry | undefined {
+  let epoch: string | undefined;
+  let payload: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (fields[i] === "e") epoch = fields[i + 1];
+    else if (fields[i] === "u") payload = fields[i + 1];
+  }
+  if (epoch === undefined || payload === undefined) return undefined;
+  try {
+    const p = JSON.parse(payload) as Payload;
+    const update: UpdateFields = {
+      topics: p.t,
+      data: p.d,
+      id: p.i,
+      type: p.y,
+      retry: p.r,
+      private: p.p === 1,
+    };
+    return { position, epoch, update: sealUpdate(update, p.i ?? `${epoch}:${position}`) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when position `a` comes before `b` in a stream. */
+export function isBefore(a: Position, b: Position): boolean {
+  const [am = 0, as = 0] = a.split("-").map(Number);
+  const [bm = 0, bs = 0] = b.split("-").map(Number);
+  return am < bm || (am === bm && as < bs);
+}
+
+/** A generated id's parts, or `undefined` when the id is not of the form `<epoch>:<ms>-<seq>`. */
+export function parseId(id: string): { epoch: string; position: Position } | undefined {
+  const match = /^([0-9a-z]+):(\d+-\d+)$/.exec(id);
+  return match === null ? undefined : { epoch: match[1] as string, position: match[2] as string };
+}
+
+// Compact field names: every entry carries them.
+interface Payload {
+  t: string[];
+  d: string;
+  i?: string;
+  y?: string;
+  r?: number;
+  p?: 1;
+}
+
+function encodePayload(fields: UpdateFields): string {
+  const p: Payload = { t: [...fields.topics], d: fields.data };
+  if (fields.id !== undefined) p.i = fields.id;
+  if (fields.type !== undefined) p.y = fields.type;
+  if (fields.retry !== undefined) p.r = fields.retry;
+  if (fields.private) p.p = 1;
+  return JSON.stringify(p);
+}
+
+// 48 random bits: two streams never share an epoch by chance.
+function newEpoch(): string {
+  return randomBytes(6).toString("hex");
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", `redis ${name} must be an integer ≥ 1`);
+  }
+  return value;
+}

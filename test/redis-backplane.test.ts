@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { after, describe, test } from "node:test";
+import { Redis } from "ioredis";
+import { isCrierError } from "../src/errors.ts";
+import { RedisBackplane, type RedisBackplaneOptions } from "../src/redis.ts";
+import type { Update } from "../src/update.ts";
+import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "./redis-harness.ts";
+
+const skip = await redisSkipReason("redis-backplane (the Redis backplane as a library)");
+
+const fields = (data: string, id?: string) => ({ topics: ["t"], data, id, private: false });
+
+describe("the crier/redis entry point", () => {
+  test("importing the core never loads a Redis client; importing crier/redis does", () => {
+    const script = (entry: string) => `
+      import { createRequire } from "node:module";
+      await import("./src/${entry}");
+      const cache = createRequire(import.meta.url).cache;
+      console.log(Object.keys(cache).some((path) => path.includes("/ioredis/")));`;
+    const run = (entry: string) =>
+      spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script(entry)], {
+        cwd: new URL("..", import.meta.url),
+        encoding: "utf8",
+        timeout: 20_000,
+      }).stdout.trim();
+    assert.equal(run("index.ts"), "false");
+    assert.equal(run("redis.ts"), "true");
+  });
+
+  test("publish fails fast with CRIER_ERR_UNAVAILABLE when Redis cannot be reached", async () => {
+    const backplane = new RedisBackplane({ url: "redis://127.0.0.1:1", prefix: "unused:" });
+    void backplane.start(() => {});
+    const start = performance.now();
+    await assert.rejects(backplane.publish(fields("x")), (err) =>
+      isCrierError(err, "CRIER_ERR_UNAVAILABLE"),
+    );
+    assert.ok(performance.now() - start < 2000);
+    await assert.rejects(Promise.resolve(backplane.replay("earliest")), (err) =>
+      isCrierError(err, "CRIER_ERR_UNAVAILABLE"),
+    );
+    await backplane.close();
+  });
+});
+
+describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
+  const prefixes: string[] = [];
+  const backplanes: RedisBackplane[] = [];
+  after(async () => {
+    await Promise.all(backplanes.map((b) => b.close()));
+    await Promise.all(prefixes.map((p) => deletePrefix(p)));
+  });
+
+  async function open(options: RedisBackplaneOptions = {}) {
+    const prefix = uniquePrefix("backplane");
+    prefixes.push(prefix);
+    const delivered: Update[] = [];
+    const backplane = new RedisBackplane({ url: REDIS_URL, prefix, ...options });
+    backplanes.push(backplane);
+    await backplane.start((update) => delivered.push(update));
+    return { backplane, delivered, prefix };
+  }
+
+  test("keeps the stream and the publisher-id index bounded, and forgets trimmed ids", async () => {
+    const { backplane, prefix } = await open({ maxLen: 10 });
+    const ids: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const update = await backplane.publish(fields(`${i}`, i % 2 === 0 ? `p${i}` : undefined));
+      ids.push(update.id);
+    }
+    const redis = new Redis(REDIS_URL);
+    try {
+      // MAXLEN ~ trims whole stream nodes (100 entries by default), never below the bound.
+      const length = await redis.xlen(`${prefix}stream`);
+      assert.ok(length >= 10 && length <= 110, `stream length ${length}`);
+      const indexed = await redis.hlen(`${prefix}ids`);
+      assert.ok(indexed <= length, `${indexed} publisher ids indexed`);
+    } finally {
+      redis.disconnect();
+    }
+    assert.equal(await backplane.replay(ids[0] as string), undefined);
+    assert.equal(await backplane.replay("p0"), undefined);
+    const recent = await backplane.replay(ids[394] as string);
+    assert.deepEqual(
+      recent?.map((u) => u.id),
+      ids.slice(395),
+    );
+    // A trimmed publisher id may be used again.
+    assert.equal((await backplane.publish(fields("again", "p0"))).id, "p0");
+  });
+
+  test("trims by age", async () => {
+    const { backplane, prefix } = await open({ maxLen: 100_000, maxAgeMs: 300 });
+    const first = await backplane.publish(fields("old"));
+    for (let i = 0; i < 250; i++) await backplane.publish(fields(`${i}`));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await backplane.publish(fields("new"));
+    const redis = new Redis(REDIS_URL);
+    try {
+      assert.ok((await redis.xlen(`${prefix}stream`)) < 252);
+    } finally {
+      redis.disconnect();
+    }
+    assert.equal(await backplane.replay(first.id), undefined);
+  });
+
+  test("refuses a duplicate publisher id and one of the hub's own form", async () => {
+    const { backplane } = await open();
+    const generated = await backplane.publish(fields("a"));
+    await backplane.publish(fields("b", "mine"));
+    await assert.rejects(backplane.publish(fields("c", "mine")), (err) =>
+      isCrierError(err, "CRIER_ERR_DUPLICATE_ID"),
+    );
+    const [epoch] = generated.id.split(":");
+    await assert.rejects(backplane.publish(fields("d", `${epoch}:1-0`)), (err) =>
+      isCrierError(err, "CRIER_ERR_DUPLICATE_ID"),
+    );
+  });
+
+  test("delivers in stream order and replays only what this node has delivered", async () => {
+    const { backplane, delivered } = await open();
+    const published = [];
+    for (let i = 0; i < 20; i++) published.push((await backplane.publish(fields(`${i}`))).id);
+    const replay = await backplane.replay("earliest");
+    const replayed = replay?.map((u) => u.id) ?? [];
+    // The replay stops where the tail is: the rest is still on its way, live.
+    assert.deepEqual(replayed, published.slice(0, replayed.length));
+    assert.deepEqual(
+      delivered.slice(0, replayed.length).map((u) => u.id),
+      replayed,
+    );
+    while (delivered.length < 20) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.deepEqual(
+      delivered.map((u) => u.id),
+      published,
+    );
+    assert.equal(backplane.lastEventId(), published.at(-1));
+    assert.deepEqual(await backplane.replay(published.at(-1) as string), []);
+  });
+});

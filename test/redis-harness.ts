@@ -1,0 +1,240 @@
+/**
+ * Shared pieces of the Redis tests: whether Redis is there (skip locally, fail in CI), hub
+ * processes started from the CLI, a small SSE client that can move between nodes, a publisher,
+ * and a unique key prefix per test that is deleted afterwards.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { createParser } from "eventsource-parser";
+import { Redis } from "ioredis";
+import { mintToken } from "../src/token.ts";
+
+export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+export const JWT_KEY = "redis-tests-secret-of-at-least-32-bytes!";
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/**
+ * `undefined` when Redis answers; otherwise the reason to skip `suite`. With CI=true a missing
+ * Redis is an error, so the suite fails instead of passing silently.
+ */
+export async function redisSkipReason(suite: string): Promise<string | undefined> {
+  const redis = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+  });
+  let cause: Error | undefined;
+  redis.on("error", (err: Error) => {
+    cause = err;
+  });
+  try {
+    await redis.connect();
+    await redis.ping();
+    return undefined;
+  } catch (err) {
+    const reason = `${suite}: no Redis at ${REDIS_URL} (${(cause ?? (err as Error)).message}); start one or set REDIS_URL (default redis://127.0.0.1:6379) to run this suite`;
+    if (process.env.CI === "true") throw new Error(reason);
+    return reason;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A key prefix no other test run uses. */
+export function uniquePrefix(name: string): string {
+  return `crier-test:${name}:${process.pid}:${randomBytes(4).toString("hex")}:`;
+}
+
+/** Deletes every key under `prefix` (never anything else). */
+export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    const keys: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, batch] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== "0");
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The ids of the stream under `prefix`, in stream order: what every subscriber must end with. */
+export async function streamIds(prefix: string, url = REDIS_URL): Promise<string[]> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    const entries = await redis.xrange(`${prefix}stream`, "-", "+");
+    return entries.map(([position, fields]) => {
+      const field = (name: string) => fields[fields.indexOf(name) + 1] as string;
+      const payload = JSON.parse(field("u")) as { i?: string };
+      return payload.i ?? `${field("e")}:${position}`;
+    });
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A hub started from the CLI. */
+export interface HubProcess {
+  readonly url: string;
+  readonly child: ChildProcess;
+  readonly log: string[];
+  /** Sends SIGTERM (or `signal`) and waits for the exit; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const hubs = new Set<HubProcess>();
+
+/** Starts `crier` with Redis under `prefix`; resolves once it listens. */
+export async function startHub(
+  prefix: string,
+  options: { redisUrl?: string; args?: string[]; port?: number } = {},
+): Promise<HubProcess> {
+  const args = [
+    "--import",
+    "tsx",
+    "src/cli.ts",
+    ["--host", "127.0.0.1", "--port", String(options.port ?? 0)],
+    ["--jwt-key", JWT_KEY, "--anonymous", "--keep-alive", "500"],
+    ["--redis", options.redisUrl ?? REDIS_URL, "--redis-prefix", prefix],
+    options.args ?? [],
+  ].flat();
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+  const log: string[] = [];
+  const exited = once(child, "exit").then(([code]) => code as number | null);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`hub did not start:\n${log.join("")}`)),
+      20_000,
+    );
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      log.push(chunk);
+      const match = /listening on (http:\/\/\S+)/.exec(log.join(""));
+      if (match !== null) {
+        clearTimeout(timer);
+        resolve(match[1] as string);
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`hub exited with ${code} before listening:\n${log.join("")}`));
+    });
+  });
+  const hub: HubProcess = {
+    url,
+    child,
+    log,
+    async stop(signal = "SIGTERM") {
+      hubs.delete(hub);
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+  hubs.add(hub);
+  return hub;
+}
+
+/** Kills every hub still running (for `after`). */
+export async function stopAllHubs(): Promise<void> {
+  await Promise.all([...hubs].map((hub) => hub.stop("SIGKILL")));
+}
+
+let token: Promise<string> | undefined;
+
+/** Publishes one update; never throws: a network failure is status 0. */
+export async function publish(
+  url: string,
+  fields: { topic: string; data: string; id?: string },
+): Promise<{ status: number; body: string; ms: number }> {
+  token ??= mintToken(JWT_KEY, { publish: ["*"] });
+  const form = new URLSearchParams({ topic: fields.topic, data: fields.data });
+  if (fields.id !== undefined) form.set("id", fields.id);
+  const start = performance.now();
+  try {
+    const res = await fetch(url, {
+      method: "POST",
+      body: form,
+      headers: { Authorization: `Bearer ${await token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = (await res.text()).trim();
+    return { status: res.status, body, ms: performance.now() - start };
+  } catch (err) {
+    return { status: 0, body: String(err), ms: performance.now() - start };
+  }
+}
+
+/** An SSE subscriber that records every event id and can resume on another node. */
+export class SseClient {
+  readonly ids: string[] = [];
+  readonly data: string[] = [];
+  comments = 0;
+  /** Times the stream ended (node killed, hub closed). */
+  ends = 0;
+  /** The `Last-Event-ID` response header of the latest connection. */
+  resumedFrom: string | null = null;
+  #controller: AbortController | undefined;
+  #ended: Promise<void> = Promise.resolve();
+
+  constructor(readonly topic: string) {}
+
+  get lastId(): string | undefined {
+    return this.ids.at(-1);
+  }
+
+  /** Connects to `url` (resuming after the last id received, or `lastEventId`). */
+  async connect(url: string, lastEventId = this.lastId): Promise<void> {
+    this.#controller = new AbortController();
+    const target = new URL(url);
+    target.searchParams.set("topic", this.topic);
+    const headers: Record<string, string> = { Accept: "text/event-stream" };
+    if (lastEventId !== undefined) headers["Last-Event-ID"] = lastEventId;
+    const res = await fetch(target, { headers, signal: this.#controller.signal });
+    if (!res.ok || res.body === null) throw new Error(`subscribe answered ${res.status}`);
+    this.resumedFrom = res.headers.get("last-event-id");
+    const parser = createParser({
+      onEvent: (event) => {
+        this.ids.push(event.id as string);
+        this.data.push(event.data);
+      },
+      onComment: () => {
+        this.comments++;
+      },
+    });
+    const body = res.body;
+    this.#ended = (async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of body) parser.feed(decoder.decode(chunk, { stream: true }));
+      } catch {
+        // the node went away or we aborted
+      }
+      this.ends++;
+    })();
+  }
+
+  /** Resolves when the current connection ends. */
+  ended(): Promise<void> {
+    return this.#ended;
+  }
+
+  close(): void {
+    this.#controller?.abort();
+  }
+}
+
+/** Polls `check` until true or `ms` pass; throws with `what` on timeout. */
+export async function waitFor(check: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

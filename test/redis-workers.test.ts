@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { createServer } from "node:net";
+import { after, describe, test } from "node:test";
+import {
+  deletePrefix,
+  publish,
+  redisSkipReason,
+  SseClient,
+  startHub,
+  stopAllHubs,
+  streamIds,
+  uniquePrefix,
+  waitFor,
+} from "./redis-harness.ts";
+
+const skip = await redisSkipReason("redis-workers (crier --workers N over Redis)");
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe("crier --workers", () => {
+  test("refuses --workers without --redis, naming the fix", () => {
+    const result = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "src/cli.ts", "--workers", "2"],
+      {
+        cwd: new URL("..", import.meta.url),
+        encoding: "utf8",
+        timeout: 20_000,
+        env: { ...process.env, CRIER_REDIS: "" },
+      },
+    );
+    assert.equal(result.status, 2);
+    assert.match(result.stderr, /--workers needs --redis/);
+  });
+
+  describe("over Redis", { skip, timeout: 60_000 }, () => {
+    const prefix = uniquePrefix("workers");
+    const clients: SseClient[] = [];
+
+    after(async () => {
+      for (const client of clients) client.close();
+      await stopAllHubs();
+      await deletePrefix(prefix);
+    });
+
+    test("workers on one port share every update, and SIGTERM stops them all with exit 0", async () => {
+      const hub = await startHub(prefix, { port: await freePort(), args: ["--workers", "3"] });
+      // Wait for every worker to listen, so the connections below spread over all of them.
+      await waitFor(() => hub.log.join("").match(/listening on/g)?.length === 3, 20_000, "workers");
+      for (let i = 0; i < 9; i++) {
+        const client = new SseClient("jobs");
+        await client.connect(hub.url);
+        clients.push(client);
+      }
+      for (let i = 0; i < 30; i++) {
+        const result = await publish(hub.url, { topic: "jobs", data: `${i}` });
+        assert.equal(result.status, 200, result.body);
+      }
+      const order = await streamIds(prefix);
+      assert.equal(order.length, 30);
+      await waitFor(() => clients.every((c) => c.ids.length >= 30), 10_000, "every update");
+      for (const client of clients) assert.deepEqual(client.ids, order);
+
+      const code = await hub.stop("SIGTERM");
+      assert.equal(code, 0);
+      await waitFor(() => clients.every((c) => c.ends === 1), 5000, "streams to end");
+    });
+  });
+});
