@@ -160,6 +160,12 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       "give --jwt-key, or both --publisher-jwt-key and --subscriber-jwt-key, or --jwks",
     );
   }
+  if (jwks !== undefined && publisherKey !== undefined && subscriberKey !== undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "--jwks verifies the roles without a key of their own; with keys for both it would be ignored",
+    );
+  }
   const enabled = (name: FlagName) => {
     const value = get(name);
     return value !== undefined && value !== "false" && value !== "0";
