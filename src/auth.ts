@@ -1,43 +1,87 @@
 /**
- * JWT verification and Mercure topic authorization. Keys come from configuration only: an HS256
- * secret or a PEM public key (RSA, EC, Ed25519); the algorithm allowlist follows from the key's
- * type, so `none`, a key named in the token's own header, or an HMAC signed with a public key
- * are all refused by construction.
+ * JWT verification and Mercure topic authorization, for both protocol revisions at once: each
+ * token is judged by its own revision's rules, so one hub serves v0.x and draft-08 clients.
+ *
+ * - A token whose header says `typ: at+jwt` is a draft-08 access token (RFC 9068): it needs
+ *   `exp`, an `aud` naming the hub's resource identifier, the trusted `iss` when one is
+ *   configured, and grants what its `mercure` `authorization_details` say.
+ * - Any other token is a v0.x token: a valid signature and an unexpired `exp` if it has one; it
+ *   grants what its `mercure` claim (`publish`, `subscribe`, `payload`) says.
+ *
+ * Keys come from configuration only: an HMAC secret, a PEM public key (RSA, EC, Ed25519) or a
+ * local JWK Set. The algorithm allowlist follows from the key's type, so `none`, an HMAC signed
+ * with a public key, or a key named in the token's own header (`jwk`, `jku`, `x5u`) are all
+ * refused by construction.
  */
 import { createPublicKey, type KeyObject } from "node:crypto";
-import type { IncomingMessage } from "node:http";
-import { errors as joseErrors, jwtVerify } from "jose";
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  errors as joseErrors,
+  jwtVerify,
+} from "jose";
 import { CrierError } from "./errors.ts";
+import { ANY_TOPIC, compileClaim, compileSelector, type Selector } from "./selectors.ts";
+
+export { type Credential, credentialOf, TOKEN_COOKIES, tokenOf } from "./credential.ts";
 
 /** A verification key: an HMAC secret, or a PEM-encoded public key. */
 export type KeySource = string;
 
-/** What a verified token grants (the `mercure` claim). */
+/** Which rules a token was judged by. */
+export type TokenRevision = "v0" | "draft-08";
+
+/** What a verified token grants, whichever revision it follows. */
 export interface Claims {
-  /** Topic selectors the bearer may publish to. */
-  readonly publish: readonly string[];
-  /** Topic selectors the bearer may receive private updates for. */
-  readonly subscribe: readonly string[];
-  /** Expiry, in seconds since the epoch, if the token has one. */
+  /** `v0`: the `mercure` claim; `draft-08`: an `at+jwt` access token's `authorization_details`. */
+  readonly revision: TokenRevision;
+  /** Selectors of the topics the bearer may publish to. */
+  readonly publish: readonly Selector[];
+  /** Selectors of the topics the bearer may receive private updates for. */
+  readonly subscribe: readonly Selector[];
+  /** Subscription payloads, first match wins (see {@link payloadFor}). */
+  readonly payloads: readonly SubscriptionPayload[];
+  /** The `sub` claim, if any. */
+  readonly subject?: string | undefined;
+  /** Expiry, in seconds since the epoch, if the token has one (draft-08 tokens always do). */
   readonly exp?: number | undefined;
+}
+
+/** A `payload` and the topic matchers of the grant it came with. */
+export interface SubscriptionPayload {
+  readonly topics: readonly Selector[];
+  readonly payload: unknown;
 }
 
 export type Role = "publisher" | "subscriber";
 
-interface PreparedKey {
-  readonly key: KeyObject | Uint8Array;
+/** Most `mercure` authorization details in one token; more makes the token invalid. */
+export const MAX_AUTHORIZATION_DETAILS = 64;
+/** Most topic matchers in one authorization detail; more makes the token invalid. */
+export const MAX_DETAIL_TOPICS = 256;
+
+interface Verifier {
+  readonly key: KeyObject | Uint8Array | JWTVerifyGetKey;
   readonly algorithms: string[];
 }
 
+const HMAC = ["HS256", "HS384", "HS512"];
+const RSA = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+const ASYMMETRIC = [...RSA, "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
+
 /** Prepares a key and the algorithms it may verify. */
-export function prepareKey(source: KeySource): PreparedKey {
+export function prepareKey(source: KeySource): Verifier {
   if (!source.includes("-----BEGIN")) {
-    return { key: new TextEncoder().encode(source), algorithms: ["HS256", "HS384", "HS512"] };
+    return { key: new TextEncoder().encode(source), algorithms: HMAC };
   }
   const key = createPublicKey(source);
   switch (key.asymmetricKeyType) {
     case "rsa":
-      return { key, algorithms: ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"] };
+      return { key, algorithms: RSA };
     case "rsa-pss":
       return { key, algorithms: ["PS256", "PS384", "PS512"] };
     case "ec": {
@@ -55,86 +99,238 @@ export function prepareKey(source: KeySource): PreparedKey {
   );
 }
 
+/**
+ * Prepares a JWK Set. A token picks its key by `kid` (and `alg`) among these keys only; HMAC
+ * (`oct`) keys are never used, so a public JWK cannot be turned into an HMAC secret.
+ */
+export function prepareJwks(jwks: JSONWebKeySet): Verifier {
+  if (typeof jwks !== "object" || jwks === null || !Array.isArray(jwks.keys)) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", 'a JWK Set is an object with a "keys" array');
+  }
+  return { key: createLocalJWKSet(jwks), algorithms: ASYMMETRIC };
+}
+
 /** Options of {@link Authenticator}. */
 export interface AuthenticatorOptions {
-  /** Key for publishers' tokens. Without it, every publish is refused (401). */
+  /** Key for publishers' tokens. Without it (and without `jwks`), every publish is refused. */
   readonly publisherKey?: KeySource | undefined;
-  /** Key for subscribers' tokens. Without it, subscriber tokens are refused (401). */
+  /** Key for subscribers' tokens. Without it (and without `jwks`), subscriber tokens are refused. */
   readonly subscriberKey?: KeySource | undefined;
+  /** Public keys for the tokens of any role that has no key of its own. Default none. */
+  readonly jwks?: JSONWebKeySet | undefined;
+  /**
+   * The trusted issuer: `at+jwt` tokens must carry it as `iss`. Default: `iss` is not checked
+   * (self-issued tokens). v0.x tokens are never checked for `iss`.
+   */
+  readonly issuer?: string | undefined;
+  /**
+   * The hub's resource identifier: `at+jwt` tokens must name it in `aud`. Without it, `at+jwt`
+   * tokens are refused (draft-08 requires the check). v0.x tokens are never checked for `aud`.
+   */
+  readonly audience?: string | undefined;
   /** Verified tokens remembered, so a publisher's token is not re-verified per request. Default 1,000. */
   readonly cacheSize?: number | undefined;
 }
 
 /** Verifies tokens for one role or the other, remembering recent successes until they expire. */
 export class Authenticator {
-  readonly #keys: Record<Role, PreparedKey | undefined>;
-  readonly #cache = new Map<string, { role: Role; claims: Claims }>();
+  readonly #verifiers: Record<Role, Verifier | undefined>;
+  readonly #issuer: string | undefined;
+  readonly #audience: string | undefined;
+  readonly #cache = new Map<string, Claims>();
   readonly #cacheSize: number;
 
   constructor(options: AuthenticatorOptions) {
-    this.#keys = {
-      publisher: options.publisherKey === undefined ? undefined : prepareKey(options.publisherKey),
-      subscriber:
-        options.subscriberKey === undefined ? undefined : prepareKey(options.subscriberKey),
+    const jwks = options.jwks === undefined ? undefined : prepareJwks(options.jwks);
+    const { publisherKey, subscriberKey } = options;
+    this.#verifiers = {
+      publisher: publisherKey === undefined ? jwks : prepareKey(publisherKey),
+      subscriber: subscriberKey === undefined ? jwks : prepareKey(subscriberKey),
     };
+    this.#issuer = options.issuer;
+    this.#audience = options.audience;
     this.#cacheSize = options.cacheSize ?? 1000;
   }
 
-  /** Verifies `token` for `role`; throws `CRIER_ERR_UNAUTHORIZED` with the reason. */
-  async verify(token: string, role: Role): Promise<Claims> {
-    const cached = this.#cache.get(token);
-    if (cached !== undefined && cached.role === role && !isExpired(cached.claims)) {
-      return cached.claims;
-    }
-    const prepared = this.#keys[role];
-    if (prepared === undefined) {
-      throw new CrierError("CRIER_ERR_UNAUTHORIZED", `no key is configured for ${role} tokens`);
-    }
-    let payload: Record<string, unknown>;
+  /**
+   * Verifies `token` for `role`; throws `CRIER_ERR_INVALID_TOKEN` with the reason. `base` (the
+   * hub's URL) resolves relative `URLPattern` matchers of access tokens.
+   */
+  async verify(token: string, role: Role, base?: string): Promise<Claims> {
+    const cacheKey = `${role}\u0000${base ?? ""}\u0000${token}`;
+    const cached = this.#cache.get(cacheKey);
+    if (cached !== undefined && !isExpired(cached)) return cached;
+    const verifier = this.#verifiers[role];
+    if (verifier === undefined) throw invalid(`no key is configured for ${role} tokens`);
+    let accessToken: boolean;
     try {
-      ({ payload } = await jwtVerify(token, prepared.key, { algorithms: prepared.algorithms }));
+      accessToken = isAccessTokenType(decodeProtectedHeader(token).typ);
     } catch (err) {
-      throw new CrierError("CRIER_ERR_UNAUTHORIZED", `invalid token: ${reason(err)}`, {
-        cause: err,
-      });
+      throw invalid("malformed token", err);
     }
-    const claims = readClaims(payload);
+    const options: JWTVerifyOptions = { algorithms: verifier.algorithms };
+    if (accessToken) {
+      // [spec, draft-08] Hubs MUST be configured with their resource identifier and MUST verify
+      // that it appears in the token `aud` claim.
+      if (this.#audience === undefined) {
+        throw invalid("access tokens (typ at+jwt) need the hub's resource identifier configured");
+      }
+      // [spec, draft-08] Hubs MUST verify that the token header `typ` is `at+jwt` […] MUST
+      // enforce the `exp` claim […] and MUST enforce the `nbf` claim if present.
+      options.typ = "at+jwt";
+      options.audience = this.#audience;
+      options.requiredClaims = ["exp"];
+      if (this.#issuer !== undefined) options.issuer = this.#issuer;
+    }
+    let payload: JWTPayload;
+    try {
+      ({ payload } =
+        typeof verifier.key === "function"
+          ? await jwtVerify(token, verifier.key, options)
+          : await jwtVerify(token, verifier.key, options));
+    } catch (err) {
+      throw invalid(`invalid token: ${reason(err)}`, err);
+    }
+    const claims = accessToken ? readAccessToken(payload, base) : readMercureClaim(payload);
     if (this.#cache.size >= this.#cacheSize) {
       this.#cache.delete(this.#cache.keys().next().value as string);
     }
-    this.#cache.set(token, { role, claims });
+    this.#cache.set(cacheKey, claims);
     return claims;
   }
 }
 
-/** The token of a request: `Authorization: Bearer …`, else the `mercureAuthorization` cookie. */
-export function tokenOf(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
-  if (header !== undefined) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match?.[1] ?? "";
-  }
-  const cookies = req.headers.cookie;
-  if (cookies === undefined) return undefined;
-  for (const part of cookies.split(";")) {
-    const eq = part.indexOf("=");
-    if (eq !== -1 && part.slice(0, eq).trim() === "mercureAuthorization") {
-      return decodeURIComponent(part.slice(eq + 1).trim());
+/**
+ * The payload attached to a subscription whose own matcher is `matcher`: the first grant whose
+ * topics match it, treating the matcher string as if it were a topic (draft-08 Payloads); for a
+ * v0.x token, its `mercure.payload`.
+ */
+export function payloadFor(claims: Claims, matcher: string): unknown {
+  for (const grant of claims.payloads) {
+    if (grant.topics.some((selector) => selector.kind === "any" || selector.test(matcher))) {
+      return grant.payload;
     }
   }
   return undefined;
 }
 
-function readClaims(payload: Record<string, unknown>): Claims {
+// RFC 9068: `typ` is `at+jwt`, and a media type may carry the `application/` prefix.
+function isAccessTokenType(typ: unknown): boolean {
+  return typeof typ === "string" && typ.toLowerCase().replace(/^application\//, "") === "at+jwt";
+}
+
+function readMercureClaim(payload: JWTPayload): Claims {
   const mercure = payload.mercure;
   const claim =
     typeof mercure === "object" && mercure !== null ? (mercure as Record<string, unknown>) : {};
   return {
-    publish: strings(claim.publish),
-    subscribe: strings(claim.subscribe),
-    exp: typeof payload.exp === "number" ? payload.exp : undefined,
+    revision: "v0",
+    publish: strings(claim.publish).map(compileClaim),
+    subscribe: strings(claim.subscribe).map(compileClaim),
+    payloads: claim.payload === undefined ? [] : [{ topics: [ANY], payload: claim.payload }],
+    subject: payload.sub,
+    exp: payload.exp,
   };
 }
+
+// [spec, draft-08] If any `mercure` authorization detail fails to parse or validate (including
+// failures specific to a matcher's `matchType`), the hub MUST reject the token the same way and
+// MUST NOT act on the basis of the remaining entries; partial acceptance is forbidden.
+function readAccessToken(payload: JWTPayload, base: string | undefined): Claims {
+  const publish: Selector[] = [];
+  const subscribe: Selector[] = [];
+  const payloads: SubscriptionPayload[] = [];
+  const details = payload.authorization_details;
+  // [spec, draft-08] Tokens with no `mercure` authorization detail grant no publish or subscribe
+  // rights.
+  if (details !== undefined) {
+    if (!Array.isArray(details)) throw invalid("authorization_details must be an array");
+    let count = 0;
+    for (const detail of details) {
+      if (typeof detail !== "object" || detail === null || Array.isArray(detail)) {
+        throw invalid("each authorization_details entry must be an object");
+      }
+      const entry = detail as Record<string, unknown>;
+      if (entry.type !== "mercure") continue;
+      if (++count > MAX_AUTHORIZATION_DETAILS) {
+        throw invalid(`more than ${MAX_AUTHORIZATION_DETAILS} mercure authorization details`);
+      }
+      const actions = readActions(entry.actions);
+      const topics = readTopics(entry.topics, base);
+      if (actions.has("publish")) publish.push(...topics);
+      if (actions.has("subscribe")) subscribe.push(...topics);
+      if (entry.payload !== undefined) {
+        if (typeof entry.payload !== "object" || entry.payload === null) {
+          throw invalid("an authorization detail's payload must be a JSON object");
+        }
+        // [spec, draft-08] A `payload` property (a JSON object), meaningful only for the
+        // `subscribe` action.
+        if (actions.has("subscribe")) payloads.push({ topics, payload: entry.payload });
+      }
+    }
+  }
+  return {
+    revision: "draft-08",
+    publish,
+    subscribe,
+    payloads,
+    subject: payload.sub,
+    exp: payload.exp,
+  };
+}
+
+// [spec, draft-08] MUST have an `actions` property: a non-empty JSON array whose values are a
+// subset of ["publish", "subscribe"].
+function readActions(value: unknown): Set<string> {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw invalid("an authorization detail needs a non-empty actions array");
+  }
+  for (const action of value) {
+    if (action !== "publish" && action !== "subscribe") {
+      throw invalid(`unknown action ${JSON.stringify(action)}: use publish or subscribe`);
+    }
+  }
+  return new Set(value as string[]);
+}
+
+// [spec, draft-08] MUST have a `topics` property: a non-empty JSON array of topic matcher objects.
+// [A topic matcher object] MUST be a JSON object with a `match` property […] and MAY have an
+// OPTIONAL `matchType` property […] case-sensitive and MUST be either `Exact` or `URLPattern`. If
+// no `matchType` key is present, the hub MUST assume the `Exact` matcher type. A `match` value of
+// `*` is the reserved wildcard and matches every topic regardless of `matchType`.
+function readTopics(value: unknown, base: string | undefined): Selector[] {
+  if (!Array.isArray(value) || value.length === 0) {
+    throw invalid("an authorization detail needs a non-empty topics array");
+  }
+  if (value.length > MAX_DETAIL_TOPICS) {
+    throw invalid(`more than ${MAX_DETAIL_TOPICS} topics in one authorization detail`);
+  }
+  return value.map((item: unknown) => {
+    if (typeof item !== "object" || item === null || Array.isArray(item)) {
+      throw invalid("each topic matcher must be an object");
+    }
+    const { match, matchType, match_type } = item as Record<string, unknown>;
+    // `match_type` is the spelling of an earlier draft-08 text; both mean the same.
+    if (matchType !== undefined && match_type !== undefined && matchType !== match_type) {
+      throw invalid("a topic matcher has both matchType and match_type, and they differ");
+    }
+    const type = matchType ?? match_type ?? "Exact";
+    if (typeof match !== "string" || match === "") {
+      throw invalid("a topic matcher needs a non-empty match string");
+    }
+    if (type !== "Exact" && type !== "URLPattern") {
+      throw invalid(`unknown matchType ${JSON.stringify(type)}: use Exact or URLPattern`);
+    }
+    if (match === ANY_TOPIC) return ANY;
+    try {
+      return compileSelector(type === "Exact" ? { exact: match } : { urlpattern: match, base });
+    } catch (err) {
+      throw invalid(`a topic matcher is invalid: ${(err as Error).message}`, err);
+    }
+  });
+}
+
+const ANY = compileSelector(ANY_TOPIC);
 
 function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
@@ -144,10 +340,19 @@ function isExpired(claims: Claims): boolean {
   return claims.exp !== undefined && claims.exp * 1000 <= Date.now();
 }
 
+function invalid(message: string, cause?: unknown): CrierError {
+  return new CrierError(
+    "CRIER_ERR_INVALID_TOKEN",
+    message,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
 function reason(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return "token expired";
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return "signing algorithm not allowed";
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return "signature does not verify";
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return "no key of the JWK Set matches";
   if (err instanceof joseErrors.JWTClaimValidationFailed) return err.message;
   return "malformed token";
 }

@@ -52,9 +52,11 @@ async function serve(argv: string[]): Promise<number> {
   if (config.workers > 1 && cluster.isPrimary) {
     // Dev mode: one throwaway key for all workers, so a token works on any of them.
     const env = config.devMode
-      ? { CRIER_JWT_KEY: config.publisherKey, CRIER_ANONYMOUS: "1" }
+      ? { CRIER_JWT_KEY: config.publisherKey as string, CRIER_ANONYMOUS: "1" }
       : ({} as Record<string, string>);
-    if (config.devMode) await announceDevMode(defaultUrlOf(config.port), config.publisherKey);
+    if (config.devMode) {
+      await announceDevMode(defaultUrlOf(config.port), config.publisherKey as string);
+    }
     return runWorkers(config.workers, env, log);
   }
   const backplane = config.redis === undefined ? undefined : await redisBackplane(config.redis);
@@ -68,6 +70,11 @@ async function serve(argv: string[]): Promise<number> {
     hub,
     publisherKey: config.publisherKey,
     subscriberKey: config.subscriberKey,
+    jwks: config.jwks,
+    jwtIssuer: config.jwtIssuer,
+    jwtAudience: config.jwtAudience,
+    authorizationQuery: config.authorizationQuery,
+    maxSubscribers: config.maxSubscribers,
     anonymous: config.anonymous,
     corsOrigins: config.corsOrigins,
   });
@@ -79,7 +86,7 @@ async function serve(argv: string[]): Promise<number> {
   const port = typeof address === "object" && address !== null ? address.port : config.port;
   const url = `http://${config.host ?? "localhost"}:${port}${MERCURE_PATH}`;
   log(`listening on ${url}`);
-  if (config.devMode) await announceDevMode(url, config.publisherKey);
+  if (config.devMode) await announceDevMode(url, config.publisherKey as string);
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       log(`${signal}: closing subscribers and stopping`);

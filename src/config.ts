@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import type { JSONWebKeySet } from "jose";
 import { CrierError } from "./errors.ts";
 
 /** Flags of `crier` (serving), with their env names and help. */
@@ -26,7 +27,32 @@ export const SERVE_FLAGS = {
     env: "CRIER_SUBSCRIBER_JWT_KEY",
     help: "key for subscribers' tokens",
   },
+  jwks: {
+    type: "string",
+    env: "CRIER_JWKS",
+    help: "JWK Set file (JSON) of public keys, for roles without a key",
+  },
+  "jwt-issuer": {
+    type: "string",
+    env: "CRIER_JWT_ISSUER",
+    help: "trusted iss of at+jwt access tokens (default: not checked)",
+  },
+  "jwt-audience": {
+    type: "string",
+    env: "CRIER_JWT_AUDIENCE",
+    help: "the hub's resource id, required in aud of at+jwt tokens",
+  },
+  "authorization-query": {
+    type: "boolean",
+    env: "CRIER_AUTHORIZATION_QUERY",
+    help: "accept the token in the authorization query parameter",
+  },
   anonymous: { type: "boolean", env: "CRIER_ANONYMOUS", help: "allow subscribers without a token" },
+  "max-subscribers": {
+    type: "string",
+    env: "CRIER_MAX_SUBSCRIBERS",
+    help: "concurrent subscriptions before 429 (default 100000)",
+  },
   "history-size": {
     type: "string",
     env: "CRIER_HISTORY_SIZE",
@@ -75,8 +101,16 @@ export type FlagName = keyof typeof SERVE_FLAGS;
 export interface ServeConfig {
   readonly port: number;
   readonly host: string | undefined;
-  readonly publisherKey: string;
-  readonly subscriberKey: string;
+  /** Key of publishers' tokens; `undefined`: the JWK Set verifies them. */
+  readonly publisherKey: string | undefined;
+  /** Key of subscribers' tokens; `undefined`: the JWK Set verifies them. */
+  readonly subscriberKey: string | undefined;
+  /** Public keys for roles without a key of their own. */
+  readonly jwks: JSONWebKeySet | undefined;
+  readonly jwtIssuer: string | undefined;
+  readonly jwtAudience: string | undefined;
+  readonly authorizationQuery: boolean;
+  readonly maxSubscribers: number;
   readonly anonymous: boolean;
   readonly historySize: number;
   readonly keepAliveMs: number;
@@ -115,16 +149,27 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   const shared = get("jwt-key");
   let publisherKey = get("publisher-jwt-key") ?? shared;
   let subscriberKey = get("subscriber-jwt-key") ?? shared;
-  const devMode = publisherKey === undefined && subscriberKey === undefined;
+  const jwksFile = get("jwks");
+  const jwks = jwksFile === undefined ? undefined : readJwks(jwksFile);
+  const devMode = publisherKey === undefined && subscriberKey === undefined && jwks === undefined;
   if (devMode) {
     publisherKey = subscriberKey = randomBytes(32).toString("base64url");
-  } else if (publisherKey === undefined || subscriberKey === undefined) {
+  } else if ((publisherKey === undefined || subscriberKey === undefined) && jwks === undefined) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      "give --jwt-key, or both --publisher-jwt-key and --subscriber-jwt-key",
+      "give --jwt-key, or both --publisher-jwt-key and --subscriber-jwt-key, or --jwks",
     );
   }
-  const anonymousFlag = get("anonymous");
+  if (jwks !== undefined && publisherKey !== undefined && subscriberKey !== undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "--jwks verifies the roles without a key of their own; with keys for both it would be ignored",
+    );
+  }
+  const enabled = (name: FlagName) => {
+    const value = get(name);
+    return value !== undefined && value !== "false" && value !== "0";
+  };
   const redisUrl = get("redis");
   const workers = integer("workers", get("workers") ?? "1", 1, 1024);
   if (workers > 1 && redisUrl === undefined) {
@@ -136,11 +181,14 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   return {
     port: integer("port", get("port") ?? "8080", 0, 65535),
     host: get("host"),
-    publisherKey: readKey(publisherKey as string),
-    subscriberKey: readKey(subscriberKey as string),
-    anonymous:
-      devMode ||
-      (anonymousFlag !== undefined && anonymousFlag !== "false" && anonymousFlag !== "0"),
+    publisherKey: publisherKey === undefined ? undefined : readKey(publisherKey),
+    subscriberKey: subscriberKey === undefined ? undefined : readKey(subscriberKey),
+    jwks,
+    jwtIssuer: get("jwt-issuer"),
+    jwtAudience: get("jwt-audience"),
+    authorizationQuery: enabled("authorization-query"),
+    maxSubscribers: integer("max-subscribers", get("max-subscribers") ?? "100000", 1, 100_000_000),
+    anonymous: devMode || enabled("anonymous"),
     historySize: integer("history-size", get("history-size") ?? "10000", 0, 10_000_000),
     keepAliveMs: integer("keep-alive", get("keep-alive") ?? "15000", 0, 3_600_000),
     corsOrigins: (get("cors-origins") ?? "")
@@ -165,6 +213,24 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
 export function readKey(value: string): string {
   if (value.includes("-----BEGIN") || !existsSync(value)) return value;
   return readFileSync(value, "utf8");
+}
+
+/** A JWK Set file: JSON with a `keys` array. */
+export function readJwks(path: string): JSONWebKeySet {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `--jwks must name a JSON file holding a JWK Set: ${(err as Error).message}`,
+    );
+  }
+  const keys = (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", `--jwks: ${path} has no "keys" array`);
+  }
+  return parsed as JSONWebKeySet;
 }
 
 function integer(name: string, text: string, min: number, max: number): number {

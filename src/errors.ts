@@ -14,8 +14,10 @@ export type CrierErrorCode =
   | "CRIER_ERR_DUPLICATE_ID"
   /** A request field is missing or malformed (HTTP 400). */
   | "CRIER_ERR_BAD_REQUEST"
-  /** No token, or a token that does not verify (HTTP 401). */
+  /** No token was presented and the operation needs one (HTTP 401, a plain `Bearer` challenge). */
   | "CRIER_ERR_UNAUTHORIZED"
+  /** A token was presented and does not verify, has expired or is malformed (HTTP 401). */
+  | "CRIER_ERR_INVALID_TOKEN"
   /** The token is valid but does not cover what was asked (HTTP 403). */
   | "CRIER_ERR_FORBIDDEN"
   /** The request body is larger than the configured limit (HTTP 413). */
@@ -23,7 +25,9 @@ export type CrierErrorCode =
   /** The request body is not form-encoded (HTTP 415). */
   | "CRIER_ERR_UNSUPPORTED_MEDIA_TYPE"
   /** The history or backplane cannot take the update right now (HTTP 503). */
-  | "CRIER_ERR_UNAVAILABLE";
+  | "CRIER_ERR_UNAVAILABLE"
+  /** A limit on concurrent use was reached, e.g. `maxSubscribers`; retry later (HTTP 429). */
+  | "CRIER_ERR_TOO_MANY";
 
 const STATUS: Record<CrierErrorCode, number> = {
   CRIER_ERR_INVALID_EVENT: 400,
@@ -32,10 +36,12 @@ const STATUS: Record<CrierErrorCode, number> = {
   CRIER_ERR_DUPLICATE_ID: 409,
   CRIER_ERR_BAD_REQUEST: 400,
   CRIER_ERR_UNAUTHORIZED: 401,
+  CRIER_ERR_INVALID_TOKEN: 401,
   CRIER_ERR_FORBIDDEN: 403,
   CRIER_ERR_PAYLOAD_TOO_LARGE: 413,
   CRIER_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   CRIER_ERR_UNAVAILABLE: 503,
+  CRIER_ERR_TOO_MANY: 429,
 };
 
 /** The one error class of Crier. `status` is the HTTP status the hub answers this error with. */

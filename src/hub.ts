@@ -158,12 +158,14 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
     const headers = { ...SSE_HEADERS, ...options.headers };
     const lastEventId = options.lastEventId;
     if (lastEventId === undefined) {
-      settle(
-        this.#backplane.lastEventId(),
-        (last) => {
-          subscriber.open(last === undefined ? headers : { ...headers, "Last-Event-ID": last }, []);
-        },
-        (err) => this.#fail(subscriber, err),
+      // [spec] The hub MUST NOT disclose, via this header, the identifier of any event the
+      // subscriber is not authorized to receive. So: the newest id it may see, else none.
+      const newest = this.#newest;
+      const last =
+        newest === undefined || subscriber.isDenied(newest) ? this.#newestPublic : newest.id;
+      subscriber.open(
+        last === undefined ? headers : { ...headers, ...lastEventIdHeaders(last) },
+        [],
       );
       return subscriber;
     }
@@ -171,8 +173,9 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
       this.#backplane.replay(lastEventId),
       (replay) => {
         const resumed = replay === undefined ? "earliest" : lastEventId;
+        // Replayed updates are filtered against the current token, like live ones.
         const updates = replay?.filter((update) => subscriber.wants(update)) ?? [];
-        subscriber.open({ ...headers, "Last-Event-ID": resumed }, updates);
+        subscriber.open({ ...headers, ...lastEventIdHeaders(resumed) }, updates);
       },
       (err) => this.#fail(subscriber, err),
     );
@@ -230,9 +233,14 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
     if (!subscriber.isDenied(this.#current as Update)) subscriber.offer(this.#current as Update);
   };
   #current: Update | undefined;
+  // The newest update delivered, and the newest public one: what a fresh subscriber is told.
+  #newest: Update | undefined;
+  #newestPublic: string | undefined;
 
   #deliver(update: Update): void {
     this.#published++;
+    this.#newest = update;
+    if (!update.private) this.#newestPublic = update.id;
     this.#current = update;
     this.#index.forEachMatch(update.topics, this.#offer);
     this.#current = undefined;
@@ -261,6 +269,11 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
 /** Creates a hub. See {@link HubOptions} for the defaults. */
 export function createHub(options: HubOptions = {}): Hub {
   return new Hub(options);
+}
+
+// `Last-Event-ID` for v0.x clients and `Mercure-Last-Event-ID` for draft-08 ones: one value.
+function lastEventIdHeaders(id: string): Record<string, string> {
+  return { "Last-Event-ID": id, "Mercure-Last-Event-ID": id };
 }
 
 // Runs `then` synchronously when `value` is not a promise, so the in-memory backplane replays

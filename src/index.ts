@@ -1,6 +1,8 @@
 /** Crier: a Server-Sent Events broadcast hub. The whole public API. */
 
+export { Authenticator, type AuthenticatorOptions, type Claims, payloadFor } from "./auth.ts";
 export type { Backplane, Replay } from "./backplane/backplane.ts";
+export { type DiscoveryOptions, discoveryLink } from "./discovery.ts";
 export { encodeComment, encodeEvent, encodeRetry, type SseEvent } from "./encoder.ts";
 export { CrierError, type CrierErrorCode, isCrierError } from "./errors.ts";
 export type { MemoryHistoryOptions } from "./history/memory.ts";

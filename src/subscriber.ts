@@ -59,8 +59,8 @@ export interface QueueOptions {
   readonly overflow?: OverflowPolicy | undefined;
 }
 
-/** Why a subscriber ended. */
-export type CloseReason = "client" | "overflow" | "shutdown" | "closed";
+/** Why a subscriber ended. `expired`: its token's `exp` passed. */
+export type CloseReason = "client" | "overflow" | "shutdown" | "closed" | "expired";
 
 /** The hub's side of a subscriber, given once at construction (no per-event callbacks). */
 export interface SubscriberHost {
@@ -73,6 +73,7 @@ export interface SubscriberHost {
 }
 
 const BACKLOG_CHUNK_BYTES = 64 * 1024;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const OPEN_COMMENT = encodeComment();
 
 /** What a subscriber asked for and what it may see. */
@@ -84,17 +85,23 @@ export interface Access {
    */
   readonly topics: readonly (SelectorInput | Selector)[];
   /**
-   * Token claims (`mercure.subscribe`) for which the subscriber may receive private updates:
-   * `*`, URI templates or exact topics. Default: none.
+   * Token claims for which the subscriber may receive private updates: strings as in
+   * `mercure.subscribe` (`*`, URI templates or exact topics), or compiled selectors (an access
+   * token's matchers). Default: none.
    */
-  readonly authorized?: readonly string[] | undefined;
+  readonly authorized?: readonly (string | Selector)[] | undefined;
+  /**
+   * When the subscription ends, in ms since the epoch (the token's `exp`): the stream is ended
+   * gracefully so the client reconnects with a fresh token. Default: never.
+   */
+  readonly expiresAt?: number | undefined;
 }
 
 export class Subscriber {
   /** The selectors as written (`source` of each of {@link selectors}). */
   readonly topics: readonly string[];
   readonly selectors: readonly Selector[];
-  readonly authorized: readonly string[];
+  readonly authorized: readonly (string | Selector)[];
   readonly maxEvents: number;
   readonly maxBytes: number;
   readonly overflow: OverflowPolicy;
@@ -112,6 +119,7 @@ export class Subscriber {
   #state: "pending" | "open" | "closed" = "pending";
   #blocked = false;
   readonly #claims: readonly Selector[];
+  #expiry: NodeJS.Timeout | undefined;
 
   constructor(sink: Sink, host: SubscriberHost, access: Access, queue: QueueOptions = {}) {
     this.#sink = sink;
@@ -120,10 +128,11 @@ export class Subscriber {
     this.selectors = access.topics.map(compileSelector);
     this.topics = this.selectors.map((selector) => selector.source);
     this.authorized = access.authorized ?? [];
-    this.#claims = this.authorized.map(compileClaim);
+    this.#claims = this.authorized.map((c) => (typeof c === "string" ? compileClaim(c) : c));
     this.maxEvents = queue.maxEvents ?? 4096;
     this.maxBytes = queue.maxBytes ?? 1024 * 1024;
     this.overflow = queue.overflow ?? "disconnect";
+    if (access.expiresAt !== undefined) this.#expireAt(access.expiresAt);
   }
 
   get closed(): boolean {
@@ -210,6 +219,7 @@ export class Subscriber {
     if (this.#state === "closed") return;
     const wasOpen = this.#state === "open";
     this.#state = "closed";
+    clearTimeout(this.#expiry);
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#backlog = [];
@@ -220,6 +230,21 @@ export class Subscriber {
       this.#sink.end();
     }
     this.#host.closed(this, reason);
+  }
+
+  // One unref'd timer per subscription whose token expires, none otherwise: nothing is checked
+  // per event, and a hub-wide sweep would visit every subscriber on every tick to close a few.
+  // Timers cap at 2^31-1 ms (about 24.8 days), so a later expiry re-arms.
+  #expireAt(at: number): void {
+    const delay = Math.max(0, at - Date.now());
+    this.#expiry = setTimeout(
+      () => {
+        if (delay > MAX_TIMER_MS) this.#expireAt(at);
+        else this.close("expired");
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
+    this.#expiry.unref();
   }
 
   #writeBacklogChunk(): void {

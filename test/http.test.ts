@@ -130,6 +130,7 @@ describe("the Mercure endpoint over HTTP", () => {
   test("accepts the token from the mercureAuthorization cookie", async () => {
     const res = await publish(t.url, { topic: "t" }, undefined, {
       Cookie: `mercureAuthorization=${t.publisherToken}`,
+      Origin: `http://127.0.0.1:${t.port}`,
     });
     assert.equal(res.status, 200);
   });

@@ -3,6 +3,7 @@
  * subscribers to come back, and ends within a bound.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { JSONWebKeySet } from "jose";
 import { Authenticator, type KeySource } from "../auth.ts";
 import type { Hub } from "../hub.ts";
 import { corsHeaders, preflight } from "./cors.ts";
@@ -21,6 +22,25 @@ export interface HandlerOptions {
   readonly publisherKey?: KeySource | undefined;
   /** Key for subscribers' JWTs. Without it, subscriber tokens are refused. */
   readonly subscriberKey?: KeySource | undefined;
+  /**
+   * Public keys (a JWK Set) for the tokens of any role without its own key; a token picks its
+   * key by `kid`. Default none.
+   */
+  readonly jwks?: JSONWebKeySet | undefined;
+  /** Trusted issuer of `at+jwt` access tokens (`iss`). Default: not checked (self-issued tokens). */
+  readonly jwtIssuer?: string | undefined;
+  /**
+   * The hub's resource identifier, required in the `aud` of `at+jwt` access tokens. Without it,
+   * access tokens are refused; v0.x tokens (the `mercure` claim) are accepted either way.
+   */
+  readonly jwtAudience?: string | undefined;
+  /**
+   * Accept the token in the `authorization` (v0.x) or `access_token` query parameter. URLs end
+   * up in logs and browser history, so it is off by default: such a request is answered 400.
+   */
+  readonly authorizationQuery?: boolean | undefined;
+  /** Most concurrent subscriptions; past it a subscribe is answered 429 with Retry-After. Default 100,000. */
+  readonly maxSubscribers?: number | undefined;
   /** Allow subscribers without a token (they never receive private updates). Default false. */
   readonly anonymous?: boolean | undefined;
   /** Largest publish body, in bytes. Default 1 MiB. */
@@ -39,6 +59,8 @@ export interface HttpContext {
   readonly maxBodyBytes: number;
   readonly maxTopics: number;
   readonly corsOrigins: readonly string[];
+  readonly authorizationQuery: boolean;
+  readonly maxSubscribers: number;
 }
 
 /** A request listener serving the Mercure endpoint and `/healthz`. */
@@ -50,11 +72,16 @@ export function createHandler(
     auth: new Authenticator({
       publisherKey: options.publisherKey,
       subscriberKey: options.subscriberKey,
+      jwks: options.jwks,
+      issuer: options.jwtIssuer,
+      audience: options.jwtAudience,
     }),
     anonymous: options.anonymous ?? false,
     maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
     maxTopics: options.maxTopics ?? 100,
     corsOrigins: options.corsOrigins ?? [],
+    authorizationQuery: options.authorizationQuery ?? false,
+    maxSubscribers: options.maxSubscribers ?? 100_000,
   };
   return (req, res) => {
     const url = new URL(req.url ?? "/", "http://hub.invalid");

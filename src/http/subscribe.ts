@@ -8,9 +8,11 @@
  * query parameters when the client cannot set headers (the header wins).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { tokenOf } from "../auth.ts";
+import type { Claims } from "../auth.ts";
+import { credentialOf } from "../credential.ts";
 import { CrierError } from "../errors.ts";
 import { compileSelector, type SelectorInput } from "../selectors.ts";
+import { hubUrlOf } from "./origin.ts";
 import { sendError } from "./respond.ts";
 import type { HttpContext } from "./server.ts";
 
@@ -36,23 +38,46 @@ export async function handleSubscribe(
       throw new CrierError("CRIER_ERR_BAD_REQUEST", "a topic parameter is empty");
     // Compile now: an invalid or too costly selector is a 400 before the token is checked.
     const selectors = topics.map(compileSelector);
-    const token = tokenOf(req);
-    let authorized: readonly string[] = [];
-    if (token !== undefined) {
-      authorized = (await ctx.auth.verify(token, "subscriber")).subscribe;
+    admit(ctx);
+    const credential = credentialOf(req, url, ctx.authorizationQuery);
+    let claims: Claims | undefined;
+    if (credential !== undefined) {
+      claims = await ctx.auth.verify(credential.token, "subscriber", hubUrlOf(req, url.pathname));
     } else if (!ctx.anonymous) {
       throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a subscriber token is required");
     }
     if (res.destroyed) return;
+    admit(ctx);
     const header = req.headers["last-event-id"];
     const lastEventId =
       (typeof header === "string" && header !== "" ? header : undefined) ??
       url.searchParams.get("lastEventID") ??
       url.searchParams.get("last_event_id") ??
       undefined;
-    ctx.hub.subscribe(req, res, { topics: selectors, authorized, lastEventId, headers: cors });
+    ctx.hub.subscribe(req, res, {
+      topics: selectors,
+      authorized: claims?.subscribe ?? [],
+      // [spec, draft-08] When the subscriber presented an access token, the hub MUST close the
+      // connection no later than the token's `exp` time.
+      expiresAt: claims?.exp === undefined ? undefined : claims.exp * 1000,
+      lastEventId,
+      headers: cors,
+    });
   } catch (err) {
     sendError(res, err, cors);
+  }
+}
+
+// [spec, draft-08] Hubs MAY also limit the number of concurrent subscriptions […] and MAY reject
+// further subscription attempts with a 429 "Too Many Requests" status code once the limit is
+// reached. Checked before the token (no work for a request that cannot be served) and again just
+// before registering, so concurrent requests cannot overshoot the cap.
+function admit(ctx: HttpContext): void {
+  if (ctx.hub.stats.subscribers >= ctx.maxSubscribers) {
+    throw new CrierError(
+      "CRIER_ERR_TOO_MANY",
+      `the hub serves its maximum of ${ctx.maxSubscribers} subscriptions; retry later`,
+    );
   }
 }
 
@@ -67,7 +92,7 @@ const KINDS: Readonly<Record<string, (value: string, base: string) => SelectorIn
 // [spec, draft-08] A request using a parameter name in the reserved `match` namespace […] that
 // does not correspond to a matcher type […] MUST be rejected with a 400 "Bad Request".
 function readSelectors(req: IncomingMessage, url: URL): SelectorInput[] {
-  const base = `${"encrypted" in req.socket ? "https" : "http"}://${req.headers.host ?? "localhost"}${url.pathname}`;
+  const base = hubUrlOf(req, url.pathname);
   const selectors: SelectorInput[] = [];
   for (const [name, value] of url.searchParams) {
     const kind = KINDS[name];

@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { parseServeConfig } from "../src/config.ts";
+
+describe("token configuration of the standalone hub", () => {
+  const jwksFile = join(tmpdir(), `crier-jwks-${process.pid}.json`);
+  writeFileSync(jwksFile, JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", x: "a", y: "b" }] }));
+
+  test("reads issuer, audience, query tokens and the subscriber cap from flags", () => {
+    const config = parseServeConfig(
+      [
+        "--jwt-key=secret",
+        "--jwt-issuer=https://issuer.example",
+        "--jwt-audience=https://hub.example/.well-known/mercure",
+        "--authorization-query",
+        "--max-subscribers=5",
+      ],
+      {},
+    );
+    assert.equal(config.jwtIssuer, "https://issuer.example");
+    assert.equal(config.jwtAudience, "https://hub.example/.well-known/mercure");
+    assert.equal(config.authorizationQuery, true);
+    assert.equal(config.maxSubscribers, 5);
+  });
+
+  test("reads the same settings from CRIER_* variables, with safe defaults", () => {
+    const defaults = parseServeConfig(["--jwt-key=secret"], {});
+    assert.equal(defaults.authorizationQuery, false);
+    assert.equal(defaults.maxSubscribers, 100_000);
+    assert.equal(defaults.jwtAudience, undefined);
+    const config = parseServeConfig([], {
+      CRIER_JWKS: jwksFile,
+      CRIER_JWT_ISSUER: "https://issuer.example",
+      CRIER_JWT_AUDIENCE: "urn:hub",
+      CRIER_AUTHORIZATION_QUERY: "1",
+      CRIER_MAX_SUBSCRIBERS: "7",
+    });
+    assert.equal(config.devMode, false);
+    assert.equal(config.publisherKey, undefined);
+    assert.equal(config.jwks?.keys.length, 1);
+    assert.equal(config.jwtAudience, "urn:hub");
+    assert.equal(config.authorizationQuery, true);
+    assert.equal(config.maxSubscribers, 7);
+  });
+
+  test("refuses a JWK Set that is not one, one that would be ignored, and a zero cap", () => {
+    const notJwks = join(tmpdir(), `crier-not-jwks-${process.pid}.json`);
+    writeFileSync(notJwks, "{}");
+    assert.throws(() => parseServeConfig([`--jwks=${notJwks}`], {}), /keys/);
+    assert.throws(() => parseServeConfig([`--jwks=${jwksFile}`, "--jwt-key=s"], {}), /ignored/);
+    assert.throws(
+      () => parseServeConfig(["--jwt-key=s", "--max-subscribers=0"], {}),
+      /max-subscribers/,
+    );
+  });
+});

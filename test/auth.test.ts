@@ -1,0 +1,345 @@
+import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import { describe, test } from "node:test";
+import { exportJWK } from "jose";
+import { Authenticator, type Claims, payloadFor } from "../src/auth.ts";
+import { credentialOf } from "../src/credential.ts";
+import { isCrierError } from "../src/errors.ts";
+import { coversAll, coversAny } from "../src/selectors.ts";
+import { mintToken } from "../src/token.ts";
+import {
+  AUDIENCE,
+  accessToken,
+  ecKeys,
+  hmacWith,
+  ISSUER,
+  rsaKeys,
+  sign,
+  unsigned,
+} from "./tokens.ts";
+
+const SECRET = "unit-secret-of-enough-length-for-hs256!!";
+const BASE = "https://example.com/.well-known/mercure";
+const rsa = rsaKeys();
+const auth = new Authenticator({
+  publisherKey: SECRET,
+  subscriberKey: rsa.publicPem,
+  audience: AUDIENCE,
+  issuer: ISSUER,
+});
+
+async function rejects(promise: Promise<unknown>, reason: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(isCrierError(err, "CRIER_ERR_INVALID_TOKEN"), String(err));
+    assert.match((err as Error).message, reason);
+    return true;
+  });
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+describe("v0.x tokens (the mercure claim)", () => {
+  test("grant what mercure.publish and mercure.subscribe list, as URI templates or exact topics", async () => {
+    const token = await mintToken(SECRET, {
+      publish: ["https://example.com/books/{id}", "exact"],
+    });
+    const claims = await auth.verify(token, "publisher");
+    assert.equal(claims.revision, "v0");
+    assert.ok(coversAll(claims.publish, ["https://example.com/books/1", "exact"]));
+    assert.ok(!coversAny(claims.publish, ["https://example.com/authors/1"]));
+  });
+
+  test("are accepted without iss and aud, even when the hub checks them for access tokens", async () => {
+    const claims = await auth.verify(
+      await sign({ mercure: { publish: ["*"] } }, SECRET),
+      "publisher",
+    );
+    assert.ok(coversAll(claims.publish, ["anything"]));
+  });
+
+  test("carry mercure.payload for every subscription", async () => {
+    const token = await sign(
+      { mercure: { subscribe: ["*"], payload: { user: 1 } } },
+      rsa.privateKey,
+    );
+    const claims = await auth.verify(token, "subscriber");
+    assert.deepEqual(payloadFor(claims, "https://example.com/foo"), { user: 1 });
+  });
+
+  test("are refused once exp has passed, and before nbf", async () => {
+    await rejects(
+      auth.verify(await sign({ mercure: {}, exp: now() - 10 }, SECRET), "publisher"),
+      /expired/,
+    );
+    await rejects(
+      auth.verify(await sign({ mercure: {}, nbf: now() + 60 }, SECRET), "publisher"),
+      /nbf/,
+    );
+  });
+
+  test("with alg none are refused", async () => {
+    await rejects(auth.verify(unsigned({ mercure: { publish: ["*"] } }), "publisher"), /algorithm/);
+  });
+
+  test("HMAC-signed with the RSA public key's PEM text are refused (key confusion)", async () => {
+    const forged = hmacWith(rsa.publicPem, { mercure: { subscribe: ["*"] } });
+    await rejects(auth.verify(forged, "subscriber"), /algorithm not allowed/);
+  });
+
+  test("naming their own key in a jwk header are verified with the configured key, and refused", async () => {
+    const attacker = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const jwk = await exportJWK(attacker.publicKey);
+    const token = await sign({ mercure: { subscribe: ["*"] } }, attacker.privateKey, {
+      header: { jwk, jku: "https://evil.example/jwks.json", x5u: "https://evil.example/cert" },
+    });
+    await rejects(auth.verify(token, "subscriber"), /signature/);
+  });
+
+  test("signed with the publisher key are refused for the subscriber role", async () => {
+    const token = await mintToken(SECRET, { subscribe: ["*"] });
+    await rejects(auth.verify(token, "subscriber"), /algorithm not allowed/);
+  });
+});
+
+describe("draft-08 access tokens (typ at+jwt)", () => {
+  // The spec's example: a subscriber allowed to read two books only.
+  const books = [
+    {
+      type: "mercure",
+      actions: ["subscribe"],
+      topics: [
+        { match: "https://example.com/books/1", matchType: "Exact" },
+        { match: "https://example.com/books/7", matchType: "Exact" },
+      ],
+    },
+  ];
+
+  test("grant subscribe on exactly the listed topics (the spec's books example)", async () => {
+    const claims = await auth.verify(await accessToken(books, rsa.privateKey), "subscriber", BASE);
+    assert.equal(claims.revision, "draft-08");
+    assert.equal(claims.subject, "user-1");
+    assert.ok(coversAny(claims.subscribe, ["https://example.com/books/1"]));
+    assert.ok(!coversAny(claims.subscribe, ["https://example.com/books/2"]));
+    assert.deepEqual(claims.publish, []);
+  });
+
+  test("match URL patterns, relative ones against the hub's URL, and * whatever the matchType", async () => {
+    const token = await accessToken(
+      [
+        {
+          type: "mercure",
+          actions: ["publish", "subscribe"],
+          topics: [
+            { match: "https://example.com/bar/:id", matchType: "URLPattern" },
+            {
+              match: "/.well-known/mercure/subscriptions/Exact/:topic/:subscriber",
+              match_type: "URLPattern",
+            },
+            { match: "https://example.com/{x}" },
+          ],
+        },
+      ],
+      SECRET,
+    );
+    const claims = await auth.verify(token, "publisher", BASE);
+    assert.ok(coversAll(claims.publish, ["https://example.com/bar/42"]));
+    assert.ok(coversAll(claims.publish, ["/.well-known/mercure/subscriptions/Exact/a/b"]));
+    // Exact is byte for byte: a template-looking matcher is not a template.
+    assert.ok(coversAll(claims.publish, ["https://example.com/{x}"]));
+    assert.ok(!coversAny(claims.publish, ["https://example.com/y"]));
+    const wildcard = await accessToken(
+      [
+        {
+          type: "mercure",
+          actions: ["publish"],
+          topics: [{ match: "*", matchType: "URLPattern" }],
+        },
+      ],
+      SECRET,
+    );
+    assert.ok(coversAll((await auth.verify(wildcard, "publisher", BASE)).publish, ["any"]));
+  });
+
+  test("choose payloads by the first grant matching the subscription's matcher (the spec's example)", async () => {
+    const token = await accessToken(
+      [
+        {
+          type: "mercure",
+          actions: ["subscribe"],
+          topics: [{ match: "https://example.com/foo" }],
+          payload: { custom1: "data only available for this topic" },
+        },
+        {
+          type: "mercure",
+          actions: ["subscribe"],
+          topics: [{ match: "https://example.com/bar/:id", matchType: "URLPattern" }],
+          payload: { custom2: "data available for matching subscriptions" },
+        },
+        {
+          type: "mercure",
+          actions: ["subscribe"],
+          topics: [{ match: "*" }],
+          payload: { custom3: "default data for all other subscriptions" },
+        },
+      ],
+      rsa.privateKey,
+    );
+    const claims: Claims = await auth.verify(token, "subscriber", BASE);
+    assert.deepEqual(payloadFor(claims, "https://example.com/foo"), {
+      custom1: "data only available for this topic",
+    });
+    assert.deepEqual(payloadFor(claims, "https://example.com/bar/:id"), {
+      custom2: "data available for matching subscriptions",
+    });
+    assert.deepEqual(payloadFor(claims, "other"), {
+      custom3: "default data for all other subscriptions",
+    });
+  });
+
+  test("ignore authorization details of other types, and grant nothing without a mercure one", async () => {
+    const token = await accessToken([{ type: "payment_initiation", actions: ["pay"] }], SECRET);
+    const claims = await auth.verify(token, "publisher", BASE);
+    assert.deepEqual(claims.publish, []);
+  });
+
+  test("are refused without exp, with a wrong aud, a wrong iss, or before nbf", async () => {
+    const grant = [{ type: "mercure", actions: ["publish"], topics: [{ match: "*" }] }];
+    await rejects(
+      auth.verify(
+        await sign({ aud: AUDIENCE, iss: ISSUER, authorization_details: grant }, SECRET, {
+          typ: "at+jwt",
+        }),
+        "publisher",
+      ),
+      /exp/,
+    );
+    await rejects(
+      auth.verify(await accessToken(grant, SECRET, { aud: "https://other.example" }), "publisher"),
+      /aud/,
+    );
+    await rejects(
+      auth.verify(await accessToken(grant, SECRET, { iss: "https://evil.example" }), "publisher"),
+      /iss/,
+    );
+    await rejects(
+      auth.verify(await accessToken(grant, SECRET, { nbf: now() + 60 }), "publisher"),
+      /nbf/,
+    );
+    // aud may be an array holding the resource identifier.
+    const many = await accessToken(grant, SECRET, { aud: ["https://other.example", AUDIENCE] });
+    assert.ok(coversAll((await auth.verify(many, "publisher")).publish, ["t"]));
+  });
+
+  test("are refused by a hub that has no resource identifier configured", async () => {
+    const bare = new Authenticator({ publisherKey: SECRET });
+    const grant = [{ type: "mercure", actions: ["publish"], topics: [{ match: "*" }] }];
+    await rejects(
+      bare.verify(await accessToken(grant, SECRET), "publisher"),
+      /resource identifier/,
+    );
+  });
+
+  for (const [name, detail, reason] of [
+    ["no actions", { type: "mercure", actions: [], topics: [{ match: "*" }] }, /actions/],
+    [
+      "an unknown action",
+      { type: "mercure", actions: ["delete"], topics: [{ match: "*" }] },
+      /action/,
+    ],
+    ["no topics", { type: "mercure", actions: ["publish"], topics: [] }, /topics/],
+    [
+      "a topic that is a string",
+      { type: "mercure", actions: ["publish"], topics: ["*"] },
+      /object/,
+    ],
+    [
+      "a lowercase matchType",
+      { type: "mercure", actions: ["publish"], topics: [{ match: "a", matchType: "exact" }] },
+      /matchType/,
+    ],
+    [
+      "an invalid URL pattern",
+      {
+        type: "mercure",
+        actions: ["publish"],
+        topics: [{ match: "https://x/(", matchType: "URLPattern" }],
+      },
+      /matcher/,
+    ],
+    [
+      "a payload that is not an object",
+      { type: "mercure", actions: ["subscribe"], topics: [{ match: "*" }], payload: 3 },
+      /payload/,
+    ],
+  ] as const) {
+    test(`are refused whole when one detail has ${name}`, async () => {
+      const good = { type: "mercure", actions: ["publish"], topics: [{ match: "*" }] };
+      await rejects(
+        auth.verify(await accessToken([good, detail], SECRET), "publisher", BASE),
+        reason,
+      );
+    });
+  }
+
+  test("are refused past the limits on details and topics", async () => {
+    const topics = Array.from({ length: 257 }, (_, i) => ({ match: `t${i}` }));
+    const token = await accessToken([{ type: "mercure", actions: ["publish"], topics }], SECRET);
+    await rejects(auth.verify(token, "publisher", BASE), /more than 256/);
+  });
+});
+
+describe("JWK Sets", () => {
+  test("verify a token by its kid, with no key of the role's own", async () => {
+    const ec = ecKeys();
+    const jwk = { ...(await exportJWK(ec.privateKey)), kid: "ec-1", alg: "ES256" };
+    delete (jwk as { d?: string }).d;
+    const withJwks = new Authenticator({ jwks: { keys: [jwk] } });
+    const token = await sign({ mercure: { subscribe: ["a"] } }, ec.privateKey, { kid: "ec-1" });
+    assert.ok(coversAny((await withJwks.verify(token, "subscriber")).subscribe, ["a"]));
+    const other = await sign({ mercure: {} }, ecKeys().privateKey, { kid: "ec-2" });
+    await rejects(withJwks.verify(other, "subscriber"), /no key of the JWK Set/);
+  });
+
+  test("never verify an HMAC, even with a symmetric key in the set", async () => {
+    const withJwks = new Authenticator({
+      jwks: { keys: [{ kty: "oct", k: Buffer.from(SECRET).toString("base64url"), kid: "s" }] },
+    });
+    const token = await sign({ mercure: { publish: ["*"] } }, SECRET, { kid: "s" });
+    await rejects(withJwks.verify(token, "publisher"), /algorithm not allowed/);
+  });
+});
+
+describe("presenting the token", () => {
+  const req = (headers: Record<string, string>) => ({ headers }) as unknown as IncomingMessage;
+  const url = (query: string) => new URL(`http://hub/.well-known/mercure?${query}`);
+
+  test("the Authorization header wins over the query parameter, which wins over the cookie", () => {
+    const all = req({ authorization: "Bearer h", cookie: "mercureAuthorization=c" });
+    assert.deepEqual(credentialOf(all, url("authorization=q"), true), {
+      token: "h",
+      via: "header",
+    });
+    const noHeader = req({ cookie: "mercureAuthorization=c" });
+    assert.deepEqual(credentialOf(noHeader, url("access_token=q"), true), {
+      token: "q",
+      via: "query",
+    });
+    assert.deepEqual(credentialOf(noHeader, url("topic=x"), true), { token: "c", via: "cookie" });
+  });
+
+  test("reads the draft-08 and v0.x cookies, the __Secure- one first", () => {
+    const both = req({
+      cookie: "a=b; mercureAuthorization=old; __Secure-mercure_access_token=new%2Btoken",
+    });
+    assert.deepEqual(credentialOf(both), { token: "new+token", via: "cookie" });
+    assert.equal(credentialOf(req({ cookie: "other=1" })), undefined);
+  });
+
+  test("refuses a token in the query unless the hub allows it", () => {
+    assert.throws(
+      () => credentialOf(req({}), url("authorization=q")),
+      (err: unknown) => isCrierError(err, "CRIER_ERR_BAD_REQUEST"),
+    );
+  });
+});
