@@ -18,6 +18,8 @@ export interface Claims {
   readonly publish: readonly string[];
   /** Topic selectors the bearer may receive private updates for. */
   readonly subscribe: readonly string[];
+  /** `mercure.payload`: user data shown in the bearer's subscription events. */
+  readonly payload?: unknown;
   /** Expiry, in seconds since the epoch, if the token has one. */
   readonly exp?: number | undefined;
 }
@@ -132,6 +134,7 @@ function readClaims(payload: Record<string, unknown>): Claims {
   return {
     publish: strings(claim.publish),
     subscribe: strings(claim.subscribe),
+    payload: claim.payload,
     exp: typeof payload.exp === "number" ? payload.exp : undefined,
   };
 }

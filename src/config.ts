@@ -27,6 +27,11 @@ export const SERVE_FLAGS = {
     help: "key for subscribers' tokens",
   },
   anonymous: { type: "boolean", env: "CRIER_ANONYMOUS", help: "allow subscribers without a token" },
+  subscriptions: {
+    type: "boolean",
+    env: "CRIER_SUBSCRIPTIONS",
+    help: "publish subscription events and serve the subscriptions API",
+  },
   "history-size": {
     type: "string",
     env: "CRIER_HISTORY_SIZE",
@@ -78,6 +83,8 @@ export interface ServeConfig {
   readonly publisherKey: string;
   readonly subscriberKey: string;
   readonly anonymous: boolean;
+  /** Mercure active subscriptions: subscription events and the subscriptions API. */
+  readonly subscriptions: boolean;
   readonly historySize: number;
   readonly keepAliveMs: number;
   readonly corsOrigins: readonly string[];
@@ -141,6 +148,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     anonymous:
       devMode ||
       (anonymousFlag !== undefined && anonymousFlag !== "false" && anonymousFlag !== "0"),
+    subscriptions: flag(get("subscriptions")),
     historySize: integer("history-size", get("history-size") ?? "10000", 0, 10_000_000),
     keepAliveMs: integer("keep-alive", get("keep-alive") ?? "15000", 0, 3_600_000),
     corsOrigins: (get("cors-origins") ?? "")
@@ -165,6 +173,11 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
 export function readKey(value: string): string {
   if (value.includes("-----BEGIN") || !existsSync(value)) return value;
   return readFileSync(value, "utf8");
+}
+
+// A boolean flag, or its env var: set unless empty, "false" or "0".
+function flag(value: string | undefined): boolean {
+  return value !== undefined && value !== "false" && value !== "0";
 }
 
 function integer(name: string, text: string, min: number, max: number): number {

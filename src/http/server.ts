@@ -5,10 +5,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { Authenticator, type KeySource } from "../auth.ts";
 import type { Hub } from "../hub.ts";
+import { SUBSCRIPTIONS_PATH } from "../subscriptions.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { handlePublish } from "./publish.ts";
 import { sendText } from "./respond.ts";
 import { handleSubscribe } from "./subscribe.ts";
+import { handleSubscriptions } from "./subscriptions.ts";
 
 /** The Mercure endpoint. */
 export const MERCURE_PATH = "/.well-known/mercure";
@@ -41,7 +43,10 @@ export interface HttpContext {
   readonly corsOrigins: readonly string[];
 }
 
-/** A request listener serving the Mercure endpoint and `/healthz`. */
+/**
+ * A request listener serving the Mercure endpoint, the subscriptions API (when the hub tracks
+ * subscriptions) and `/healthz`.
+ */
 export function createHandler(
   options: HandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
@@ -68,6 +73,10 @@ export function createHandler(
           ...cors,
           Allow: "GET, POST, OPTIONS",
         });
+      return;
+    }
+    if (ctx.hub.subscriptionsEnabled && url.pathname.startsWith(SUBSCRIPTIONS_PATH)) {
+      void handleSubscriptions(ctx, req, res, url, cors);
       return;
     }
     if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {

@@ -35,11 +35,12 @@ export async function handleSubscribe(
     if (topics.includes(""))
       throw new CrierError("CRIER_ERR_BAD_REQUEST", "a topic parameter is empty");
     // Compile now: an invalid or too costly selector is a 400 before the token is checked.
-    const selectors = topics.map(compileSelector);
+    for (const topic of topics) compileSelector(topic);
     const token = tokenOf(req);
     let authorized: readonly string[] = [];
+    let payload: unknown;
     if (token !== undefined) {
-      authorized = (await ctx.auth.verify(token, "subscriber")).subscribe;
+      ({ subscribe: authorized, payload } = await ctx.auth.verify(token, "subscriber"));
     } else if (!ctx.anonymous) {
       throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a subscriber token is required");
     }
@@ -50,7 +51,9 @@ export async function handleSubscribe(
       url.searchParams.get("lastEventID") ??
       url.searchParams.get("last_event_id") ??
       undefined;
-    ctx.hub.subscribe(req, res, { topics: selectors, authorized, lastEventId, headers: cors });
+    // The selectors as given (compiled again from the cache), so that subscription events name
+    // each by the revision of its parameter: `topic` (v0.x) or `match…` (draft-08).
+    ctx.hub.subscribe(req, res, { topics, authorized, lastEventId, headers: cors, payload });
   } catch (err) {
     sendError(res, err, cors);
   }
