@@ -7,6 +7,7 @@ import { Authenticator, type KeySource } from "../auth.ts";
 import type { Hub } from "../hub.ts";
 import { SUBSCRIPTIONS_PATH } from "../subscriptions.ts";
 import { corsHeaders, preflight } from "./cors.ts";
+import { sendHomePage } from "./home.ts";
 import { handlePublish } from "./publish.ts";
 import { sendText } from "./respond.ts";
 import { handleSubscribe } from "./subscribe.ts";
@@ -45,7 +46,7 @@ export interface HttpContext {
 
 /**
  * A request listener serving the Mercure endpoint, the subscriptions API (when the hub tracks
- * subscriptions) and `/healthz`.
+ * subscriptions), `/healthz` and a home page at `/`.
  */
 export function createHandler(
   options: HandlerOptions,
@@ -84,11 +85,7 @@ export function createHandler(
       return;
     }
     if (url.pathname === "/" && req.method === "GET") {
-      sendText(
-        res,
-        200,
-        `Crier hub. Subscribe: GET ${MERCURE_PATH}?topic=…  Publish: POST ${MERCURE_PATH}`,
-      );
+      sendHomePage(res);
       return;
     }
     sendText(res, 404, "not found");
