@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { parseServeConfig } from "../src/config.ts";
 import {
   describeSubscriptions,
   expand,
@@ -88,5 +89,15 @@ describe("naming active subscriptions", () => {
     for (const bad of [`${S}/a/b/c`, `${S}/Exact/a/b/c`, `${S}/%zz`, `${S}/`, `${S}x`, `${S}//a`]) {
       assert.equal(parseSubscriptionsPath(bad), undefined, bad);
     }
+  });
+});
+
+describe("the --subscriptions flag", () => {
+  const key = ["--jwt-key", "k".repeat(32)];
+  it("is off by default and on with the flag or CRIER_SUBSCRIPTIONS", () => {
+    assert.equal(parseServeConfig(key, {}).subscriptions, false);
+    assert.equal(parseServeConfig([...key, "--subscriptions"], {}).subscriptions, true);
+    assert.equal(parseServeConfig(key, { CRIER_SUBSCRIPTIONS: "1" }).subscriptions, true);
+    assert.equal(parseServeConfig(key, { CRIER_SUBSCRIPTIONS: "false" }).subscriptions, false);
   });
 });
