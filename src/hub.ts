@@ -313,6 +313,9 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
     for (const subscriber of this.#subscribers) subscriber.offer(KEEP_ALIVE);
   }
 
+  // The history could not be read (the backplane is unavailable). The connection is dropped
+  // rather than answered with an error status: a browser's EventSource gives up for good on a
+  // non-200 answer, but retries after a network error, which is what the client needs here.
   #fail(subscriber: Subscriber, err: unknown): void {
     subscriber.close("closed");
     this.#report(err);

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { describe, test } from "node:test";
+import express from "express";
+import { createHub } from "../src/index.ts";
+import { openStream } from "./helpers.ts";
+
+async function listen(server: Server): Promise<string> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+describe("embedding the hub in an app", () => {
+  test("works from a plain node:http handler, with hub.publish in process", async () => {
+    const hub = createHub();
+    const server = createServer((req, res) => {
+      hub.subscribe(req, res, { topics: ["chat"] });
+    });
+    const base = await listen(server);
+    const s = await openStream(`${base}/events`);
+    try {
+      const update = await hub.publish({ topics: "chat", data: "hi", type: "message" });
+      const [event] = await s.waitForEvents(1);
+      assert.deepEqual([event?.id, event?.event, event?.data], [update.id, "message", "hi"]);
+      // The browser resumes with the Last-Event-ID header; the hub reads it from the request.
+      const missed = await hub.publish({ topics: "chat", data: "missed" });
+      const again = await openStream(`${base}/events`, { "Last-Event-ID": update.id });
+      assert.equal((await again.waitForEvents(1))[0]?.id, missed.id);
+      again.close();
+    } finally {
+      s.close();
+      await hub.close();
+      server.close();
+    }
+  });
+
+  test("works from an Express route", async () => {
+    const hub = createHub();
+    const app = express();
+    app.get("/rooms/:room", (req, res) => {
+      hub.subscribe(req, res, { topics: [`room/${req.params.room}`] });
+    });
+    app.post("/rooms/:room", express.text(), async (req, res) => {
+      const update = await hub.publish({
+        topics: `room/${req.params.room}`,
+        data: String(req.body),
+      });
+      res.type("text/plain").send(update.id);
+    });
+    const server = createServer(app);
+    const base = await listen(server);
+    const s = await openStream(`${base}/rooms/1`);
+    const other = await openStream(`${base}/rooms/2`);
+    try {
+      assert.equal(s.headers["content-type"], "text/event-stream");
+      const res = await fetch(`${base}/rooms/1`, {
+        method: "POST",
+        body: "from express",
+        headers: { "Content-Type": "text/plain" },
+      });
+      const id = await res.text();
+      const [event] = await s.waitForEvents(1);
+      assert.deepEqual([event?.id, event?.data], [id, "from express"]);
+      assert.equal(other.events.length, 0);
+    } finally {
+      s.close();
+      other.close();
+      await hub.close();
+      server.close();
+    }
+  });
+});
