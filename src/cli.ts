@@ -63,6 +63,7 @@ async function serve(argv: string[]): Promise<number> {
   const hub = createHub({
     keepAliveMs: config.keepAliveMs,
     history: { maxEvents: config.historySize },
+    subscriptions: config.subscriptions,
     backplane,
   });
   if (config.redis !== undefined) await connected(hub, config.redis);

@@ -53,6 +53,11 @@ export const SERVE_FLAGS = {
     env: "CRIER_MAX_SUBSCRIBERS",
     help: "concurrent subscriptions before 429 (default 100000)",
   },
+  subscriptions: {
+    type: "boolean",
+    env: "CRIER_SUBSCRIPTIONS",
+    help: "publish subscription events and serve the subscriptions API",
+  },
   "history-size": {
     type: "string",
     env: "CRIER_HISTORY_SIZE",
@@ -112,6 +117,8 @@ export interface ServeConfig {
   readonly authorizationQuery: boolean;
   readonly maxSubscribers: number;
   readonly anonymous: boolean;
+  /** Mercure active subscriptions: subscription events and the subscriptions API. */
+  readonly subscriptions: boolean;
   readonly historySize: number;
   readonly keepAliveMs: number;
   readonly corsOrigins: readonly string[];
@@ -189,6 +196,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     authorizationQuery: enabled("authorization-query"),
     maxSubscribers: integer("max-subscribers", get("max-subscribers") ?? "100000", 1, 100_000_000),
     anonymous: devMode || enabled("anonymous"),
+    subscriptions: enabled("subscriptions"),
     historySize: integer("history-size", get("history-size") ?? "10000", 0, 10_000_000),
     keepAliveMs: integer("keep-alive", get("keep-alive") ?? "15000", 0, 3_600_000),
     corsOrigins: (get("cors-origins") ?? "")

@@ -19,6 +19,11 @@ import {
   Subscriber,
   type SubscriberHost,
 } from "./subscriber.ts";
+import {
+  type ActiveSubscription,
+  describeSubscriptions,
+  subscriptionEventData,
+} from "./subscriptions.ts";
 import { TopicIndex } from "./topic-index.ts";
 import { type Update, type UpdateInput, validateUpdate } from "./update.ts";
 
@@ -34,6 +39,13 @@ export interface HubOptions {
   readonly queue?: QueueOptions | undefined;
   /** The `retry` hint, in ms, sent to subscribers when the hub closes. Default 1,000. */
   readonly closeRetryMs?: number | undefined;
+  /**
+   * Mercure active subscriptions: publish a private subscription event on
+   * `/.well-known/mercure/subscriptions/…` whenever a subscription starts or ends, and keep the
+   * list the subscriptions web API serves. Each event takes a place in the history like any
+   * update. Default false.
+   */
+  readonly subscriptions?: boolean | undefined;
 }
 
 /** Options of one subscription. */
@@ -42,10 +54,17 @@ export interface SubscribeOptions extends Access {
   readonly lastEventId?: string | undefined;
   /** Extra response headers (CORS, …). */
   readonly headers?: Readonly<Record<string, string>> | undefined;
+  /**
+   * User data shown as `payload` in this subscriber's subscription events and API documents
+   * (Mercure: the token's `mercure.payload`). Must be JSON-serializable. Default: none.
+   */
+  readonly payload?: unknown;
 }
 
 /** A live subscription, as its owner sees it. */
 export interface Subscription {
+  /** Unique id of this connection, a `urn:uuid:` URN; the `{subscriber}` of its subscriptions. */
+  readonly id: string;
   readonly topics: readonly string[];
   readonly closed: boolean;
   /** Frames and bytes waiting to be written; bounded by the queue options. */
@@ -80,6 +99,8 @@ export const SSE_HEADERS: Readonly<Record<string, string>> = {
 
 export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
   readonly keepAliveMs: number;
+  /** Whether subscription events are published and the subscriptions API has data to serve. */
+  readonly subscriptionsEnabled: boolean;
   readonly #backplane: Backplane;
   readonly #index = new TopicIndex();
   readonly #subscribers = new Set<Subscriber>();
@@ -87,6 +108,10 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
   readonly #closeRetryMs: number;
   readonly #ready: Promise<void>;
   readonly #keepAlive: NodeJS.Timeout | undefined;
+  // Active subscriptions by subscriber, in connection order (only with `subscriptions`).
+  readonly #active = new Map<Subscriber, readonly ActiveSubscription[]>();
+  // Subscription events on their way to the backplane; awaited by close().
+  readonly #announcing = new Set<Promise<void>>();
   #pending: Subscriber[] = [];
   #flushScheduled = false;
   #closed = false;
@@ -102,6 +127,7 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
     }
     this.#queue = options.queue ?? {};
     this.#closeRetryMs = options.closeRetryMs ?? 1000;
+    this.subscriptionsEnabled = options.subscriptions ?? false;
     this.#backplane = options.backplane ?? new LocalBackplane(options.history);
     this.#ready = Promise.resolve(this.#backplane.start((update) => this.#deliver(update)));
     this.#ready.catch((err: unknown) => this.#report(err));
@@ -123,6 +149,19 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
       evicted: this.#evicted,
       dropped: this.#dropped,
     };
+  }
+
+  /** The id of the newest stored update (`undefined`: none yet). */
+  async lastEventId(): Promise<string | undefined> {
+    return this.#backplane.lastEventId();
+  }
+
+  /**
+   * The subscriptions of the subscribers connected to this hub (not to other nodes sharing its
+   * backplane), oldest first. Empty unless the `subscriptions` option is on.
+   */
+  listSubscriptions(): ActiveSubscription[] {
+    return [...this.#active.values()].flat();
   }
 
   /**
@@ -154,6 +193,12 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
     const subscriber = new Subscriber(sink, this, options, this.#queue);
     this.#subscribers.add(subscriber);
     this.#index.add(subscriber);
+    if (this.subscriptionsEnabled) {
+      const active = describeSubscriptions(subscriber.id, options.topics, options.payload);
+      this.#active.set(subscriber, active);
+      // [spec] it MUST publish an update when a subscription is created or terminated.
+      this.#announce(active, true);
+    }
     this.emit("connect", subscriber);
     const headers = { ...SSE_HEADERS, ...options.headers };
     const lastEventId = options.lastEventId;
@@ -192,6 +237,8 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
     clearInterval(this.#keepAlive);
     const retry = encodeRetry(this.#closeRetryMs);
     for (const subscriber of [...this.#subscribers]) subscriber.close("shutdown", retry);
+    // The subscriptions just ended are announced before the backplane goes.
+    await Promise.all(this.#announcing);
     await this.#backplane.close();
   }
 
@@ -214,6 +261,11 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
   closed(subscriber: Subscriber, reason: CloseReason): void {
     this.#subscribers.delete(subscriber);
     this.#index.delete(subscriber);
+    const active = this.#active.get(subscriber);
+    if (active !== undefined) {
+      this.#active.delete(subscriber);
+      this.#announce(active, false);
+    }
     if (reason === "overflow") this.#evicted++;
     this.emit("disconnect", subscriber, reason);
   }
@@ -245,6 +297,24 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
     this.#index.forEachMatch(update.topics, this.#offer);
     this.#current = undefined;
     this.emit("publish", update);
+  }
+
+  // [spec] In order to only allow authorized subscribers to receive subscription events, the
+  // subscription update MUST be marked as `private`.
+  #announce(subscriptions: readonly ActiveSubscription[], active: boolean): void {
+    for (const subscription of subscriptions) {
+      const fields = {
+        topics: [subscription.id],
+        data: subscriptionEventData(subscription, active),
+        private: true,
+      };
+      const done = this.#backplane.publish(fields).then(
+        () => undefined,
+        (err: unknown) => this.#report(err),
+      );
+      this.#announcing.add(done);
+      void done.then(() => this.#announcing.delete(done));
+    }
   }
 
   #sendKeepAlive(): void {

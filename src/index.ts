@@ -29,5 +29,10 @@ export {
   type SelectorInput,
 } from "./selectors.ts";
 export type { CloseReason, OverflowPolicy, QueueOptions, Sink } from "./subscriber.ts";
+export {
+  type ActiveSubscription,
+  type MatchType,
+  SUBSCRIPTIONS_PATH,
+} from "./subscriptions.ts";
 export { mintToken, type TokenOptions } from "./token.ts";
 export type { Update, UpdateInput } from "./update.ts";

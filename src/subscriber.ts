@@ -10,6 +10,7 @@
  * drains. When the queue would pass a bound the subscriber is disconnected (default) or the
  * frame is dropped; it never grows past its bounds.
  */
+import { randomUUID } from "node:crypto";
 import { encodeComment } from "./encoder.ts";
 import {
   compileClaim,
@@ -98,6 +99,8 @@ export interface Access {
 }
 
 export class Subscriber {
+  /** Unique id of this connection, a `urn:uuid:` URN. */
+  readonly id = `urn:uuid:${randomUUID()}`;
   /** The selectors as written (`source` of each of {@link selectors}). */
   readonly topics: readonly string[];
   readonly selectors: readonly Selector[];

@@ -1,6 +1,6 @@
 /** Test helpers: a real hub on a real socket, and real clients. */
 import { once } from "node:events";
-import { type IncomingHttpHeaders, request } from "node:http";
+import { type IncomingHttpHeaders, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import {
@@ -16,6 +16,8 @@ export const SECRET = "test-secret-of-enough-length-for-hs256!";
 
 export interface TestHub {
   readonly hub: Hub;
+  /** The HTTP server, to drop its connections. */
+  readonly server: Server;
   /** The Mercure endpoint, e.g. http://127.0.0.1:1234/.well-known/mercure */
   readonly url: string;
   readonly port: number;
@@ -42,6 +44,7 @@ export async function startHub(
   const { port } = server.address() as AddressInfo;
   return {
     hub,
+    server,
     port,
     url: `http://127.0.0.1:${port}${MERCURE_PATH}`,
     publisherToken: await mintToken(SECRET, { publish: ["*"] }),

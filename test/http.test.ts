@@ -104,6 +104,17 @@ describe("the Mercure endpoint over HTTP", () => {
     }
   });
 
+  test("refuses with 403 a publish to the hub's reserved subscription topics", async () => {
+    for (const topic of [
+      "/.well-known/mercure/subscriptions/foo/urn:uuid:1",
+      "https://hub.example/.well-known/mercure/subscriptions/foo/bar",
+    ]) {
+      const res = await publish(t.url, { topic, data: "{}" }, t.publisherToken);
+      assert.equal(res.status, 403, topic);
+      assert.match(res.body, /reserved/);
+    }
+  });
+
   test("answers 409 for a publisher id already in the history", async () => {
     assert.equal((await publish(t.url, { topic: "t", id: "dup" }, t.publisherToken)).status, 200);
     const res = await publish(t.url, { topic: "t", id: "dup" }, t.publisherToken);

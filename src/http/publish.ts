@@ -47,6 +47,14 @@ export async function handlePublish(
     }
     const form = new URLSearchParams((await readBody(req, ctx.maxBodyBytes)).toString("utf8"));
     const update = parseForm(form, ctx.maxTopics);
+    // The hub alone speaks on its reserved topics (subscription events): a publisher could
+    // otherwise forge them.
+    if ((update.topics as string[]).some(isReserved)) {
+      throw new CrierError(
+        "CRIER_ERR_FORBIDDEN",
+        `topics under ${RESERVED_PREFIX} are reserved for the hub`,
+      );
+    }
     if (!coversAll(claims.publish, update.topics as string[])) {
       throw new CrierError(
         "CRIER_ERR_FORBIDDEN",
@@ -59,6 +67,17 @@ export async function handlePublish(
     // An oversized body is refused before it is read; close so the rest is not parsed as a request.
     if (err instanceof CrierError && err.status === 413) res.shouldKeepAlive = false;
     sendError(res, err, cors);
+  }
+}
+
+const RESERVED_PREFIX = "/.well-known/mercure/";
+
+function isReserved(topic: string): boolean {
+  if (topic.startsWith(RESERVED_PREFIX)) return true;
+  try {
+    return new URL(topic).pathname.startsWith(RESERVED_PREFIX);
+  } catch {
+    return false;
   }
 }
 

@@ -6,10 +6,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { JSONWebKeySet } from "jose";
 import { Authenticator, type KeySource } from "../auth.ts";
 import type { Hub } from "../hub.ts";
+import { SUBSCRIPTIONS_PATH } from "../subscriptions.ts";
 import { corsHeaders, preflight } from "./cors.ts";
+import { sendHomePage } from "./home.ts";
 import { handlePublish } from "./publish.ts";
 import { sendText } from "./respond.ts";
 import { handleSubscribe } from "./subscribe.ts";
+import { handleSubscriptions } from "./subscriptions.ts";
 
 /** The Mercure endpoint. */
 export const MERCURE_PATH = "/.well-known/mercure";
@@ -63,7 +66,10 @@ export interface HttpContext {
   readonly maxSubscribers: number;
 }
 
-/** A request listener serving the Mercure endpoint and `/healthz`. */
+/**
+ * A request listener serving the Mercure endpoint, the subscriptions API (when the hub tracks
+ * subscriptions), `/healthz` and a home page at `/`.
+ */
 export function createHandler(
   options: HandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
@@ -97,16 +103,16 @@ export function createHandler(
         });
       return;
     }
+    if (ctx.hub.subscriptionsEnabled && url.pathname.startsWith(SUBSCRIPTIONS_PATH)) {
+      void handleSubscriptions(ctx, req, res, url, cors);
+      return;
+    }
     if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
       sendText(res, 200, "ok");
       return;
     }
     if (url.pathname === "/" && req.method === "GET") {
-      sendText(
-        res,
-        200,
-        `Crier hub. Subscribe: GET ${MERCURE_PATH}?topic=…  Publish: POST ${MERCURE_PATH}`,
-      );
+      sendHomePage(res);
       return;
     }
     sendText(res, 404, "not found");

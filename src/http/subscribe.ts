@@ -8,10 +8,10 @@
  * query parameters when the client cannot set headers (the header wins).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Claims } from "../auth.ts";
+import { type Claims, payloadFor } from "../auth.ts";
 import { credentialOf } from "../credential.ts";
 import { CrierError } from "../errors.ts";
-import { compileSelector, type SelectorInput } from "../selectors.ts";
+import { compileSelector, type Selector, type SelectorInput } from "../selectors.ts";
 import { hubUrlOf } from "./origin.ts";
 import { sendError } from "./respond.ts";
 import type { HttpContext } from "./server.ts";
@@ -55,13 +55,17 @@ export async function handleSubscribe(
       url.searchParams.get("last_event_id") ??
       undefined;
     ctx.hub.subscribe(req, res, {
-      topics: selectors,
+      // The selectors as given (compiled again from the cache), so that subscription events name
+      // each by the revision of its parameter: `topic` (v0.x) or `match…` (draft-08).
+      topics,
       authorized: claims?.subscribe ?? [],
       // [spec, draft-08] When the subscriber presented an access token, the hub MUST close the
       // connection no later than the token's `exp` time.
       expiresAt: claims?.exp === undefined ? undefined : claims.exp * 1000,
       lastEventId,
       headers: cors,
+      payload:
+        claims === undefined ? undefined : payloadFor(claims, (selectors[0] as Selector).source),
     });
   } catch (err) {
     sendError(res, err, cors);

@@ -1,0 +1,283 @@
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, test } from "node:test";
+import { SignJWT } from "jose";
+import type { Update } from "../src/update.ts";
+import {
+  openStream,
+  publish,
+  SECRET,
+  type StreamClient,
+  sleep,
+  startHub,
+  type TestHub,
+} from "./helpers.ts";
+
+const S = "/.well-known/mercure/subscriptions";
+const V0_EVENTS = `${S}/{topic}/{subscriber}`;
+const V8_EVENTS = `${S}/{matchType}/{match}/{subscriber}`;
+const enc = encodeURIComponent;
+
+/** A subscriber token with `mercure.subscribe` and, optionally, `mercure.payload`. */
+function token(subscribe: string[], payload?: unknown): Promise<string> {
+  const mercure = payload === undefined ? { subscribe } : { subscribe, payload };
+  return new SignJWT({ mercure })
+    .setProtectedHeader({ alg: "HS256" })
+    .sign(new TextEncoder().encode(SECRET));
+}
+
+const bearer = (jwt: string) => ({ Authorization: `Bearer ${jwt}` });
+
+async function getJson(url: string, jwt?: string) {
+  const res = await fetch(url, { headers: jwt === undefined ? {} : bearer(jwt) });
+  const text = await res.text();
+  const type = res.headers.get("content-type") ?? "";
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: type.includes("json") ? JSON.parse(text) : text,
+  };
+}
+
+async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await sleep(10);
+  }
+}
+
+describe("active subscriptions over HTTP", () => {
+  let t: TestHub;
+  let origin: string;
+  const streams: StreamClient[] = [];
+  const ids: string[] = [];
+
+  beforeEach(async () => {
+    t = await startHub({ subscriptions: true, keepAliveMs: 0 });
+    origin = new URL(t.url).origin;
+    ids.length = 0;
+    t.hub.on("connect", (subscription) => ids.push(subscription.id));
+  });
+
+  afterEach(async () => {
+    for (const s of streams.splice(0)) s.close();
+    await t.close();
+  });
+
+  async function open(query: string, headers: Record<string, string> = {}): Promise<StreamClient> {
+    const s = await openStream(`${t.url}?${query}`, headers);
+    streams.push(s);
+    assert.equal(s.status, 200, `subscription ${query} refused`);
+    return s;
+  }
+
+  test("publishes a private v0.x subscription event when a subscription starts and when it ends", async () => {
+    const watcher = await open(`topic=${enc(V0_EVENTS)}`, bearer(await token([V0_EVENTS])));
+    const jwt = await token(["https://example.com/books/{id}"], { name: "reader" });
+    const reader = await open(`topic=${enc("https://example.com/books/{id}")}`, bearer(jwt));
+    const subscriber = ids[1] as string;
+    assert.match(subscriber, /^urn:uuid:[0-9a-f-]{36}$/);
+    const id = `${S}/${enc("https://example.com/books/{id}")}/${enc(subscriber)}`;
+    // The watcher's own subscription matches its selector too: it comes first.
+    const [own, started] = await watcher.waitForEvents(2);
+    assert.equal(JSON.parse(own?.data ?? "").subscriber, ids[0]);
+    assert.deepEqual(JSON.parse(started?.data ?? ""), {
+      "@context": "https://mercure.rocks/",
+      id,
+      type: "Subscription",
+      topic: "https://example.com/books/{id}",
+      subscriber,
+      active: true,
+      payload: { name: "reader" },
+    });
+    reader.close();
+    const [, , ended] = await watcher.waitForEvents(3);
+    assert.equal(JSON.parse(ended?.data ?? "").active, false);
+    assert.equal(JSON.parse(ended?.data ?? "").id, id);
+    assert.ok(ended?.id !== started?.id);
+  });
+
+  test("names draft-08 subscriptions by matcher type, one event per selector, one subscriber id", async () => {
+    const watcher = await open(
+      `match_urlpattern=${enc(`${S}/Exact/*`)}&match_urlpattern=${enc(`${S}/URLPattern/*`)}`,
+      bearer(await token([V8_EVENTS])),
+    );
+    await open(
+      `match=${enc("https://example.com/foo")}&matchURLPattern=${enc("https://example.com/bar/:id")}`,
+    );
+    const subscriber = ids[1] as string;
+    const events = (await watcher.waitForEvents(4)).slice(2).map((e) => JSON.parse(e.data));
+    assert.deepEqual(
+      events.map((e) => [e.id, e.matchType, e.match, e.subscriber, e.active]),
+      [
+        [
+          `${S}/Exact/${enc("https://example.com/foo")}/${enc(subscriber)}`,
+          "Exact",
+          "https://example.com/foo",
+          subscriber,
+          true,
+        ],
+        [
+          `${S}/URLPattern/${enc("https://example.com/bar/:id")}/${enc(subscriber)}`,
+          "URLPattern",
+          "https://example.com/bar/:id",
+          subscriber,
+          true,
+        ],
+      ],
+    );
+    assert.equal(events[0].topic, undefined);
+  });
+
+  test("never sends subscription events to an anonymous subscriber or to a token that does not cover them", async () => {
+    const anonymous = await open("topic=*");
+    const other = await open("topic=*", bearer(await token(["https://example.com/other"])));
+    await open("topic=https://example.com/watched");
+    const marker = await publish(
+      t.url,
+      { topic: "https://example.com/marker", data: "public" },
+      t.publisherToken,
+    );
+    for (const s of [anonymous, other]) {
+      const [first] = await s.waitForEvents(1);
+      assert.equal(first?.id, marker.body);
+      assert.equal(first?.data, "public");
+    }
+  });
+
+  test("announces the end of every subscription when the hub shuts down", async () => {
+    const published: Update[] = [];
+    t.hub.on("publish", (update) => published.push(update));
+    await open("topic=a&topic=b");
+    await t.close();
+    const ended = published.map((u) => JSON.parse(u.data)).filter((d) => d.active === false);
+    assert.deepEqual(
+      ended.map((d) => d.topic),
+      ["a", "b"],
+    );
+    assert.ok(published.every((u) => u.private));
+  });
+
+  test("lists all subscriptions with lastEventID, earliest before any event", async () => {
+    const all = await token([`${S}`]);
+    const empty = await getJson(`${origin}${S}`, all);
+    assert.equal(empty.status, 200);
+    assert.equal(empty.headers.get("content-type"), "application/ld+json");
+    assert.deepEqual(empty.body, {
+      "@context": "https://mercure.rocks/",
+      id: S,
+      type: "Subscriptions",
+      lastEventID: "earliest",
+      subscriptions: [],
+    });
+    await open("topic=https://example.com/a&match=https://example.com/b");
+    const last = await publish(
+      t.url,
+      { topic: "https://example.com/a", data: "x" },
+      t.publisherToken,
+    );
+    const listed = await getJson(`${origin}${S}`, all);
+    assert.equal(listed.body.lastEventID, last.body);
+    assert.deepEqual(
+      listed.body.subscriptions.map((s: Record<string, unknown>) => [s.topic, s.match, s.active]),
+      [
+        ["https://example.com/a", undefined, true],
+        [undefined, "https://example.com/b", true],
+      ],
+    );
+    assert.equal(listed.body.subscriptions[0]["@context"], undefined);
+  });
+
+  test("lists one selector's subscriptions in v0.x and draft-08 collections, and omits ended ones", async () => {
+    const topic = "https://example.com/books/{id}";
+    const first = await open(`topic=${enc(topic)}`);
+    await open(`topic=${enc(topic)}&topic=other`);
+    await open(`match=${enc("https://example.com/books/1")}`);
+    const v0 = `${S}/${enc(topic)}`;
+    const v8 = `${S}/Exact/${enc("https://example.com/books/1")}`;
+    const jwt = await token([`${S}/{topic}`, `${S}/{matchType}/{match}`]);
+    const books = await getJson(`${origin}${v0}`, jwt);
+    assert.equal(books.status, 200);
+    assert.equal(books.body.id, v0);
+    assert.equal(books.body.type, "Subscriptions");
+    assert.deepEqual(
+      books.body.subscriptions.map((s: Record<string, unknown>) => s.subscriber),
+      [ids[0], ids[1]],
+    );
+    const exact = await getJson(`${origin}${v8}`, jwt);
+    assert.deepEqual(
+      exact.body.subscriptions.map((s: Record<string, unknown>) => [s.matchType, s.subscriber]),
+      [["Exact", ids[2]]],
+    );
+    const none = await getJson(`${origin}${S}/nobody`, jwt);
+    assert.deepEqual(none.body.subscriptions, []);
+    first.close();
+    await until(async () => (await getJson(`${origin}${v0}`, jwt)).body.subscriptions.length === 1);
+  });
+
+  test("answers one subscription as the event's document plus lastEventID, and 404 for an unknown one", async () => {
+    const watcher = await open(`topic=${enc(V0_EVENTS)}`, bearer(await token([V0_EVENTS])));
+    await open("topic=https://example.com/one");
+    const [, event] = await watcher.waitForEvents(2);
+    const id = `${S}/${enc("https://example.com/one")}/${enc(ids[1] as string)}`;
+    const res = await getJson(`${origin}${id}`, await token([V0_EVENTS]));
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/ld+json");
+    assert.deepEqual(res.body, { ...JSON.parse(event?.data ?? ""), lastEventID: event?.id });
+    const v8 = `${S}/Exact/${enc("https://example.com/one")}/${enc(ids[1] as string)}`;
+    assert.equal((await getJson(`${origin}${v8}`, await token(["*"]))).status, 404);
+    const unknown = `${S}/${enc("https://example.com/one")}/${enc("urn:uuid:nope")}`;
+    assert.equal((await getJson(`${origin}${unknown}`, await token(["*"]))).status, 404);
+  });
+
+  test("answers 401 without a valid token and 403 when the claim does not cover the requested URL", async () => {
+    await open("topic=https://example.com/one");
+    const one = `${S}/${enc("https://example.com/one")}/${enc(ids[0] as string)}`;
+    for (const path of [S, `${S}/${enc("https://example.com/one")}`, one]) {
+      const none = await getJson(`${origin}${path}`);
+      assert.equal(none.status, 401, path);
+      assert.match(none.headers.get("www-authenticate") ?? "", /^Bearer/);
+      assert.equal((await getJson(`${origin}${path}`, "not-a-jwt")).status, 401, path);
+      const narrow = await getJson(`${origin}${path}`, await token(["https://example.com/one"]));
+      assert.equal(narrow.status, 403, path);
+      assert.equal((await getJson(`${origin}${path}`, await token(["*"]))).status, 200, path);
+    }
+    // The subscription-event template covers single subscriptions, not the collections.
+    const events = await token([V0_EVENTS]);
+    assert.equal((await getJson(`${origin}${one}`, events)).status, 200);
+    assert.equal((await getJson(`${origin}${S}`, events)).status, 403);
+  });
+
+  test("resumes subscription events from the API's lastEventID without a gap", async () => {
+    const jwt = await token(["*"]);
+    const { lastEventID } = (await getJson(`${origin}${S}`, jwt)).body;
+    await open("topic=https://example.com/late");
+    const watcher = await open(
+      `topic=${enc(V0_EVENTS)}&lastEventID=${enc(lastEventID)}`,
+      bearer(jwt),
+    );
+    const [missed, own] = await watcher.waitForEvents(2);
+    assert.equal(JSON.parse(missed?.data ?? "").topic, "https://example.com/late");
+    assert.equal(JSON.parse(own?.data ?? "").subscriber, ids[1]);
+  });
+});
+
+describe("active subscriptions switched off", () => {
+  test("publishes no subscription event and answers 404 on the API", async () => {
+    const t = await startHub({ keepAliveMs: 0 });
+    const published: Update[] = [];
+    t.hub.on("publish", (update) => published.push(update));
+    const s = await openStream(`${t.url}?topic=x`);
+    try {
+      const res = await fetch(`${new URL(t.url).origin}${S}`, {
+        headers: bearer(await token(["*"])),
+      });
+      assert.equal(res.status, 404);
+      assert.deepEqual(published, []);
+      assert.deepEqual(t.hub.listSubscriptions(), []);
+    } finally {
+      s.close();
+      await t.close();
+    }
+  });
+});
