@@ -1,0 +1,227 @@
+/**
+ * The load generator: opens N raw-socket SSE subscriptions, runs publishing phases, verifies
+ * every delivery and reports one JSON result. Run it as its own process (pinned to its own
+ * core) with the config as argv[2]: `node --import tsx bench/loadgen.ts '<LoadConfig JSON>'`.
+ */
+import type net from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
+import { Publisher, type PublishStats, publisherJwt } from "./publisher.ts";
+import { subscribe } from "./sse-client.ts";
+import {
+  type CpuShare,
+  DeliveryLedger,
+  Histogram,
+  type LatencySummary,
+  rssKB,
+  startMeter,
+} from "./stats.ts";
+
+/** One publishing phase: flood (8 in flight, as fast as accepted) or a fixed rate. */
+export interface PhaseConfig {
+  name: string;
+  /** Updates per second, or 0 to flood. */
+  rate: number;
+  /** Flood only: stop after this many updates. */
+  maxEvents: number;
+  /** Stop publishing after this long, ms. */
+  durationMs: number;
+  /** After publishing, wait this long at most for deliveries to finish, ms. */
+  drainMs: number;
+}
+
+/** Everything a load run needs; sent as JSON from the runner. */
+export interface LoadConfig {
+  host: string;
+  port: number;
+  topic: string;
+  /** HS256 key the hub verifies publisher JWTs with. */
+  jwtKey: string;
+  subscribers: number;
+  /** Connection attempts outstanding at once; kept below the listen backlog (511 in Node). */
+  connectWindow: number;
+  /** Give up waiting for the remaining subscriptions after this long and go on, ms. */
+  connectTimeoutMs: number;
+  /** Publish requests in flight (one keep-alive connection each). */
+  lanes: number;
+  phases: PhaseConfig[];
+  /** Server pid: when set, its VmRSS is read before and after connecting. */
+  serverPid?: number;
+  /** Wait after all subscribers are live before measuring RSS / publishing, ms. */
+  settleMs: number;
+  /** The whole run is abandoned (exit 2) after this long, ms. */
+  deadlineMs: number;
+}
+
+/** Outcome of one phase. */
+export interface PhaseResult {
+  name: string;
+  publish: PublishStats;
+  /** Accepted updates per second actually achieved. */
+  publishPerSec: number;
+  /** Deliveries expected: accepted × subscribers live at the start of the phase. */
+  expected: number;
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  reordered: number;
+  /** Live subscribers that received fewer events than were accepted. */
+  shortSubscribers: number;
+  /** Subscriptions that ended during the phase (eviction, error). */
+  closedDuringPhase: number;
+  /** Deliveries per second, first publish to last delivery. */
+  eventsPerSec: number;
+  latencyMs: LatencySummary;
+  /** CPU of generator, server and cores over the phase (publishing and drain). */
+  cpu: CpuShare;
+}
+
+/** Outcome of a whole load run. */
+export interface LoadResult {
+  /** Subscriptions live / refused, and how fast they were all live (first bytes received). */
+  connect: { live: number; failed: number; ms: number; perSec: number; cpu: CpuShare };
+  rss?: { beforeKB: number; connectedKB: number; endKB: number; bytesPerConnection: number };
+  phases: PhaseResult[];
+  malformed: number;
+  closeReasons: Record<string, number>;
+}
+
+/** Runs one load: connect all subscribers, run each phase, report. */
+export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
+  const n = cfg.subscribers;
+  const ledger = new DeliveryLedger(n, cfg.lanes);
+  const live = new Uint8Array(n);
+  const sockets: net.Socket[] = [];
+  const closeReasons: Record<string, number> = {};
+  let latency = new Histogram();
+  let [liveCount, failed, closedCount, malformed, lastDelivery] = [0, 0, 0, 0, 0];
+  let onSettled = (): void => {};
+  const sink = {
+    ready(sub: number): void {
+      live[sub] = 1;
+      liveCount++;
+      onSettled();
+    },
+    event(sub: number, seq: number, sentNs: number, recvNs: number): void {
+      ledger.record(sub, seq);
+      latency.record((recvNs - sentNs) / 1000);
+      lastDelivery = recvNs;
+    },
+    malformed(): void {
+      malformed++;
+    },
+    closed(sub: number, why: string): void {
+      closeReasons[why] = (closeReasons[why] ?? 0) + 1;
+      closedCount++;
+      if (live[sub] === 1) liveCount--;
+      else failed++;
+      live[sub] = 0;
+      onSettled();
+    },
+  };
+
+  const rssBefore = cfg.serverPid ? rssKB(cfg.serverPid) : 0;
+  // Connect with at most `connectWindow` attempts pending, so the listen backlog never
+  // overflows (an overflow costs a 1 s SYN retransmit and would measure the kernel, not the hub).
+  const path = `/.well-known/mercure?topic=${encodeURIComponent(cfg.topic)}`;
+  const t0 = performance.now();
+  const meter = startMeter(cfg.serverPid);
+  let opened = 0;
+  await new Promise<void>((resolve) => {
+    onSettled = (): void => {
+      const settled = liveCount + failed;
+      while (opened < n && opened - settled < cfg.connectWindow) {
+        sockets.push(subscribe(opened++, cfg.host, cfg.port, path, sink));
+      }
+      if (settled >= n) resolve();
+    };
+    onSettled();
+    setTimeout(resolve, cfg.connectTimeoutMs).unref();
+  });
+  onSettled = (): void => {};
+  const connectMs = performance.now() - t0;
+  const perSec = Math.round((liveCount / connectMs) * 1000);
+  const connect = { live: liveCount, failed, ms: Math.round(connectMs), perSec, cpu: meter() };
+  await sleep(cfg.settleMs);
+  const rssConnected = cfg.serverPid ? rssKB(cfg.serverPid) : 0;
+
+  const publisher = new Publisher(
+    cfg.host,
+    cfg.port,
+    cfg.topic,
+    publisherJwt(cfg.jwtKey),
+    cfg.lanes,
+  );
+  const phases: PhaseResult[] = [];
+  for (const ph of cfg.phases) {
+    latency = new Histogram();
+    const before = ledger.snapshot();
+    const perSub = ledger.received.slice();
+    const liveAtStart = liveCount;
+    const closedAtStart = closedCount;
+    const start = Number(process.hrtime.bigint());
+    const phaseMeter = startMeter(cfg.serverPid);
+    const publish =
+      ph.rate > 0
+        ? await publisher.rate(ph.rate, ph.durationMs)
+        : await publisher.flood(ph.maxEvents, ph.durationMs);
+    const expected = publish.accepted * liveAtStart;
+    // Drain: until everything expected arrived, nothing arrived for 2 s, or drainMs passed.
+    const drainEnd = performance.now() + ph.drainMs;
+    let seen = -1;
+    let quietSince = performance.now();
+    while (ledger.total - before.received < expected && performance.now() < drainEnd) {
+      if (ledger.total !== seen) [seen, quietSince] = [ledger.total, performance.now()];
+      else if (performance.now() - quietSince > 2000) break;
+      await sleep(10);
+    }
+    const delivered = ledger.total - before.received;
+    const duplicates = ledger.duplicates - before.duplicates;
+    const span = Math.max(1, lastDelivery - start) / 1e9;
+    phases.push({
+      name: ph.name,
+      publish,
+      publishPerSec: Math.round((publish.accepted / Math.max(1, publish.ms)) * 1000 * 10) / 10,
+      expected,
+      delivered,
+      lost: Math.max(0, expected - (delivered - duplicates)),
+      duplicates,
+      reordered: ledger.reordered - before.reordered,
+      shortSubscribers: ledger.shortSubscribers(publish.accepted, perSub, (s) => live[s] === 1),
+      closedDuringPhase: closedCount - closedAtStart,
+      eventsPerSec: Math.round(delivered / span),
+      latencyMs: latency.summary(),
+      cpu: phaseMeter(),
+    });
+  }
+  publisher.close();
+  const rssEnd = cfg.serverPid ? rssKB(cfg.serverPid) : 0;
+  for (const s of sockets) s.destroy();
+  const result: LoadResult = { connect, phases, malformed, closeReasons };
+  if (cfg.serverPid) {
+    const per = liveCount > 0 ? ((rssConnected - rssBefore) * 1024) / liveCount : 0;
+    result.rss = {
+      beforeKB: rssBefore,
+      connectedKB: rssConnected,
+      endKB: rssEnd,
+      bytesPerConnection: Math.round(per),
+    };
+  }
+  return result;
+}
+
+// Entry point when run as its own process: print the result as one JSON line, then exit even
+// if a socket or timer is still open, so the run always stops by itself.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const cfg = JSON.parse(process.argv[2] ?? "{}") as LoadConfig;
+  setTimeout(() => {
+    process.stdout.write(`${JSON.stringify({ error: `deadline ${cfg.deadlineMs} ms passed` })}\n`);
+    process.exit(2);
+  }, cfg.deadlineMs).unref();
+  runLoad(cfg).then(
+    (r) => process.stdout.write(`${JSON.stringify(r)}\n`, () => process.exit(0)),
+    (err: unknown) => {
+      process.stdout.write(`${JSON.stringify({ error: String(err) })}\n`, () => process.exit(1));
+    },
+  );
+}

@@ -1,0 +1,217 @@
+/**
+ * The benchmark scenarios and how one is run: rounds alternate the baseline and crier (fresh
+ * server each time, same generator settings), each figure is the median over rounds, and the
+ * ratio is crier ÷ baseline.
+ */
+
+import { setTimeout as sleep } from "node:timers/promises";
+import type { LoadConfig, LoadResult, PhaseConfig, PhaseResult } from "./loadgen.ts";
+import { JWT_KEY, runLoadgen, type ServerName, startServer, stopProcess } from "./servers.ts";
+import { type CpuShare, coreBusyPct, coreTicks, DISTURBED_PCT } from "./stats.ts";
+
+/** Figures a scenario extracts from one load result. */
+export type Metrics = Record<string, number>;
+
+/** A named load shape plus the figures it reports. */
+export interface Scenario {
+  name: string;
+  /** Rounds of (baseline, crier); more rounds give a steadier median. */
+  rounds: number;
+  subscribers: number;
+  phases: PhaseConfig[];
+  /** Pause after the last subscription is live (before RSS is read / publishing starts), ms. */
+  settleMs: number;
+  metrics(r: LoadResult): Metrics;
+}
+
+const flood = (maxEvents: number): PhaseConfig => ({
+  name: "flood",
+  rate: 0,
+  maxEvents,
+  durationMs: 5000,
+  drainMs: 15_000,
+});
+const steady = (rate: number): PhaseConfig => ({
+  name: `rate${rate}`,
+  rate,
+  maxEvents: 0,
+  durationMs: 15_000,
+  drainMs: 5000,
+});
+
+/** Who used the CPU: a figure is only as good as the generator's headroom and the quiet. */
+function cpuMetrics(c: CpuShare, prefix = ""): Metrics {
+  return {
+    [`${prefix}serverCpuPct`]: c.serverCpuPct,
+    [`${prefix}generatorCpuPct`]: c.generatorCpuPct,
+    [`${prefix}core0BusyPct`]: c.coreBusyPct[0] ?? 0,
+    [`${prefix}core1BusyPct`]: c.coreBusyPct[1] ?? 0,
+    [`${prefix}foreignCpuPct`]: c.foreignCpuPct,
+  };
+}
+
+/** The figures of a publishing phase, prefixed (e.g. `rate20.p99Ms`) when there are several. */
+function phaseMetrics(p: PhaseResult | undefined, prefix = ""): Metrics {
+  if (!p) return {};
+  return {
+    [`${prefix}eventsPerSec`]: p.eventsPerSec,
+    [`${prefix}publishPerSec`]: p.publishPerSec,
+    [`${prefix}published`]: p.publish.accepted,
+    [`${prefix}publishFailed`]: p.publish.failed,
+    [`${prefix}missedSlots`]: p.publish.missedSlots,
+    [`${prefix}publishP99Ms`]: p.publish.requestMs.p99,
+    [`${prefix}p50Ms`]: p.latencyMs.p50,
+    [`${prefix}p99Ms`]: p.latencyMs.p99,
+    [`${prefix}maxMs`]: p.latencyMs.max,
+    [`${prefix}lost`]: p.lost,
+    [`${prefix}duplicates`]: p.duplicates,
+    [`${prefix}reordered`]: p.reordered,
+    [`${prefix}closed`]: p.closedDuringPhase,
+    ...cpuMetrics(p.cpu, prefix),
+  };
+}
+
+const fanout = (name: string, subscribers: number, maxEvents: number): Scenario => ({
+  name,
+  rounds: 3,
+  subscribers,
+  phases: [flood(maxEvents)],
+  settleMs: 500,
+  metrics: (r) => ({
+    ...phaseMetrics(r.phases[0]),
+    serverRssEndMB: Math.round((r.rss?.endKB ?? 0) / 1024),
+  }),
+});
+
+/** All scenarios, in the order `npm run bench` runs them. */
+export const SCENARIOS: Scenario[] = [
+  {
+    name: "connect",
+    rounds: 3,
+    subscribers: 10_000,
+    phases: [],
+    settleMs: 0,
+    metrics: (r) => ({
+      connPerSec: r.connect.perSec,
+      connectMs: r.connect.ms,
+      live: r.connect.live,
+      failed: r.connect.failed,
+      ...cpuMetrics(r.connect.cpu),
+    }),
+  },
+  fanout("fanout-1k", 1000, 20_000),
+  fanout("fanout-10k", 10_000, 2000),
+  {
+    name: "steady-10k",
+    rounds: 2,
+    subscribers: 10_000,
+    phases: [steady(20), steady(2)],
+    settleMs: 500,
+    metrics: (r) => ({
+      ...phaseMetrics(r.phases[0], "rate20."),
+      ...phaseMetrics(r.phases[1], "rate2."),
+    }),
+  },
+  {
+    name: "idle-10k",
+    rounds: 3,
+    subscribers: 10_000,
+    phases: [],
+    settleMs: 3000,
+    metrics: (r) => ({
+      rssBytesPerConnection: r.rss?.bytesPerConnection ?? 0,
+      rssBeforeMB: Math.round((r.rss?.beforeKB ?? 0) / 102.4) / 10,
+      rssConnectedMB: Math.round((r.rss?.connectedKB ?? 0) / 102.4) / 10,
+      live: r.connect.live,
+    }),
+  },
+];
+
+/** `--smoke`: tiny sizes, correctness only; finishes in seconds. */
+export const SMOKE: Scenario = { ...fanout("smoke", 20, 200), rounds: 1 };
+
+/** One server's run: the figures, or why it failed. */
+export interface RunRecord {
+  server: ServerName;
+  round: number;
+  metrics?: Metrics;
+  result?: LoadResult;
+  error?: string;
+  /** Busy % of each core just before the run, after waiting up to 5 s for it to drop. */
+  busyBeforePct?: number[];
+}
+
+/**
+ * The machine is shared: before each run, wait (at most `maxMs`) until no core is more than
+ * 25% busy, so a run starts quiet when it can; returns the last reading either way.
+ */
+async function waitForQuiet(maxMs: number): Promise<number[]> {
+  const end = performance.now() + maxMs;
+  for (;;) {
+    const t = coreTicks();
+    await sleep(500);
+    const busy = coreBusyPct(t);
+    if (Math.max(...busy) <= 25 || performance.now() >= end) return busy;
+  }
+}
+
+/** Starts `server`, runs the scenario's load against it, stops it (always). */
+export async function runOnce(sc: Scenario, server: ServerName, round: number, history?: number) {
+  const record: RunRecord = { server, round };
+  let running: Awaited<ReturnType<typeof startServer>> | undefined;
+  try {
+    record.busyBeforePct = await waitForQuiet(5000);
+    // One retry: on a shared checkout a start can fail for a passing reason (a file mid-save).
+    running = await startServer(server, history).catch(async () => {
+      await sleep(2000);
+      return startServer(server, history);
+    });
+    const phasesMs = sc.phases.reduce((t, p) => t + p.durationMs + p.drainMs, 0);
+    const cfg: LoadConfig = {
+      host: "127.0.0.1",
+      port: running.port,
+      topic: "https://bench.example/updates",
+      jwtKey: JWT_KEY,
+      subscribers: sc.subscribers,
+      connectWindow: 500,
+      connectTimeoutMs: 30_000,
+      lanes: 8,
+      phases: sc.phases,
+      serverPid: running.pid,
+      settleMs: sc.settleMs,
+      deadlineMs: 30_000 + sc.settleMs + phasesMs + 15_000,
+    };
+    record.result = await runLoadgen(cfg);
+    record.metrics = sc.metrics(record.result);
+  } catch (err) {
+    record.error = err instanceof Error ? err.message : String(err);
+  } finally {
+    if (running) await stopProcess(running.child);
+  }
+  return record;
+}
+
+/** Whether someone else's load took more than {@link DISTURBED_PCT} of a core during the run. */
+export function disturbed(run: RunRecord): boolean {
+  const foreign = Object.entries(run.metrics ?? {}).filter(([k]) => k.endsWith("foreignCpuPct"));
+  return foreign.some(([, v]) => v > DISTURBED_PCT);
+}
+
+/**
+ * Median of each figure over the runs of one server, leaving out disturbed runs when at least
+ * one undisturbed run exists (they stay in the output, marked).
+ */
+export function medians(all: RunRecord[]): Metrics {
+  const quiet = all.filter((r) => !disturbed(r));
+  const runs = quiet.length > 0 ? quiet : all;
+  const out: Metrics = {};
+  const keys = new Set(runs.flatMap((r) => Object.keys(r.metrics ?? {})));
+  for (const k of keys) {
+    const v = runs.map((r) => r.metrics?.[k]).filter((x): x is number => x !== undefined);
+    v.sort((a, b) => a - b);
+    const mid = Math.floor(v.length / 2);
+    const m = v.length % 2 ? (v[mid] ?? 0) : ((v[mid - 1] ?? 0) + (v[mid] ?? 0)) / 2;
+    out[k] = Math.round(m * 100) / 100;
+  }
+  return out;
+}

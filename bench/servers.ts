@@ -1,0 +1,173 @@
+/**
+ * Process plumbing for the runner: start a server under test pinned to core 0, run the load
+ * generator pinned to core 1, stop both within a bound, and describe the machine.
+ */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import type { LoadConfig, LoadResult } from "./loadgen.ts";
+
+/** The repository root: children run from here so `--import tsx` and `dist/` resolve. */
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** The hub's entry point, present once `npm run build` has run. */
+export const CRIER_CLI = `${ROOT}dist/cli.js`;
+/** Core for the server under test, core for the load generator. */
+export const SERVER_CORE = 0;
+export const LOADGEN_CORE = 1;
+/** Key both servers are started with; the baseline ignores it. */
+export const JWT_KEY = "bench-secret-key-bench-secret-key";
+
+/** The two servers compared; crier only if built. */
+export type ServerName = "baseline" | "crier";
+
+/** A started server under test. */
+export interface Running {
+  name: ServerName;
+  port: number;
+  pid: number;
+  child: ChildProcess;
+}
+
+/** The hard file-descriptor limit: children raise their soft limit to it (10k sockets each). */
+export const FD_LIMIT =
+  Number(execFileSync("bash", ["-c", "ulimit -Hn"]).toString().trim()) || 4096;
+
+/** A port the OS reports free (listen(0), read, close); the race before reuse is negligible. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/** Whether `taskset` exists and cores 0 and 1 exist; without them runs are unpinned (and say so). */
+export const CAN_PIN = ((): boolean => {
+  try {
+    execFileSync("taskset", ["-c", `${SERVER_CORE},${LOADGEN_CORE}`, "true"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+/** Runs `argv` under `taskset -c core` with the soft fd limit raised to the hard limit. */
+function pinned(core: number, argv: string[], stdout: "pipe" | "ignore"): ChildProcess {
+  const script = `ulimit -n ${FD_LIMIT}; exec "$@"`;
+  const pin = CAN_PIN ? ["taskset", "-c", String(core)] : [];
+  const [cmd = "bash", ...rest] = [...pin, "bash", "-c", script, "bench", ...argv];
+  return spawn(cmd, rest, {
+    cwd: ROOT,
+    stdio: ["ignore", stdout, "pipe"],
+  });
+}
+
+function command(name: ServerName, port: number, historySize?: number): string[] {
+  if (name === "baseline") {
+    return ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)];
+  }
+  const argv = ["node", CRIER_CLI, "--port", String(port), "--host", "127.0.0.1"];
+  argv.push("--jwt-key", JWT_KEY, "--anonymous", "--keep-alive", "15000");
+  if (historySize !== undefined) argv.push("--history-size", String(historySize));
+  return argv;
+}
+
+/** Starts `name` on a free port, pinned to the server core; resolves once /healthz answers. */
+export async function startServer(name: ServerName, historySize?: number): Promise<Running> {
+  const port = await freePort();
+  const child = pinned(SERVER_CORE, command(name, port, historySize), "ignore");
+  let stderr = "";
+  child.stderr?.on("data", (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-2000);
+  });
+  const deadline = performance.now() + 15_000;
+  while (performance.now() < deadline && child.exitCode === null) {
+    const ok = await fetch(`http://127.0.0.1:${port}/healthz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok && child.pid !== undefined) return { name, port, pid: child.pid, child };
+    await sleep(100);
+  }
+  child.kill("SIGKILL");
+  throw new Error(`${name} did not become healthy on port ${port}: ${stderr.trim()}`);
+}
+
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const killed = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
+  if (killed) {
+    child.kill("SIGKILL");
+    await exited;
+  }
+}
+
+/** Runs the load generator on its own core; the result is the last JSON line it prints. */
+export async function runLoadgen(cfg: LoadConfig): Promise<LoadResult> {
+  const child = pinned(
+    LOADGEN_CORE,
+    ["node", "--import", "tsx", "bench/loadgen.ts", JSON.stringify(cfg)],
+    "pipe",
+  );
+  let out = "";
+  let err = "";
+  child.stdout?.on("data", (c: Buffer) => {
+    out += c.toString();
+  });
+  child.stderr?.on("data", (c: Buffer) => {
+    err = (err + c.toString()).slice(-2000);
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  // The generator stops itself at its deadline; this bound only catches a wedged process.
+  const timer = setTimeout(() => child.kill("SIGKILL"), cfg.deadlineMs + 10_000);
+  await exited;
+  clearTimeout(timer);
+  const last = out.trim().split("\n").pop() ?? "";
+  const parsed = (last.startsWith("{") ? JSON.parse(last) : { error: err.trim() }) as
+    | LoadResult
+    | { error: string };
+  if ("error" in parsed) throw new Error(`load generator failed: ${parsed.error}`);
+  return parsed;
+}
+
+/** Which crier was measured: the commit, whether the tree had changes, when dist/ was built. */
+function crierBuild(): string {
+  if (!existsSync(CRIER_CLI)) return "not built";
+  const git = (...a: string[]): string => {
+    try {
+      return execFileSync("git", a, { cwd: ROOT, stdio: ["ignore", "pipe", "ignore"] })
+        .toString()
+        .trim();
+    } catch {
+      return "";
+    }
+  };
+  const dirty = git("status", "--porcelain", "--", "src") === "" ? "" : " (src modified)";
+  const built = statSync(CRIER_CLI).mtime.toISOString();
+  return `${git("rev-parse", "--short", "HEAD") || "unknown"}${dirty}, dist built ${built}`;
+}
+
+/** Facts a result is meaningless without. */
+export function machineFacts(): Record<string, string | number> {
+  const cpuinfo = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "latin1") : "";
+  return {
+    cpu: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? "unknown",
+    cores: os.cpus().length,
+    memGB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    date: new Date().toISOString(),
+    pinning: CAN_PIN
+      ? `server: taskset -c ${SERVER_CORE}; load generator: taskset -c ${LOADGEN_CORE}`
+      : "none (taskset or a second core missing): figures are not comparable",
+    fdLimit: FD_LIMIT,
+    crier: crierBuild(),
+  };
+}
