@@ -14,6 +14,8 @@ import type { MemoryHistoryOptions } from "./history/memory.ts";
 import {
   type Access,
   type CloseReason,
+  concatFrames,
+  type Frame,
   type QueueOptions,
   type Sink,
   Subscriber,
@@ -279,7 +281,29 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
       subscriber.scheduled = false;
       subscriber.flush();
     }
+    this.#joined = undefined;
+    this.#joinedBytes = undefined;
   };
+
+  /**
+   * @internal SubscriberHost. In a fan-out, consecutive subscribers of a flush usually hold the
+   * very same frames (the updates of this turn on their topic): the last join is remembered for
+   * the rest of the flush, and reused when the frames are the same objects in the same order.
+   */
+  join(frames: readonly Frame[], bytes: number): Buffer {
+    const last = this.#joined;
+    if (last !== undefined && last.length === frames.length && this.#joinedBytes !== undefined) {
+      let same = true;
+      for (let i = 0; i < frames.length && same; i++) same = frames[i] === last[i];
+      if (same) return this.#joinedBytes;
+    }
+    const joined = concatFrames(frames, bytes);
+    this.#joined = frames;
+    this.#joinedBytes = joined;
+    return joined;
+  }
+  #joined: readonly Frame[] | undefined;
+  #joinedBytes: Buffer | undefined;
 
   readonly #offer = (subscriber: Subscriber): void => {
     if (!subscriber.isDenied(this.#current as Update)) subscriber.offer(this.#current as Update);

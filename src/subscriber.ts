@@ -67,6 +67,12 @@ export type CloseReason = "client" | "overflow" | "shutdown" | "closed" | "expir
 export interface SubscriberHost {
   /** Asks for `flush()` to be called once later in this event-loop turn. */
   schedule(subscriber: Subscriber): void;
+  /**
+   * Joins a subscriber's pending frames into one chunk. The hub hands subscribers whose pending
+   * frames are the same the same Buffer, so a fan-out copies each batch once, not once per
+   * subscriber.
+   */
+  join(frames: readonly Frame[], bytes: number): Buffer;
   /** Reports a frame dropped under the `drop` policy. */
   dropped(subscriber: Subscriber): void;
   /** Reports that the subscriber ended; called exactly once. */
@@ -196,7 +202,8 @@ export class Subscriber {
     while (!this.#blocked && this.#backlogAt < this.#backlog.length) this.#writeBacklogChunk();
     if (this.#blocked || this.#queue.length === 0) return;
     const queue = this.#queue;
-    const chunk = queue.length === 1 ? (queue[0] as Frame).bytes : concat(queue, this.#queuedBytes);
+    const chunk =
+      queue.length === 1 ? (queue[0] as Frame).bytes : this.#host.join(queue, this.#queuedBytes);
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#blocked = !this.#sink.write(chunk);
@@ -266,12 +273,13 @@ export class Subscriber {
     }
     const frames = backlog.slice(start, end);
     this.#blocked = !this.#sink.write(
-      frames.length === 1 ? (frames[0] as Frame).bytes : concat(frames, bytes),
+      frames.length === 1 ? (frames[0] as Frame).bytes : concatFrames(frames, bytes),
     );
   }
 }
 
-function concat(frames: readonly Frame[], total: number): Buffer {
+/** Copies frames, in order, into one Buffer of `total` bytes. */
+export function concatFrames(frames: readonly Frame[], total: number): Buffer {
   const out = Buffer.allocUnsafe(total);
   let offset = 0;
   for (const frame of frames) {

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { type CloseReason, type Sink, Subscriber, type SubscriberHost } from "../src/subscriber.ts";
+import {
+  type CloseReason,
+  concatFrames,
+  type Frame,
+  type Sink,
+  Subscriber,
+  type SubscriberHost,
+} from "../src/subscriber.ts";
 import { sleep } from "./helpers.ts";
 
 class Recorder implements Sink, SubscriberHost {
@@ -19,6 +26,9 @@ class Recorder implements Sink, SubscriberHost {
   }
   schedule() {}
   dropped() {}
+  join(frames: readonly Frame[], bytes: number) {
+    return concatFrames(frames, bytes);
+  }
   closed(_: Subscriber, reason: CloseReason) {
     this.closes.push(reason);
   }

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { MemoryHistory } from "../src/history/memory.ts";
-import { type CloseReason, type Sink, Subscriber, type SubscriberHost } from "../src/subscriber.ts";
+import {
+  type CloseReason,
+  concatFrames,
+  type Frame,
+  type Sink,
+  Subscriber,
+  type SubscriberHost,
+} from "../src/subscriber.ts";
 import { validateUpdate } from "../src/update.ts";
 
 /** A sink that records writes and reports backpressure on demand (no socket needed here). */
@@ -36,6 +43,9 @@ class Host implements SubscriberHost {
   }
   dropped() {
     this.drops++;
+  }
+  join(frames: readonly Frame[], bytes: number) {
+    return concatFrames(frames, bytes);
   }
   closed(_: Subscriber, reason: CloseReason) {
     this.closes.push(reason);
