@@ -56,6 +56,8 @@ describe("embedding the hub in an app", () => {
     const other = await openStream(`${base}/rooms/2`);
     try {
       assert.equal(s.headers["content-type"], "text/event-stream");
+      // In an app the response stays node:http's (its `close` events still fire) unless asked.
+      assert.equal(s.headers["transfer-encoding"], "chunked");
       const res = await fetch(`${base}/rooms/1`, {
         method: "POST",
         body: "from express",

@@ -87,6 +87,8 @@ export interface StreamClient {
   raw(): string;
   /** Resolves when `n` events have arrived (rejects after `ms`). */
   waitForEvents(n: number, ms?: number): Promise<EventSourceMessage[]>;
+  /** Resolves when the first comment (the one that flushes the headers) has arrived. */
+  waitForComment(ms?: number): Promise<void>;
   /** Resolves when the server ends the stream. */
   ended: Promise<void>;
   close(): void;
@@ -153,6 +155,13 @@ export async function openStream(
           }
         });
       });
+    },
+    async waitForComment(ms = 5000) {
+      const end = Date.now() + ms;
+      while (comments.length === 0) {
+        if (Date.now() > end) throw new Error("no comment arrived");
+        await sleep(5);
+      }
     },
     close: () => req.destroy(),
   };

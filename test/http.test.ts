@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { EventSource } from "eventsource";
+import type { Subscription } from "../src/hub.ts";
 import { mintToken } from "../src/token.ts";
 import { openStream, publish, SECRET, sleep, startHub, type TestHub } from "./helpers.ts";
 
@@ -19,10 +20,26 @@ describe("the Mercure endpoint over HTTP", () => {
       assert.equal(s.headers["content-type"], "text/event-stream");
       assert.match(String(s.headers["cache-control"]), /no-cache/);
       assert.equal(s.headers["x-accel-buffering"], "no");
+      // The standalone hub takes the socket over: the body is delimited by the connection's close.
+      assert.equal(s.headers.connection, "close");
+      assert.equal(s.headers["transfer-encoding"], undefined);
       await waitUntil(() => s.raw() === ":\n");
     } finally {
       s.close();
     }
+  });
+
+  test("notices at once when a subscriber whose socket it took over goes away", async () => {
+    const connected = new Promise<Subscription>((resolve) => t.hub.once("connect", resolve));
+    const s = await openStream(`${t.url}?topic=leaving`);
+    const subscription = await connected;
+    await s.waitForComment();
+    const gone = new Promise((resolve) =>
+      t.hub.on("disconnect", (sub, reason) => sub === subscription && resolve(reason)),
+    );
+    s.close();
+    assert.equal(await gone, "client");
+    assert.equal(subscription.closed, true);
   });
 
   test("puts exactly the encoded event on the wire", async () => {

@@ -58,7 +58,7 @@ export function subscribeNode(
     if (typeof header === "string" && header !== "") lastEventId = header;
   }
   req.socket.setNoDelay(true);
-  const direct = canTakeOver(req, res);
+  const direct = options.detach === true && canTakeOver(req, res);
   const sink = direct ? new SocketSink(req, res) : new ResponseSink(res);
   const subscriber = hub.connect(
     sink,

@@ -32,9 +32,17 @@ interface HttpSocket extends Socket {
 }
 
 // `_http_common` is node's own module for the parser pool; `freeParser` returns a parser to it.
-const { freeParser } = createRequire(import.meta.url)("_http_common") as {
-  freeParser(parser: unknown, req: unknown, socket: unknown): void;
-};
+// Should a future node no longer expose it, sockets are simply not taken over.
+const freeParser = ((): ((parser: unknown, req: unknown, socket: unknown) => void) | undefined => {
+  try {
+    const common = createRequire(import.meta.url)("_http_common") as { freeParser?: unknown };
+    return typeof common.freeParser === "function"
+      ? (common.freeParser as (parser: unknown, req: unknown, socket: unknown) => void)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+})();
 
 // The listeners node:http puts on a server socket (node ≥ 20), by event and function name.
 const SERVER_LISTENERS: readonly (readonly [string, string])[] = [
@@ -58,6 +66,7 @@ const SOCKET_METHODS = Socket.prototype as unknown as Record<string, unknown>;
 export function canTakeOver(req: IncomingMessage, res: ServerResponse): boolean {
   const socket = req.socket as HttpSocket;
   return (
+    freeParser !== undefined &&
     req.httpVersionMajor === 1 &&
     !res.headersSent &&
     socket._httpMessage === res &&
@@ -117,7 +126,7 @@ function takeOver(req: IncomingMessage, res: ServerResponse, socket: HttpSocket)
   }
   res.detachSocket(socket);
   parser.finish();
-  freeParser(parser, req, socket);
+  freeParser?.(parser, req, socket);
   // Assigned, not deleted: a delete turns each socket into a dictionary-mode object (1.8 KB of
   // properties per connection in a heap snapshot of 10,000 idle subscribers).
   const own = socket as unknown as Record<string, unknown>;

@@ -64,6 +64,8 @@ export async function handleSubscribe(
       expiresAt: claims?.exp === undefined ? undefined : claims.exp * 1000,
       lastEventId,
       headers: cors,
+      // The standalone hub owns its connections: free node:http's objects of idle subscribers.
+      detach: true,
       payload:
         claims === undefined ? undefined : payloadFor(claims, (selectors[0] as Selector).source),
     });
