@@ -105,8 +105,12 @@ export interface Access {
 }
 
 export class Subscriber {
-  /** Unique id of this connection, a `urn:uuid:` URN. */
-  readonly id = `urn:uuid:${randomUUID()}`;
+  /** Unique id of this connection, a `urn:uuid:` URN (made when first asked for). */
+  get id(): string {
+    this.#id ??= `urn:uuid:${randomUUID()}`;
+    return this.#id;
+  }
+  #id: string | undefined;
   /** The selectors as written (`source` of each of {@link selectors}). */
   readonly topics: readonly string[];
   readonly selectors: readonly Selector[];
