@@ -33,7 +33,10 @@ export interface PhaseConfig {
 /** Everything a load run needs; sent as JSON from the runner. */
 export interface LoadConfig {
   host: string;
+  /** Where publishes go, and subscribers too unless `subscriberPorts` is set. */
   port: number;
+  /** Ports (same host) the subscribers are spread over, round-robin: subscriber i on i mod n. */
+  subscriberPorts?: number[];
   topic: string;
   /** HS256 key the hub verifies publisher JWTs with. */
   jwtKey: string;
@@ -47,6 +50,8 @@ export interface LoadConfig {
   phases: PhaseConfig[];
   /** Server pid: when set, its VmRSS is read before and after connecting. */
   serverPid?: number;
+  /** Other processes of the server side by name (a second node, Redis): CPU reported apart. */
+  peerPids?: Record<string, number>;
   /** Wait after all subscribers are live before measuring RSS / publishing, ms. */
   settleMs: number;
   /** The whole run is abandoned (exit 2) after this long, ms. */
@@ -125,13 +130,16 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
   // overflows (an overflow costs a 1 s SYN retransmit and would measure the kernel, not the hub).
   const path = `/.well-known/mercure?topic=${encodeURIComponent(cfg.topic)}`;
   const t0 = performance.now();
-  const meter = startMeter(cfg.serverPid);
+  const meter = startMeter(cfg.serverPid, cfg.peerPids);
+  const ports = cfg.subscriberPorts?.length ? cfg.subscriberPorts : [cfg.port];
+  const portOf = (sub: number): number => ports[sub % ports.length] ?? cfg.port;
   let opened = 0;
   await new Promise<void>((resolve) => {
     onSettled = (): void => {
       const settled = liveCount + failed;
       while (opened < n && opened - settled < cfg.connectWindow) {
-        sockets.push(subscribe(opened++, cfg.host, cfg.port, path, sink));
+        sockets.push(subscribe(opened, cfg.host, portOf(opened), path, sink));
+        opened++;
       }
       if (settled >= n) resolve();
     };
@@ -160,7 +168,7 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
     const liveAtStart = liveCount;
     const closedAtStart = closedCount;
     const start = Number(process.hrtime.bigint());
-    const phaseMeter = startMeter(cfg.serverPid);
+    const phaseMeter = startMeter(cfg.serverPid, cfg.peerPids);
     const publish =
       ph.rate > 0
         ? await publisher.rate(ph.rate, ph.durationMs)

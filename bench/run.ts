@@ -2,7 +2,7 @@
  * The benchmark runner. `npm run bench` runs every scenario, `npm run bench -- fanout-1k` one,
  * `npm run bench:smoke` the correctness-only smoke run used in CI. Each scenario prints one JSON
  * line to stdout (also appended to bench/results/<date>.jsonl). Options: `--rounds N`,
- * `--baseline-only`, `--history-size N` (passed to crier).
+ * `--baseline-only`, `--history-size N` (passed to single-node crier).
  *
  * The server under test runs on core 0, the load generator on core 1, and this process (which
  * mostly waits) pins itself to core 1 too so it never takes time from the server.
@@ -10,6 +10,7 @@
 import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import {
+  DEFAULT_SERVERS,
   disturbed,
   type Metrics,
   medians,
@@ -39,13 +40,13 @@ const history = option("history-size") === undefined ? undefined : Number(option
 const valued = new Set([option("rounds"), option("history-size")]);
 const names = args.filter((a) => !a.startsWith("--") && !valued.has(a));
 
-/** Crier ÷ baseline for every figure both have (null where the baseline is 0). */
-function ratios(crier: Metrics, baseline: Metrics): Record<string, number | null> {
+/** `a` ÷ `b` for every figure both have (null where `b`'s is 0), e.g. crier ÷ baseline. */
+function ratios(a: Metrics, b: Metrics): Record<string, number | null> {
   const out: Record<string, number | null> = {};
-  for (const [k, v] of Object.entries(crier)) {
-    const b = baseline[k];
-    if (b === undefined) continue;
-    out[k] = b === 0 ? null : Math.round((v / b) * 1000) / 1000;
+  for (const [k, v] of Object.entries(a)) {
+    const d = b[k];
+    if (d === undefined) continue;
+    out[k] = d === 0 ? null : Math.round((v / d) * 1000) / 1000;
   }
   return out;
 }
@@ -71,10 +72,10 @@ function smokeFailures(run: RunRecord, subscribers: number, events: number): str
 const BUDGET_SEC = 540;
 const started = performance.now();
 
-/** Rough seconds of one round (both servers): start, connect, settle, phases, drain, stop. */
+/** Rough seconds of one round (every server): start, connect, settle, phases, drain, stop. */
 function estimateSec(sc: Scenario): number {
   const phases = sc.phases.reduce((t, p) => t + p.durationMs / 1000 + 2, 0);
-  return 2 * (10 + sc.settleMs / 1000 + phases);
+  return (sc.servers ?? DEFAULT_SERVERS).length * (10 + sc.settleMs / 1000 + phases);
 }
 
 async function main(): Promise<number> {
@@ -89,7 +90,9 @@ async function main(): Promise<number> {
     process.stderr.write(`${CRIER_CLI} not found: run \`npm run build\` first\n`);
     return 1;
   }
-  const servers: ServerName[] = haveCrier ? ["baseline", "crier"] : ["baseline"];
+  // Without crier (not built, or --baseline-only) every scenario runs the baseline alone.
+  const serversOf = (sc: Scenario): ServerName[] =>
+    (sc.servers ?? DEFAULT_SERVERS).filter((s) => haveCrier || s === "baseline");
   const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length > 0) {
     const known = SCENARIOS.map((s) => s.name).join(", ");
@@ -106,6 +109,7 @@ async function main(): Promise<number> {
 
   for (const sc of list) {
     const rounds = roundsOverride ?? sc.rounds;
+    const servers = serversOf(sc);
     const runs: RunRecord[] = [];
     const t0 = performance.now();
     // One extra round when a server has no undisturbed run yet (and the budget allows it).
@@ -139,6 +143,10 @@ async function main(): Promise<number> {
       baseline: of("baseline"),
       crier: haveCrier ? of("crier") : null,
       ratio: haveCrier ? ratios(of("crier"), of("baseline")) : null,
+      // Two nodes on Redis against one node in memory: crier-2node ÷ crier.
+      ...(servers.includes("crier-2node")
+        ? { "crier-2node": of("crier-2node"), twoNodeRatio: ratios(of("crier-2node"), of("crier")) }
+        : {}),
       runs: runs.map((r) => ({
         server: r.server,
         round: r.round,

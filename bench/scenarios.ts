@@ -1,13 +1,14 @@
 /**
- * The benchmark scenarios and how one is run: rounds alternate the baseline and crier (fresh
- * server each time, same generator settings), each figure is the median over rounds, and the
- * ratio is crier ÷ baseline.
+ * The benchmark scenarios and how one is run: rounds alternate the scenario's servers (the
+ * baseline and crier unless it says otherwise; fresh server each time, same generator settings),
+ * each figure is the median over rounds, and the ratio is crier ÷ baseline.
  */
 
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LoadConfig, LoadResult, PhaseConfig, PhaseResult } from "./loadgen.ts";
-import { JWT_KEY, runLoadgen, type ServerName, startServer, stopProcess } from "./servers.ts";
+import { JWT_KEY, type Running, runLoadgen, type ServerName, startServer } from "./servers.ts";
 import { type CpuShare, coreBusyPct, coreTicks, DISTURBED_PCT } from "./stats.ts";
+import { startTwoNodes } from "./two-nodes.ts";
 
 /** Figures a scenario extracts from one load result. */
 export type Metrics = Record<string, number>;
@@ -17,12 +18,17 @@ export interface Scenario {
   name: string;
   /** Rounds of (baseline, crier); more rounds give a steadier median. */
   rounds: number;
+  /** Servers each round runs, in this order. Default {@link DEFAULT_SERVERS}. */
+  servers?: ServerName[];
   subscribers: number;
   phases: PhaseConfig[];
   /** Pause after the last subscription is live (before RSS is read / publishing starts), ms. */
   settleMs: number;
   metrics(r: LoadResult): Metrics;
 }
+
+/** The servers a scenario compares unless it names others. */
+export const DEFAULT_SERVERS: ServerName[] = ["baseline", "crier"];
 
 const flood = (maxEvents: number): PhaseConfig => ({
   name: "flood",
@@ -47,6 +53,10 @@ function cpuMetrics(c: CpuShare, prefix = ""): Metrics {
     [`${prefix}core0BusyPct`]: c.coreBusyPct[0] ?? 0,
     [`${prefix}core1BusyPct`]: c.coreBusyPct[1] ?? 0,
     [`${prefix}foreignCpuPct`]: c.foreignCpuPct,
+    // Other processes of the server side (two nodes: `node2CpuPct`, `redisCpuPct`).
+    ...Object.fromEntries(
+      Object.entries(c.peerCpuPct ?? {}).map(([name, pct]) => [`${prefix}${name}CpuPct`, pct]),
+    ),
   };
 }
 
@@ -125,6 +135,9 @@ export const SCENARIOS: Scenario[] = [
       live: r.connect.live,
     }),
   },
+  // Scale out on Redis: publishers on node A, subscribers half on A and half on B, both nodes on
+  // the server core; compared with single-node crier (in memory) and the baseline.
+  { ...fanout("fanout-2node", 1000, 20_000), servers: ["baseline", "crier", "crier-2node"] },
 ];
 
 /** `--smoke`: tiny sizes, correctness only; finishes in seconds. */
@@ -158,13 +171,15 @@ async function waitForQuiet(maxMs: number): Promise<number[]> {
 /** Starts `server`, runs the scenario's load against it, stops it (always). */
 export async function runOnce(sc: Scenario, server: ServerName, round: number, history?: number) {
   const record: RunRecord = { server, round };
-  let running: Awaited<ReturnType<typeof startServer>> | undefined;
+  let running: Running | undefined;
+  const start = (): Promise<Running> =>
+    server === "crier-2node" ? startTwoNodes() : startServer(server, history);
   try {
     record.busyBeforePct = await waitForQuiet(5000);
     // One retry: on a shared checkout a start can fail for a passing reason (a file mid-save).
-    running = await startServer(server, history).catch(async () => {
+    running = await start().catch(async () => {
       await sleep(2000);
-      return startServer(server, history);
+      return start();
     });
     const phasesMs = sc.phases.reduce((t, p) => t + p.durationMs + p.drainMs, 0);
     const cfg: LoadConfig = {
@@ -181,12 +196,14 @@ export async function runOnce(sc: Scenario, server: ServerName, round: number, h
       settleMs: sc.settleMs,
       deadlineMs: 30_000 + sc.settleMs + phasesMs + 15_000,
     };
+    if (running.subscriberPorts) cfg.subscriberPorts = running.subscriberPorts;
+    if (running.peerPids) cfg.peerPids = running.peerPids;
     record.result = await runLoadgen(cfg);
     record.metrics = sc.metrics(record.result);
   } catch (err) {
     record.error = err instanceof Error ? err.message : String(err);
   } finally {
-    if (running) await stopProcess(running.child);
+    if (running) await running.stop();
   }
   return record;
 }

@@ -20,15 +20,25 @@ export const LOADGEN_CORE = 1;
 /** Key both servers are started with; the baseline ignores it. */
 export const JWT_KEY = "bench-secret-key-bench-secret-key";
 
-/** The two servers compared; crier only if built. */
-export type ServerName = "baseline" | "crier";
+/**
+ * The servers a scenario can compare; crier ones only if built. `crier-2node` is two crier
+ * processes sharing updates through Redis (see `two-nodes.ts`).
+ */
+export type ServerName = "baseline" | "crier" | "crier-2node";
 
-/** A started server under test. */
+/** A started server under test: one process, or several that act as one. */
 export interface Running {
   name: ServerName;
+  /** Where publishes go, and subscribers too unless {@link Running.subscriberPorts} is set. */
   port: number;
+  /** The process whose memory and CPU are reported as the server's. */
   pid: number;
-  child: ChildProcess;
+  /** Ports the subscribers are spread over, round-robin. */
+  subscriberPorts?: number[];
+  /** Other processes of the server side by name; their CPU is reported apart, not as foreign. */
+  peerPids?: Record<string, number>;
+  /** Stops every process of the server side and removes what it left behind. */
+  stop(): Promise<void>;
 }
 
 /** The hard file-descriptor limit: children raise their soft limit to it (10k sockets each). */
@@ -66,20 +76,20 @@ function pinned(core: number, argv: string[], stdout: "pipe" | "ignore"): ChildP
   });
 }
 
-function command(name: ServerName, port: number, historySize?: number): string[] {
-  if (name === "baseline") {
-    return ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)];
-  }
+/** The crier command line on `port`, with `extra` flags (e.g. `--redis …`) appended. */
+export function crierArgv(port: number, historySize?: number, extra: string[] = []): string[] {
   const argv = ["node", CRIER_CLI, "--port", String(port), "--host", "127.0.0.1"];
   argv.push("--jwt-key", JWT_KEY, "--anonymous", "--keep-alive", "15000");
   if (historySize !== undefined) argv.push("--history-size", String(historySize));
-  return argv;
+  return [...argv, ...extra];
 }
 
-/** Starts `name` on a free port, pinned to the server core; resolves once /healthz answers. */
-export async function startServer(name: ServerName, historySize?: number): Promise<Running> {
-  const port = await freePort();
-  const child = pinned(SERVER_CORE, command(name, port, historySize), "ignore");
+/**
+ * Starts `argv` pinned to the server core; resolves once `/healthz` answers on `port`, or kills
+ * it and throws (with the end of its stderr) after 15 s.
+ */
+export async function startPinned(label: string, argv: string[], port: number) {
+  const child = pinned(SERVER_CORE, argv, "ignore");
   let stderr = "";
   child.stderr?.on("data", (c: Buffer) => {
     stderr = (stderr + c.toString()).slice(-2000);
@@ -90,11 +100,25 @@ export async function startServer(name: ServerName, historySize?: number): Promi
       (r) => r.status === 200,
       () => false,
     );
-    if (ok && child.pid !== undefined) return { name, port, pid: child.pid, child };
+    if (ok && child.pid !== undefined) return { child, pid: child.pid };
     await sleep(100);
   }
   child.kill("SIGKILL");
-  throw new Error(`${name} did not become healthy on port ${port}: ${stderr.trim()}`);
+  throw new Error(`${label} did not become healthy on port ${port}: ${stderr.trim()}`);
+}
+
+/** Starts the baseline or crier on a free port, pinned to the server core. */
+export async function startServer(
+  name: "baseline" | "crier",
+  historySize?: number,
+): Promise<Running> {
+  const port = await freePort();
+  const argv =
+    name === "baseline"
+      ? ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)]
+      : crierArgv(port, historySize);
+  const { child, pid } = await startPinned(name, argv, port);
+  return { name, port, pid, stop: () => stopProcess(child) };
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */

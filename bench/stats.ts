@@ -196,11 +196,14 @@ export interface CpuShare {
   generatorCpuPct: number;
   /** The server's CPU as % of one core (0 when its pid is unknown). */
   serverCpuPct: number;
+  /** CPU (% of one core) of each other process of the server side (a second node, Redis). */
+  peerCpuPct?: Record<string, number>;
   /** Busy % of each core, softirq included. */
   coreBusyPct: number[];
   /**
-   * CPU (% of one core) used by neither the server nor the generator nor interrupts: someone
-   * else's load on this shared machine. Above {@link DISTURBED_PCT} the interval was disturbed.
+   * CPU (% of one core) used by neither the server (peers included) nor the generator nor
+   * interrupts: someone else's load on this shared machine. Above {@link DISTURBED_PCT} the
+   * interval was disturbed.
    */
   foreignCpuPct: number;
 }
@@ -208,27 +211,40 @@ export interface CpuShare {
 /** Foreign CPU above which a run counts as disturbed and is left out of medians if it can be. */
 export const DISTURBED_PCT = 15;
 
-/** Starts measuring; call the returned function to read the interval's {@link CpuShare}. */
-export function startMeter(serverPid: number | undefined): () => CpuShare {
+/**
+ * Starts measuring; call the returned function to read the interval's {@link CpuShare}.
+ * `peerPids` names the other processes of the server side, whose CPU is not foreign.
+ */
+export function startMeter(
+  serverPid: number | undefined,
+  peerPids: Record<string, number> = {},
+): () => CpuShare {
   const [w0, cpu0, s0, ticks0] = [
     performance.now(),
     process.cpuUsage(),
     cpuMsOf(serverPid),
     coreTicks(),
   ];
+  const peers = Object.entries(peerPids).map(([name, pid]) => [name, pid, cpuMsOf(pid)] as const);
   return () => {
     const ms = Math.max(1, performance.now() - w0);
     const own = process.cpuUsage(cpu0);
     const generatorCpuPct = Math.round((own.user + own.system) / 10 / ms);
     const serverCpuPct = Math.round(((cpuMsOf(serverPid) - s0) / ms) * 100);
+    const peerCpuPct = Object.fromEntries(
+      peers.map(([name, pid, c0]) => [name, Math.round(((cpuMsOf(pid) - c0) / ms) * 100)]),
+    );
+    const peerSum = Object.values(peerCpuPct).reduce((t, v) => t + v, 0);
     const cores = coreShares(ticks0);
     const processes = cores.reduce((t, [busy, irq]) => t + busy - irq, 0);
-    return {
+    const share: CpuShare = {
       ms: Math.round(ms),
       generatorCpuPct,
       serverCpuPct,
       coreBusyPct: cores.map(([busy]) => Math.round(busy)),
-      foreignCpuPct: Math.max(0, Math.round(processes - generatorCpuPct - serverCpuPct)),
+      foreignCpuPct: Math.max(0, Math.round(processes - generatorCpuPct - serverCpuPct - peerSum)),
     };
+    if (peers.length > 0) share.peerCpuPct = peerCpuPct;
+    return share;
   };
 }
