@@ -229,6 +229,10 @@ describe("the Mercure endpoint over HTTP", () => {
     noTopic.close();
   });
 
+  test("keeps publishers' idle connections longer than clients and load balancers do", () => {
+    assert.ok(t.server.keepAliveTimeout > 60_000);
+  });
+
   test("answers health checks, CORS preflights for allowed origins only, and 404 elsewhere", async () => {
     assert.equal((await fetch(t.url.replace("/.well-known/mercure", "/healthz"))).status, 200);
     const ok = await fetch(t.url, {

@@ -121,7 +121,13 @@ export function createHandler(
 
 /** A node:http server for the hub. */
 export function createHubServer(options: HandlerOptions): Server {
-  return createServer(createHandler(options));
+  // Publishers hold keep-alive connections. Node's 5 s idle timeout races a client that reuses a
+  // connection just before its own 4 s limit when the event loop is busy fanning out: the
+  // request then meets a closed socket (ECONNRESET, seen under steady-10k load). 65 s is above
+  // common client and load-balancer idle timeouts, so the client closes first.
+  const server = createServer(createHandler(options));
+  server.keepAliveTimeout = 65_000;
+  return server;
 }
 
 /**
