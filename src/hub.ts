@@ -212,15 +212,20 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
     this.emit("connect", subscriber);
     const headers = { ...SSE_HEADERS, ...options.headers };
     const lastEventId = options.lastEventId;
+    const fail = (err: unknown) => this.#fail(subscriber, err);
     if (lastEventId === undefined) {
       // [spec] The hub MUST NOT disclose, via this header, the identifier of any event the
       // subscriber is not authorized to receive. So: the newest id it may see, else none.
       const newest = this.#newest;
       const last =
         newest === undefined || subscriber.isDenied(newest) ? this.#newestPublic : newest.id;
-      subscriber.open(
-        last === undefined ? headers : { ...headers, ...lastEventIdHeaders(last) },
-        [],
+      settle(
+        last,
+        () => {
+          const open = last === undefined ? headers : { ...headers, ...lastEventIdHeaders(last) };
+          subscriber.open(open, []);
+        },
+        fail,
       );
       return subscriber;
     }
@@ -232,7 +237,7 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
         const updates = replay?.filter((update) => subscriber.wants(update)) ?? [];
         subscriber.open({ ...headers, ...lastEventIdHeaders(resumed) }, updates);
       },
-      (err) => this.#fail(subscriber, err),
+      fail,
     );
     return subscriber;
   }
@@ -276,7 +281,7 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
       this.#active.delete(subscriber);
       this.#announce(active, false);
     }
-    if (reason === "overflow") this.#evicted++;
+    if (reason === "overflow" || reason === "stalled") this.#evicted++;
     this.emit("disconnect", subscriber, reason);
   }
 
@@ -350,7 +355,7 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
   }
 
   #sendKeepAlive(): void {
-    for (const subscriber of this.#subscribers) subscriber.offer(KEEP_ALIVE);
+    for (const subscriber of this.#subscribers) subscriber.tick(KEEP_ALIVE);
   }
 
   // The history could not be read (the backplane is unavailable). The connection is dropped
@@ -374,13 +379,23 @@ export function createHub(options: HubOptions = {}): Hub {
 }
 
 // `Last-Event-ID` for v0.x clients and `Mercure-Last-Event-ID` for draft-08 ones: one value.
+// Header values are bytes: the id goes out as UTF-8, which is how EventSource reads it back.
 function lastEventIdHeaders(id: string): Record<string, string> {
-  return { "Last-Event-ID": id, "Mercure-Last-Event-ID": id };
+  const value = Buffer.from(id, "utf8").toString("latin1");
+  return { "Last-Event-ID": value, "Mercure-Last-Event-ID": value };
 }
 
 // Runs `then` synchronously when `value` is not a promise, so the in-memory backplane replays
 // in the same tick as the registration.
+// A throw in `then` goes to `fail` too, so no path leaves a registered subscriber half-open.
 function settle<T>(value: T | Promise<T>, then: (value: T) => void, fail: (err: unknown) => void) {
-  if (value instanceof Promise) value.then(then, fail);
-  else then(value);
+  if (value instanceof Promise) {
+    value.then(then).catch(fail);
+    return;
+  }
+  try {
+    then(value);
+  } catch (err) {
+    fail(err);
+  }
 }

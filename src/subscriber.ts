@@ -60,8 +60,11 @@ export interface QueueOptions {
   readonly overflow?: OverflowPolicy | undefined;
 }
 
-/** Why a subscriber ended. `expired`: its token's `exp` passed. */
-export type CloseReason = "client" | "overflow" | "shutdown" | "closed" | "expired";
+/**
+ * Why a subscriber ended. `overflow`: its queue hit a bound; `stalled`: its connection stayed
+ * backed up for {@link STALLED_TICKS} keep-alive intervals; `expired`: its token's `exp` passed.
+ */
+export type CloseReason = "client" | "overflow" | "stalled" | "shutdown" | "closed" | "expired";
 
 /** The hub's side of a subscriber, given once at construction (no per-event callbacks). */
 export interface SubscriberHost {
@@ -80,6 +83,8 @@ export interface SubscriberHost {
 }
 
 const BACKLOG_CHUNK_BYTES = 64 * 1024;
+/** Keep-alive intervals a connection may stay backed up before it is dropped (45–60 s by default). */
+export const STALLED_TICKS = 4;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const OPEN_COMMENT = encodeComment();
 
@@ -131,6 +136,7 @@ export class Subscriber {
   #backlogAt = 0;
   #state: "pending" | "open" | "closed" = "pending";
   #blocked = false;
+  #stalledTicks = 0;
   readonly #claims: readonly Selector[];
   #expiry: NodeJS.Timeout | undefined;
 
@@ -188,13 +194,15 @@ export class Subscriber {
    */
   open(headers: Readonly<Record<string, string>>, replay: readonly Update[]): void {
     if (this.#state !== "pending") return;
-    this.#state = "open";
     if (replay.length > 0 && this.#queue.length > 0) {
       const replayed = new Set(replay.map((update) => update.id));
       this.#queue = this.#queue.filter((frame) => !replayed.has(frame.id as string));
       this.#queuedBytes = this.#queue.reduce((sum, frame) => sum + frame.bytes.length, 0);
     }
+    // Open only once the head is out: a head the transport refuses leaves it pending, and a
+    // pending subscriber is dropped, not ended, when it closes.
     this.#sink.start(headers);
+    this.#state = "open";
     this.#blocked = !this.#sink.write(OPEN_COMMENT);
     this.#backlog = replay;
     this.flush();
@@ -216,7 +224,22 @@ export class Subscriber {
   /** The sink can take more bytes. */
   drained(): void {
     this.#blocked = false;
+    this.#stalledTicks = 0;
     this.flush();
+  }
+
+  /**
+   * Called by the hub once per keep-alive interval: queues the keep-alive, and disconnects a
+   * subscriber whose connection has not drained for {@link STALLED_TICKS} intervals in a row.
+   * A client that stopped reading on a quiet topic would otherwise hold its connection (and a
+   * place under the subscriber cap) until thousands of keep-alives filled its queue.
+   */
+  tick(keepAlive: Frame): void {
+    if (this.#blocked && ++this.#stalledTicks >= STALLED_TICKS) {
+      this.close("stalled");
+      return;
+    }
+    this.offer(keepAlive);
   }
 
   /** The peer went away. */
@@ -237,7 +260,15 @@ export class Subscriber {
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#backlog = [];
-    if (reason === "overflow" || reason === "client" || !wasOpen) {
+    // A backed-up connection cannot take a graceful ending either: it is dropped, so that a
+    // client that stopped reading does not keep its socket open after the subscription ended.
+    if (
+      reason === "overflow" ||
+      reason === "stalled" ||
+      reason === "client" ||
+      !wasOpen ||
+      this.#blocked
+    ) {
       this.#sink.destroy();
     } else {
       if (last !== undefined) this.#sink.write(last);

@@ -39,6 +39,8 @@ export interface Update extends UpdateFields {
   readonly bytes: Buffer;
 }
 
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
 /** Validates a publisher's input; throws `CRIER_ERR_INVALID_EVENT` or `CRIER_ERR_BAD_REQUEST`. */
 export function validateUpdate(input: UpdateInput): UpdateFields {
   const topics = typeof input.topics === "string" ? [input.topics] : [...input.topics];
@@ -53,6 +55,14 @@ export function validateUpdate(input: UpdateInput): UpdateFields {
   if (input.id !== undefined) {
     if (input.id === "") throw new CrierError("CRIER_ERR_INVALID_EVENT", "event id is empty");
     assertSingleLine("id", input.id);
+    // The id also travels in the Last-Event-ID response header, where control characters are
+    // invalid: refused here rather than failing every later subscription.
+    if (CONTROL.test(input.id)) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_EVENT",
+        "event id must not contain control characters",
+      );
+    }
   }
   if (input.type !== undefined) assertSingleLine("type", input.type);
   if (input.retry !== undefined) assertRetry(input.retry);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { request } from "node:http";
+import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { EventSource } from "eventsource";
 import type { Subscription } from "../src/hub.ts";
@@ -107,6 +108,52 @@ describe("the Mercure endpoint over HTTP", () => {
       }
     });
   }
+
+  test("refuses an id with control characters, which no response header could carry", async () => {
+    for (const id of ["a\u0001b", "a\u007fb", "esc\u001b"]) {
+      const res = await publish(t.url, { topic: "ctl", id }, t.publisherToken);
+      assert.equal(res.status, 400, JSON.stringify(id));
+      assert.match(res.body, /control characters/);
+    }
+    const s = await openStream(`${t.url}?topic=ctl`);
+    assert.equal(s.status, 200, "later subscriptions are unaffected");
+    s.close();
+  });
+
+  test("resumes from a non-ASCII id sent, as browsers do, in UTF-8", async () => {
+    const utf8 = (text: string) => Buffer.from(text, "utf8").toString("latin1");
+    await publish(t.url, { topic: "utf", id: "café-1" }, t.publisherToken);
+    await publish(t.url, { topic: "utf", id: "café-2", data: "next" }, t.publisherToken);
+    const fresh = await openStream(`${t.url}?topic=utf`);
+    assert.equal(fresh.headers["last-event-id"], utf8("café-2"));
+    fresh.close();
+    const s = await openStream(`${t.url}?topic=utf`, { "Last-Event-ID": utf8("café-1") });
+    assert.equal(s.headers["last-event-id"], utf8("café-1"));
+    const [event] = await s.waitForEvents(1);
+    assert.deepEqual([event?.id, event?.data], ["café-2", "next"]);
+    s.close();
+  });
+
+  test("lets go of every subscription when a client that pipelined several closes", async () => {
+    const open = new Set<Subscription>();
+    const onConnect = (sub: Subscription) => sub.topics.includes("pipe") && open.add(sub);
+    const onDisconnect = (sub: Subscription) => open.delete(sub);
+    t.hub.on("connect", onConnect);
+    t.hub.on("disconnect", onDisconnect);
+    try {
+      const socket = connect(t.port, "127.0.0.1");
+      const get = "GET /.well-known/mercure?topic=pipe HTTP/1.1\r\nHost: localhost\r\n\r\n";
+      socket.write(get + get + get);
+      for (let i = 0; i < 100 && open.size === 0; i++) await sleep(10);
+      assert.ok(open.size > 0, "the pipelined requests were served");
+      socket.destroy();
+      for (let i = 0; i < 200 && open.size > 0; i++) await sleep(10);
+      assert.equal(open.size, 0, "no subscription outlives its connection");
+    } finally {
+      t.hub.off("connect", onConnect);
+      t.hub.off("disconnect", onDisconnect);
+    }
+  });
 
   test("refuses bad publish fields with 400 and a reason", async () => {
     const cases: [Record<string, string>, RegExp][] = [

@@ -6,6 +6,7 @@ import {
   concatFrames,
   type Frame,
   type Sink,
+  STALLED_TICKS,
   Subscriber,
   type SubscriberHost,
 } from "../src/subscriber.ts";
@@ -166,6 +167,47 @@ describe("Subscriber", () => {
     assert.equal(sub.isDenied(priv), true);
     assert.equal(authorized.isDenied(priv), false);
     assert.equal(sub.isDenied(update("public")), false);
+  });
+
+  test("drops a connection that stays backed up for STALLED_TICKS keep-alive intervals", () => {
+    const { sink, host, sub } = setup();
+    sub.open({}, []);
+    sink.full = true;
+    sub.offer(update("fills the socket"));
+    host.run();
+    const keepAlive = { bytes: Buffer.from(":\n") };
+    for (let i = 1; i < STALLED_TICKS; i++) sub.tick(keepAlive);
+    assert.equal(sub.closed, false);
+    sub.tick(keepAlive);
+    assert.equal(sub.closed, true);
+    assert.equal(sink.destroyed, true);
+    assert.deepEqual(host.closes, ["stalled"]);
+  });
+
+  test("a connection that drains between keep-alives is never counted as stalled", () => {
+    const { sink, host, sub } = setup();
+    sub.open({}, []);
+    const keepAlive = { bytes: Buffer.from(":\n") };
+    for (let i = 0; i < STALLED_TICKS * 3; i++) {
+      sink.full = true;
+      sub.offer(update(String(i)));
+      host.run();
+      sub.tick(keepAlive);
+      sink.full = false;
+      sub.drained();
+    }
+    assert.equal(sub.closed, false);
+  });
+
+  test("drops rather than ends a backed-up connection, so a client that stopped reading lets go", () => {
+    const { sink, host, sub } = setup();
+    sub.open({}, []);
+    sink.full = true;
+    sub.offer(update("x"));
+    host.run();
+    sub.close("closed");
+    assert.equal(sink.destroyed, true);
+    assert.equal(sink.ended, false);
   });
 
   test("close is idempotent and ends gracefully with a final frame on shutdown", () => {

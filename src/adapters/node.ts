@@ -6,7 +6,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Hub, SubscribeOptions, Subscription } from "../hub.ts";
 import type { Sink, Subscriber } from "../subscriber.ts";
-import { canTakeOver, SocketSink } from "./socket-sink.ts";
+import { canTakeOver, destroyStream, END_GRACE_MS, SocketSink } from "./socket-sink.ts";
+
+// A response whose end never got out (the client stopped reading) is dropped; a finished one is
+// left alone, its keep-alive connection may already carry the client's next request.
+function destroyUnfinished(res: ServerResponse): void {
+  if (!res.writableFinished) destroyStream(res);
+}
 
 class ResponseSink implements Sink {
   readonly #res: ServerResponse;
@@ -25,6 +31,7 @@ class ResponseSink implements Sink {
 
   end(): void {
     this.#res.end();
+    setTimeout(destroyUnfinished, END_GRACE_MS, this.#res).unref();
   }
 
   destroy(): void {
@@ -45,6 +52,18 @@ function onClose(this: Carrier): void {
   this[SUBSCRIBER]?.gone();
 }
 
+/**
+ * The request's `Last-Event-ID` header, if any. Browsers send it as UTF-8 and node reads header
+ * bytes as latin1: decoded back, so that an id with non-ASCII characters resumes exactly.
+ */
+export function lastEventIdHeader(req: IncomingMessage): string | undefined {
+  const header = req.headers["last-event-id"];
+  if (typeof header !== "string" || header === "") return undefined;
+  const utf8 = Buffer.from(header, "latin1").toString("utf8");
+  // Not valid UTF-8 (it does not encode back to the same bytes): keep the header as it came.
+  return Buffer.from(utf8, "utf8").toString("latin1") === header ? utf8 : header;
+}
+
 /** Subscribes a node:http request; `Last-Event-ID` is read from the request unless given. */
 export function subscribeNode(
   hub: Hub,
@@ -52,11 +71,7 @@ export function subscribeNode(
   res: ServerResponse,
   options: SubscribeOptions,
 ): Subscription {
-  let lastEventId = options.lastEventId;
-  if (lastEventId === undefined) {
-    const header = req.headers["last-event-id"];
-    if (typeof header === "string" && header !== "") lastEventId = header;
-  }
+  const lastEventId = options.lastEventId ?? lastEventIdHeader(req);
   req.socket.setNoDelay(true);
   const direct = options.detach === true && canTakeOver(req, res);
   const sink = direct ? new SocketSink(req, res) : new ResponseSink(res);
@@ -68,5 +83,11 @@ export function subscribeNode(
   (emitter as Carrier)[SUBSCRIBER] = subscriber;
   emitter.on("drain", onDrain);
   emitter.on("close", onClose);
+  if (!direct) {
+    // A response queued behind another on a pipelined connection has no socket yet and never
+    // emits `close` if the client goes away; its request does.
+    (req as Carrier)[SUBSCRIBER] = subscriber;
+    req.on("close", onClose);
+  }
   return subscriber;
 }

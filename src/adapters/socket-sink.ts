@@ -26,7 +26,7 @@ import type { Sink } from "../subscriber.ts";
 
 /** The parts of node:http's internal socket state the detach touches. */
 interface HttpSocket extends Socket {
-  parser?: { socket: unknown; finish(): unknown } | null;
+  parser?: { socket: unknown; incoming: unknown; finish(): unknown } | null;
   _httpMessage?: unknown;
   server?: Server;
 }
@@ -104,9 +104,11 @@ export class SocketSink implements Sink {
   }
 
   end(): void {
-    // A close-delimited body ends with the connection: FIN once written, then let go.
+    // A close-delimited body ends with the connection: FIN once written, then let go; and let
+    // go anyway after a bound, should the client stop reading before the last bytes are out.
     const socket = this.#socket;
     socket.end(() => socket.destroy());
+    setTimeout(destroyStream, END_GRACE_MS, socket).unref();
   }
 
   destroy(): void {
@@ -118,8 +120,9 @@ export class SocketSink implements Sink {
 function takeOver(req: IncomingMessage, res: ServerResponse, socket: HttpSocket): void {
   socket.uncork();
   const parser = socket.parser;
-  // Closed meanwhile (node:http cleans up), or a body still arriving: leave it to node:http.
-  if (socket.destroyed || parser == null || !req.complete) return;
+  // Closed meanwhile (node:http cleans up), a body still arriving, or a pipelined request
+  // already parsed behind this one (node:http must answer or abort it): leave it to node:http.
+  if (socket.destroyed || parser == null || !req.complete || parser.incoming !== req) return;
   for (const [event, name] of SERVER_LISTENERS) {
     const listener = listenerNamed(socket, event, name);
     if (listener !== undefined) socket.removeListener(event, listener);
@@ -173,6 +176,14 @@ function listenerNamed(socket: Socket, event: string, name: string): Listener | 
   const found = events[event];
   if (typeof found === "function") return found.name === name ? found : undefined;
   return found?.find((listener) => listener.name === name);
+}
+
+/** How long a graceful end may take before the connection is dropped. */
+export const END_GRACE_MS = 5000;
+
+/** Destroys a stream (a socket, or a response that has not finished) that is still open. */
+export function destroyStream(stream: { destroyed: boolean; destroy(): void }): void {
+  if (!stream.destroyed) stream.destroy();
 }
 
 function discard(): void {}

@@ -8,6 +8,7 @@
  * query parameters when the client cannot set headers (the header wins).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { lastEventIdHeader } from "../adapters/node.ts";
 import { type Claims, payloadFor } from "../auth.ts";
 import { credentialOf } from "../credential.ts";
 import { CrierError } from "../errors.ts";
@@ -48,9 +49,8 @@ export async function handleSubscribe(
     }
     if (res.destroyed) return;
     admit(ctx);
-    const header = req.headers["last-event-id"];
     const lastEventId =
-      (typeof header === "string" && header !== "" ? header : undefined) ??
+      lastEventIdHeader(req) ??
       url.searchParams.get("lastEventID") ??
       url.searchParams.get("last_event_id") ??
       undefined;
