@@ -61,6 +61,28 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     return { backplane, delivered, prefix };
   }
 
+  test("replays more than one page of the stream, in order, from earliest and from an id", async () => {
+    const { backplane, delivered } = await open();
+    const ids: string[] = [];
+    const published = [];
+    for (let i = 0; i < 1300; i++) published.push(backplane.publish(fields(`${i}`)));
+    for (const update of await Promise.all(published)) ids.push(update.id);
+    // Replays stop at what this node's tail has delivered: wait for all of it.
+    for (let i = 0; i < 500 && delivered.length < ids.length; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    const all = await backplane.replay("earliest");
+    assert.deepEqual(
+      all?.map((u) => u.id),
+      ids,
+    );
+    const rest = await backplane.replay(ids[99] as string);
+    assert.deepEqual(
+      rest?.map((u) => u.id),
+      ids.slice(100),
+    );
+  });
+
   test("keeps the stream and the publisher-id index bounded, and forgets trimmed ids", async () => {
     const { backplane, prefix } = await open({ maxLen: 10 });
     const ids: string[] = [];

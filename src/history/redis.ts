@@ -91,12 +91,13 @@ end
 return { epoch, pos }
 `;
 
-// KEYS stream epoch ids; ARGV last-event-id parsed-epoch parsed-position
-// Returns the entries after the id, or false when the id is unknown, trimmed or of another epoch.
+// KEYS stream epoch ids; ARGV last-event-id parsed-epoch parsed-position page-size
+// Returns the first page of entries after the id, or false when the id is unknown, trimmed or of
+// another epoch.
 const REPLAY = `${LUA_POSITION}
 local pos
 if ARGV[1] == 'earliest' then
-  return redis.call('XRANGE', KEYS[1], '-', '+')
+  return redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[4])
 end
 pos = redis.call('HGET', KEYS[3], ARGV[1])
 if not pos then
@@ -114,8 +115,11 @@ if not oldest then
 end
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][1]
 if before(pos, oldest) or before(newest, pos) then return false end
-return redis.call('XRANGE', KEYS[1], '(' .. pos, '+')
+return redis.call('XRANGE', KEYS[1], '(' .. pos, '+', 'COUNT', ARGV[4])
 `;
+
+/** Entries read by one replay command. */
+const REPLAY_PAGE = 512;
 
 interface Scripts {
   crierPublish(...args: string[]): Promise<[string, string]>;
@@ -215,8 +219,24 @@ export class RedisHistory {
       lastEventId,
       parsed?.epoch ?? "",
       parsed?.position ?? "",
+      String(REPLAY_PAGE),
     );
-    return raw ?? undefined;
+    if (raw === null) return undefined;
+    // The rest in pages, one command each: a long replay never holds Redis (single-threaded)
+    // long enough to time out the publishes and other replays waiting behind it.
+    const entries = raw;
+    for (let page = raw; page.length === REPLAY_PAGE; ) {
+      const last = (page[page.length - 1] as RawEntry)[0];
+      page = (await this.#redis.xrange(
+        stream,
+        `(${last}`,
+        "+",
+        "COUNT",
+        REPLAY_PAGE,
+      )) as RawEntry[];
+      entries.push(...page);
+    }
+    return entries;
   }
 }
 
