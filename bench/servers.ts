@@ -174,8 +174,12 @@ function crierBuild(): string {
     }
   };
   const dirty = git("status", "--porcelain", "--", "src") === "" ? "" : " (src modified)";
-  const built = statSync(CRIER_CLI).mtime.toISOString();
-  return `${git("rev-parse", "--short", "HEAD") || "unknown"}${dirty}, dist built ${built}`;
+  const built = statSync(CRIER_CLI).mtime;
+  // A dist/ older than the last commit to src/ measures some earlier source, not HEAD.
+  const srcCommitted = Number(git("log", "-1", "--format=%ct", "--", "src")) * 1000;
+  const stale =
+    srcCommitted > built.getTime() ? " (STALE: dist/ predates src/; npm run build)" : "";
+  return `${git("rev-parse", "--short", "HEAD") || "unknown"}${dirty}, dist built ${built.toISOString()}${stale}`;
 }
 
 /** Facts a result is meaningless without. */
