@@ -27,7 +27,7 @@ import {
 import { CrierError } from "./errors.ts";
 import { ANY_TOPIC, compileClaim, compileSelector, type Selector } from "./selectors.ts";
 
-export { type Credential, credentialOf, TOKEN_COOKIES, tokenOf } from "./credential.ts";
+export { type Credential, credentialOf, TOKEN_COOKIES } from "./credential.ts";
 
 /** A verification key: an HMAC secret, or a PEM-encoded public key. */
 export type KeySource = string;

@@ -68,11 +68,6 @@ export function credentialOf(
   return cookie === undefined ? undefined : { token: cookie, via: "cookie" };
 }
 
-/** The token of a request from the `Authorization` header or a cookie (never the query). */
-export function tokenOf(req: IncomingMessage): string | undefined {
-  return credentialOf(req)?.token;
-}
-
 function cookieToken(cookies: string | undefined): string | undefined {
   if (cookies === undefined) return undefined;
   const found = new Map<string, string>();

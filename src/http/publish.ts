@@ -4,14 +4,14 @@
  * cover every topic. Answers 200 with the event id as `text/plain`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { credentialOf } from "../credential.ts";
 import { CrierError } from "../errors.ts";
 import { ANY_TOPIC, coversAll } from "../selectors.ts";
 import type { UpdateInput } from "../update.ts";
 import { readBody } from "./body.ts";
-import { hubUrlOf, isTrustedOrigin } from "./origin.ts";
+import { isTrustedOrigin } from "./origin.ts";
 import { sendError, sendText } from "./respond.ts";
 import type { HttpContext } from "./server.ts";
+import { verifyRequest } from "./token.ts";
 
 export async function handlePublish(
   ctx: HttpContext,
@@ -21,18 +21,14 @@ export async function handlePublish(
 ): Promise<void> {
   try {
     const url = new URL(req.url ?? "/", "http://hub.invalid");
-    const credential = credentialOf(req, url, ctx.authorizationQuery);
-    if (credential === undefined) {
+    const verified = await verifyRequest(ctx, req, url, "publisher");
+    if (verified === undefined) {
       throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a publisher token is required");
     }
-    const claims = await ctx.auth.verify(
-      credential.token,
-      "publisher",
-      hubUrlOf(req, url.pathname),
-    );
+    const { claims } = verified;
     // A cookie is sent by the browser whichever site made the request (CSRF): a publish that
     // authenticates with one must come from the hub's own origin or an allowed CORS origin.
-    if (credential.via === "cookie" && !isTrustedOrigin(req, ctx.corsOrigins)) {
+    if (verified.via === "cookie" && !isTrustedOrigin(req, ctx.corsOrigins)) {
       throw new CrierError(
         "CRIER_ERR_FORBIDDEN",
         "a publish authenticated by cookie needs an Origin (or Referer) the hub allows",

@@ -9,13 +9,13 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { lastEventIdHeader } from "../adapters/node.ts";
-import { type Claims, payloadFor } from "../auth.ts";
-import { credentialOf } from "../credential.ts";
+import { payloadFor } from "../auth.ts";
 import { CrierError } from "../errors.ts";
 import { compileSelector, type Selector, type SelectorInput } from "../selectors.ts";
 import { hubUrlOf } from "./origin.ts";
 import { sendError } from "./respond.ts";
 import type { HttpContext } from "./server.ts";
+import { verifyRequest } from "./token.ts";
 
 export async function handleSubscribe(
   ctx: HttpContext,
@@ -40,11 +40,8 @@ export async function handleSubscribe(
     // Compile now: an invalid or too costly selector is a 400 before the token is checked.
     const selectors = topics.map(compileSelector);
     admit(ctx);
-    const credential = credentialOf(req, url, ctx.authorizationQuery);
-    let claims: Claims | undefined;
-    if (credential !== undefined) {
-      claims = await ctx.auth.verify(credential.token, "subscriber", hubUrlOf(req, url.pathname));
-    } else if (!ctx.anonymous) {
+    const claims = (await verifyRequest(ctx, req, url, "subscriber"))?.claims;
+    if (claims === undefined && !ctx.anonymous) {
       throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a subscriber token is required");
     }
     if (res.destroyed) return;

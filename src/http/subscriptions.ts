@@ -4,7 +4,6 @@
  * subscriptions; terminated ones are omitted (the spec allows either).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { tokenOf } from "../auth.ts";
 import { CrierError } from "../errors.ts";
 import { coversAny } from "../selectors.ts";
 import {
@@ -16,6 +15,7 @@ import {
 } from "../subscriptions.ts";
 import { sendError, sendText } from "./respond.ts";
 import type { HttpContext } from "./server.ts";
+import { verifyRequest } from "./token.ts";
 
 export async function handleSubscriptions(
   ctx: HttpContext,
@@ -37,11 +37,10 @@ export async function handleSubscriptions(
     // [spec] To access to the URLs exposed by the web API, clients MUST be authorized according
     // to the rules defined in (#authorization). The requested URL MUST match at least one of the
     // topic selectors provided in the `mercure.subscribe` key of the JWS.
-    const token = tokenOf(req);
-    if (token === undefined) {
+    const claims = (await verifyRequest(ctx, req, url, "subscriber"))?.claims;
+    if (claims === undefined) {
       throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a subscriber token is required");
     }
-    const claims = await ctx.auth.verify(token, "subscriber");
     if (!coversAny(claims.subscribe, [query.path])) {
       throw new CrierError(
         "CRIER_ERR_FORBIDDEN",

@@ -1,0 +1,31 @@
+/**
+ * The one way every route reads and checks a request's token: the same precedence (header,
+ * opt-in query parameter, cookies) and the same base for relative URL patterns in its claims.
+ */
+import type { IncomingMessage } from "node:http";
+import type { Claims, Role } from "../auth.ts";
+import { type Credential, credentialOf } from "../credential.ts";
+import { hubUrlOf } from "./origin.ts";
+import type { HttpContext } from "./server.ts";
+
+/** A verified token and how it came with the request. */
+export interface Verified {
+  readonly claims: Claims;
+  readonly via: Credential["via"];
+}
+
+/**
+ * The request's token verified for `role`, or `undefined` when it presented none. Throws the
+ * `CrierError` of a token that does not verify (401) or of a refused query parameter (400).
+ */
+export async function verifyRequest(
+  ctx: HttpContext,
+  req: IncomingMessage,
+  url: URL,
+  role: Role,
+): Promise<Verified | undefined> {
+  const credential = credentialOf(req, url, ctx.authorizationQuery);
+  if (credential === undefined) return undefined;
+  const claims = await ctx.auth.verify(credential.token, role, hubUrlOf(req, url.pathname));
+  return { claims, via: credential.via };
+}
