@@ -161,7 +161,7 @@ async function main(): Promise<number> {
       seconds: Math.round((performance.now() - t0) / 1000),
       machine,
     };
-    if (!haveCrier) line.note = "dist/cli.js not found: baseline only";
+    if (!haveCrier) line.note = "dist/cli/main.js not found: baseline only";
     if (smoke) {
       const crierRun = runs.find((r) => r.server === "crier");
       const bad = crierRun ? smokeFailures(crierRun, sc.subscribers, 200) : ["crier did not run"];

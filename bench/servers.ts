@@ -13,7 +13,7 @@ import type { LoadConfig, LoadResult } from "./loadgen.ts";
 /** The repository root: children run from here so `--import tsx` and `dist/` resolve. */
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** The hub's entry point, present once `npm run build` has run. */
-export const CRIER_CLI = `${ROOT}dist/cli.js`;
+export const CRIER_CLI = `${ROOT}dist/cli/main.js`;
 /** Core for the server under test, core for the load generator. */
 export const SERVER_CORE = 0;
 export const LOADGEN_CORE = 1;

@@ -12,6 +12,11 @@ import { encodeComment, encodeRetry } from "./encoder.ts";
 import { CrierError } from "./errors.ts";
 import type { MemoryHistoryOptions } from "./history/memory.ts";
 import {
+  type ActiveSubscription,
+  describeSubscriptions,
+  subscriptionEventData,
+} from "./mercure/subscriptions.ts";
+import {
   type Access,
   type CloseReason,
   concatFrames,
@@ -21,11 +26,6 @@ import {
   Subscriber,
   type SubscriberHost,
 } from "./subscriber.ts";
-import {
-  type ActiveSubscription,
-  describeSubscriptions,
-  subscriptionEventData,
-} from "./subscriptions.ts";
 import { TopicIndex } from "./topic-index.ts";
 import { type Update, type UpdateInput, validateUpdate } from "./update.ts";
 

@@ -18,7 +18,7 @@ import {
   coversAny,
   type Selector,
   type SelectorInput,
-} from "./selectors.ts";
+} from "./selectors/selector.ts";
 import type { Update } from "./update.ts";
 
 /** A chunk of bytes to write; updates carry their id so a replay can drop what it already sent. */

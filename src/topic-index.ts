@@ -5,7 +5,7 @@
  * A subscriber with several matching selectors, or an update with several topics, still yields
  * each subscriber once. Exact and `*` subscribers cost no matching and no allocation.
  */
-import { matchesTopic, type Selector } from "./selectors.ts";
+import { matchesTopic, type Selector } from "./selectors/selector.ts";
 import type { Subscriber } from "./subscriber.ts";
 
 interface PatternEntry {

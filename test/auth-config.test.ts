@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { parseServeConfig } from "../src/config.ts";
+import { parseServeConfig } from "../src/cli/config.ts";
 
 describe("token configuration of the standalone hub", () => {
   const jwksFile = join(tmpdir(), `crier-jwks-${process.pid}.json`);

@@ -3,11 +3,11 @@ import { generateKeyPairSync } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { describe, test } from "node:test";
 import { exportJWK } from "jose";
-import { Authenticator, type Claims, payloadFor } from "../src/auth.ts";
-import { credentialOf } from "../src/credential.ts";
 import { isCrierError } from "../src/errors.ts";
-import { coversAll, coversAny } from "../src/selectors.ts";
-import { mintToken } from "../src/token.ts";
+import { credentialOf } from "../src/mercure/http/credential.ts";
+import { mintToken } from "../src/mercure/tokens/mint.ts";
+import { Authenticator, type Claims, payloadFor } from "../src/mercure/tokens/verify.ts";
+import { coversAll, coversAny } from "../src/selectors/selector.ts";
 import {
   AUDIENCE,
   accessToken,

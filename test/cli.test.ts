@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { jwtVerify } from "jose";
 import { openStream, publish, sleep } from "./helpers.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli.ts", import.meta.url));
+const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const KEY = "cli-test-secret-cli-test-secret-123";
 
 interface Run {

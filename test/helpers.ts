@@ -3,14 +3,14 @@ import { once } from "node:events";
 import { type IncomingHttpHeaders, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { createHub, type Hub, type HubOptions } from "../src/hub.ts";
 import {
   createHubServer,
   type HandlerOptions,
   MERCURE_PATH,
   shutdown,
-} from "../src/http/server.ts";
-import { createHub, type Hub, type HubOptions } from "../src/hub.ts";
-import { mintToken } from "../src/token.ts";
+} from "../src/mercure/http/server.ts";
+import { mintToken } from "../src/mercure/tokens/mint.ts";
 
 export const SECRET = "test-secret-of-enough-length-for-hs256!";
 

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, describe, test } from "node:test";
 import { Redis } from "ioredis";
+import { RedisBackplane, type RedisBackplaneOptions } from "../src/backplane/redis.ts";
 import { isCrierError } from "../src/errors.ts";
-import { RedisBackplane, type RedisBackplaneOptions } from "../src/redis.ts";
 import type { Update } from "../src/update.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "./redis-harness.ts";
 
@@ -25,7 +25,7 @@ describe("the crier/redis entry point", () => {
         timeout: 20_000,
       }).stdout.trim();
     assert.equal(run("index.ts"), "false");
-    assert.equal(run("redis.ts"), "true");
+    assert.equal(run("backplane/redis.ts"), "true");
   });
 
   test("publish fails fast with CRIER_ERR_UNAVAILABLE when Redis cannot be reached", async () => {

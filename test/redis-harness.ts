@@ -9,7 +9,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { createParser } from "eventsource-parser";
 import { Redis } from "ioredis";
-import { mintToken } from "../src/token.ts";
+import { mintToken } from "../src/mercure/tokens/mint.ts";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 export const JWT_KEY = "redis-tests-secret-of-at-least-32-bytes!";
@@ -100,7 +100,7 @@ export async function startHub(
   const args = [
     "--import",
     "tsx",
-    "src/cli.ts",
+    "src/cli/main.ts",
     ["--host", "127.0.0.1", "--port", String(options.port ?? 0)],
     ["--jwt-key", JWT_KEY, "--anonymous", "--keep-alive", "500"],
     ["--redis", options.redisUrl ?? REDIS_URL, "--redis-prefix", prefix],

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import { RedisBackplane } from "../src/redis.ts";
-import { mintToken } from "../src/token.ts";
+import { RedisBackplane } from "../src/backplane/redis.ts";
+import { mintToken } from "../src/mercure/tokens/mint.ts";
 import { openStream, SECRET, type StreamClient, startHub, type TestHub } from "./helpers.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "./redis-harness.ts";
 

@@ -28,7 +28,7 @@ describe("crier --workers", () => {
   test("refuses --workers without --redis, naming the fix", () => {
     const result = spawnSync(
       process.execPath,
-      ["--import", "tsx", "src/cli.ts", "--workers", "2"],
+      ["--import", "tsx", "src/cli/main.ts", "--workers", "2"],
       {
         cwd: new URL("..", import.meta.url),
         encoding: "utf8",

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { EventSource } from "eventsource";
-import { createHubServer, MERCURE_PATH } from "../src/http/server.ts";
 import { createHub, type Hub } from "../src/hub.ts";
+import { createHubServer, MERCURE_PATH } from "../src/mercure/http/server.ts";
 
 describe("topic selectors over HTTP", () => {
   let hub: Hub;

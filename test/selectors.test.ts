@@ -11,7 +11,7 @@ import {
   MatchCache,
   matchesTopic,
   type SelectorInput,
-} from "../src/selectors.ts";
+} from "../src/selectors/selector.ts";
 
 function matches(selector: SelectorInput, topic: string): boolean {
   return matchesTopic(compileSelector(selector), topic);

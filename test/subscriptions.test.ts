@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseServeConfig } from "../src/config.ts";
+import { parseServeConfig } from "../src/cli/config.ts";
 import {
   describeSubscriptions,
   expand,
   parseSubscriptionsPath,
   subscriptionEventData,
-} from "../src/subscriptions.ts";
+} from "../src/mercure/subscriptions.ts";
 
 const S = "/.well-known/mercure/subscriptions";
 const SUBSCRIBER = "urn:uuid:bb3de268-05b0-4c65-b44e-8f9acefc29d6";

@@ -11,6 +11,13 @@
  * stream turns out to be a new one (new epoch) the tail restarts at its beginning. A replay is
  * cut at `position`: what lies beyond it is still on its way to the (already registered)
  * subscriber through the tail, and the subscriber drops from its queue what the replay holds.
+ *
+ * This file is the `crier/redis` entry point, so that importing `crier` never loads a Redis
+ * client:
+ *
+ *   import { createHub } from "crier";
+ *   import { RedisBackplane } from "crier/redis";
+ *   const hub = createHub({ backplane: new RedisBackplane({ url: "redis://redis:6379" }) });
  */
 import { EventEmitter } from "node:events";
 import { Redis, type RedisOptions } from "ioredis";
@@ -26,6 +33,8 @@ import {
 } from "../history/redis.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import type { Backplane, Replay } from "./backplane.ts";
+
+export type { RedisHistoryOptions } from "../history/redis.ts";
 
 /** Options of a {@link RedisBackplane}: where Redis is, the key prefix and the stream bounds. */
 export interface RedisBackplaneOptions extends RedisHistoryOptions {

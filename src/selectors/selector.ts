@@ -10,8 +10,8 @@
  * Exact and `*` selectors never reach {@link matchesTopic} on the hot path: the topic index does
  * them with a map lookup. Pattern selectors are matched through a bounded {@link MatchCache}.
  */
-import { CrierError } from "./errors.ts";
-import { LruCache } from "./lru.ts";
+import { CrierError } from "../errors.ts";
+import { LruCache } from "../lru.ts";
 import { compileTemplate } from "./uri-template.ts";
 import { compileUrlPattern } from "./url-pattern.ts";
 

@@ -4,7 +4,7 @@
  */
 import { createPrivateKey } from "node:crypto";
 import { SignJWT } from "jose";
-import { CrierError } from "./errors.ts";
+import { CrierError } from "../../errors.ts";
 
 /** What the token grants. */
 export interface TokenOptions {

@@ -4,9 +4,9 @@
  * cover every topic. Answers 200 with the event id as `text/plain`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { CrierError } from "../errors.ts";
-import { ANY_TOPIC, coversAll } from "../selectors.ts";
-import type { UpdateInput } from "../update.ts";
+import { CrierError } from "../../errors.ts";
+import { ANY_TOPIC, coversAll } from "../../selectors/selector.ts";
+import type { UpdateInput } from "../../update.ts";
 import { readBody } from "./body.ts";
 import { isTrustedOrigin } from "./origin.ts";
 import { sendError, sendText } from "./respond.ts";

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { JSONWebKeySet } from "jose";
-import { CrierError } from "./errors.ts";
+import { CrierError } from "../errors.ts";
 
 /** Flags of `crier` (serving), with their env names and help. */
 export const SERVE_FLAGS = {

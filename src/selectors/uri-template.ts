@@ -10,7 +10,7 @@
  * prefix modifier (`{var:3}`) is matched like the whole value (a superset, never a miss).
  */
 import { RE2JS } from "re2js";
-import { CrierError } from "./errors.ts";
+import { CrierError } from "../errors.ts";
 
 /** Most variables in one template. */
 export const MAX_TEMPLATE_VARIABLES = 32;

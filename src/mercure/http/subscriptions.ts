@@ -4,8 +4,8 @@
  * subscriptions; terminated ones are omitted (the spec allows either).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { CrierError } from "../errors.ts";
-import { coversAny } from "../selectors.ts";
+import { CrierError } from "../../errors.ts";
+import { coversAny } from "../../selectors/selector.ts";
 import {
   HUB_PATH,
   JSONLD_CONTEXT,

@@ -24,10 +24,15 @@ import {
   errors as joseErrors,
   jwtVerify,
 } from "jose";
-import { CrierError } from "./errors.ts";
-import { ANY_TOPIC, compileClaim, compileSelector, type Selector } from "./selectors.ts";
+import { CrierError } from "../../errors.ts";
+import {
+  ANY_TOPIC,
+  compileClaim,
+  compileSelector,
+  type Selector,
+} from "../../selectors/selector.ts";
 
-export { type Credential, credentialOf, TOKEN_COOKIES } from "./credential.ts";
+export { type Credential, credentialOf, TOKEN_COOKIES } from "../http/credential.ts";
 
 /** A verification key: an HMAC secret, or a PEM-encoded public key. */
 export type KeySource = string;

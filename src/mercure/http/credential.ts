@@ -5,7 +5,7 @@
  * also prove its origin (see `http/origin.ts`).
  */
 import type { IncomingMessage } from "node:http";
-import { CrierError } from "./errors.ts";
+import { CrierError } from "../../errors.ts";
 
 /** A presented token and the mechanism that carried it. */
 export interface Credential {

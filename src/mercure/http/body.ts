@@ -1,6 +1,6 @@
 /** Reads a request body, refusing it as soon as it passes the limit. */
 import type { IncomingMessage } from "node:http";
-import { CrierError } from "../errors.ts";
+import { CrierError } from "../../errors.ts";
 
 /** Resolves with the whole body; rejects with `CRIER_ERR_PAYLOAD_TOO_LARGE` past `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

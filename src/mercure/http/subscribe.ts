@@ -8,10 +8,10 @@
  * query parameters when the client cannot set headers (the header wins).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { lastEventIdHeader } from "../adapters/node.ts";
-import { payloadFor } from "../auth.ts";
-import { CrierError } from "../errors.ts";
-import { compileSelector, type Selector, type SelectorInput } from "../selectors.ts";
+import { lastEventIdHeader } from "../../adapters/node.ts";
+import { CrierError } from "../../errors.ts";
+import { compileSelector, type Selector, type SelectorInput } from "../../selectors/selector.ts";
+import { payloadFor } from "../tokens/verify.ts";
 import { hubUrlOf } from "./origin.ts";
 import { sendError } from "./respond.ts";
 import type { HttpContext } from "./server.ts";

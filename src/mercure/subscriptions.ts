@@ -13,7 +13,7 @@
  * That name is at once the topic of its (private) subscription events, the `id` of its JSON-LD
  * document, and the URL the API serves it at, so one token claim covers all three.
  */
-import type { Selector, SelectorInput } from "./selectors.ts";
+import type { Selector, SelectorInput } from "../selectors/selector.ts";
 
 /** The hub's URL path, which the subscription events and the API live under. */
 export const HUB_PATH = "/.well-known/mercure";

@@ -14,7 +14,7 @@
  *   the quadratic worst case left is bounded.
  */
 import { URLPattern as PolyfillURLPattern } from "urlpattern-polyfill/urlpattern";
-import { CrierError } from "./errors.ts";
+import { CrierError } from "../errors.ts";
 
 /** Most wildcards and named groups in one URL pattern. */
 export const MAX_URL_PATTERN_GROUPS = 2;

@@ -3,8 +3,8 @@
  * opt-in query parameter, cookies) and the same base for relative URL patterns in its claims.
  */
 import type { IncomingMessage } from "node:http";
-import type { Claims, Role } from "../auth.ts";
-import { type Credential, credentialOf } from "../credential.ts";
+import type { Claims, Role } from "../tokens/verify.ts";
+import { type Credential, credentialOf } from "./credential.ts";
 import { hubUrlOf } from "./origin.ts";
 import type { HttpContext } from "./server.ts";
 

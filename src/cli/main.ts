@@ -6,12 +6,12 @@
 import cluster from "node:cluster";
 import { parseArgs } from "node:util";
 import { createParser } from "eventsource-parser";
-import type { Backplane } from "./backplane/backplane.ts";
+import type { Backplane } from "../backplane/backplane.ts";
+import { isCrierError } from "../errors.ts";
+import { createHub, type Hub } from "../hub.ts";
+import { createHubServer, MERCURE_PATH, shutdown } from "../mercure/http/server.ts";
+import { mintToken } from "../mercure/tokens/mint.ts";
 import { parseServeConfig, type RedisConfig, readKey, SERVE_FLAGS } from "./config.ts";
-import { isCrierError } from "./errors.ts";
-import { createHubServer, MERCURE_PATH, shutdown } from "./http/server.ts";
-import { createHub, type Hub } from "./hub.ts";
-import { mintToken } from "./token.ts";
 import { runWorkers } from "./workers.ts";
 
 const USAGE = `Usage:
@@ -103,7 +103,7 @@ async function serve(argv: string[]): Promise<number> {
 
 // Loaded only when asked for, so a hub without --redis never loads the Redis client.
 async function redisBackplane(config: RedisConfig): Promise<Backplane> {
-  const { RedisBackplane } = await import("./backplane/redis.ts");
+  const { RedisBackplane } = await import("../backplane/redis.ts");
   const backplane = new RedisBackplane(config);
   backplane.on("down", (err) => log(`Redis unavailable (${err.message}); publishes answer 503`));
   backplane.on("up", () => log("Redis available again; resuming"));

@@ -4,9 +4,9 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { JSONWebKeySet } from "jose";
-import { Authenticator, type KeySource } from "../auth.ts";
-import type { Hub } from "../hub.ts";
+import type { Hub } from "../../hub.ts";
 import { SUBSCRIPTIONS_PATH } from "../subscriptions.ts";
+import { Authenticator, type KeySource } from "../tokens/verify.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { sendHomePage } from "./home.ts";
 import { handlePublish } from "./publish.ts";

@@ -2,7 +2,7 @@
  * Mercure discovery: the `Link` header an application sends with a resource so that clients find
  * the hub (`rel="mercure"`) and the topic to subscribe to (`rel="self"`).
  */
-import { CrierError } from "./errors.ts";
+import { CrierError } from "../errors.ts";
 
 /** What {@link discoveryLink} advertises besides the hub. Every field is optional. */
 export interface DiscoveryOptions {

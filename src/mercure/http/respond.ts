@@ -1,6 +1,6 @@
 /** Plain-text answers: every error is a status and one line a person can act on. */
 import type { ServerResponse } from "node:http";
-import { CrierError, type CrierErrorCode } from "../errors.ts";
+import { CrierError, type CrierErrorCode } from "../../errors.ts";
 
 /** Answers with a one-line `text/plain` body. */
 export function sendText(
