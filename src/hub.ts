@@ -1,30 +1,26 @@
 /**
  * The hub: takes updates from publishers, stores them through its backplane, and fans each one
  * out to every matching subscriber. It owns the topic index, the per-turn flush and the one
- * keep-alive timer; transports (node:http today) plug in through a {@link Sink}.
+ * keep-alive timer; transports plug in through a {@link Sink} (see `adapters/`): the hub knows
+ * no transport and no protocol.
  */
 import { EventEmitter } from "node:events";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { subscribeNode } from "./adapters/node.ts";
 import type { Backplane } from "./backplane/backplane.ts";
 import { LocalBackplane } from "./backplane/local.ts";
 import { encodeComment, encodeRetry } from "./encoder.ts";
 import { CrierError } from "./errors.ts";
+import { FlushQueue } from "./flush-queue.ts";
+import { streamHead } from "./head.ts";
 import type { MemoryHistoryOptions } from "./history/memory.ts";
-import {
-  type ActiveSubscription,
-  describeSubscriptions,
-  subscriptionEventData,
-} from "./mercure/subscriptions.ts";
 import {
   type Access,
   type CloseReason,
-  concatFrames,
-  type Frame,
+  type Connection,
   type QueueOptions,
   type Sink,
   Subscriber,
   type SubscriberHost,
+  type Subscription,
 } from "./subscriber.ts";
 import { TopicIndex } from "./topic-index.ts";
 import { type Update, type UpdateInput, validateUpdate } from "./update.ts";
@@ -41,19 +37,12 @@ export interface HubOptions {
   readonly queue?: QueueOptions | undefined;
   /** The `retry` hint, in ms, sent to subscribers when the hub closes. Default 1,000. */
   readonly closeRetryMs?: number | undefined;
-  /**
-   * Mercure active subscriptions: publish a private subscription event on
-   * `/.well-known/mercure/subscriptions/…` whenever a subscription starts or ends, and keep the
-   * list the subscriptions web API serves. Each event takes a place in the history like any
-   * update. Default false.
-   */
-  readonly subscriptions?: boolean | undefined;
 }
 
 /** Options of one subscription. */
 export interface SubscribeOptions extends Access {
   /**
-   * node:http only: once the response head is written, take the socket away from node:http so
+   * node:http only (`subscribeNode`): once the response head is written, take the socket away from node:http so
    * the request, the response and the parser are freed (about half the memory of an idle
    * subscriber; see BENCHMARKS.md). The stream is then close-delimited, and the request's and
    * response's own `close` events no longer fire: watch the hub's `disconnect` event instead.
@@ -64,23 +53,6 @@ export interface SubscribeOptions extends Access {
   readonly lastEventId?: string | undefined;
   /** Extra response headers (CORS, …). */
   readonly headers?: Readonly<Record<string, string>> | undefined;
-  /**
-   * User data shown as `payload` in this subscriber's subscription events and API documents
-   * (Mercure: the token's `mercure.payload`). Must be JSON-serializable. Default: none.
-   */
-  readonly payload?: unknown;
-}
-
-/** A live subscription, as its owner sees it. */
-export interface Subscription {
-  /** Unique id of this connection, a `urn:uuid:` URN; the `{subscriber}` of its subscriptions. */
-  readonly id: string;
-  readonly topics: readonly string[];
-  readonly closed: boolean;
-  /** Frames and bytes waiting to be written; bounded by the queue options. */
-  readonly queued: { readonly events: number; readonly bytes: number };
-  /** Ends the stream gracefully. */
-  close(): void;
 }
 
 /** Facts the hub reports. Listeners run synchronously: keep them cheap. */
@@ -98,19 +70,14 @@ export interface HubStats {
   readonly published: number;
   readonly evicted: number;
   readonly dropped: number;
+  /** Subscriptions connected since the start, by the kind of their sink (`node-socket`, …). */
+  readonly sinks: Readonly<Record<string, number>>;
 }
 
 const KEEP_ALIVE = { bytes: encodeComment() };
-export const SSE_HEADERS: Readonly<Record<string, string>> = {
-  "Content-Type": "text/event-stream",
-  "Cache-Control": "private, no-cache, no-store, must-revalidate, max-age=0",
-  "X-Accel-Buffering": "no",
-};
 
-export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
+export class Hub extends EventEmitter<HubEvents> {
   readonly keepAliveMs: number;
-  /** Whether subscription events are published and the subscriptions API has data to serve. */
-  readonly subscriptionsEnabled: boolean;
   readonly #backplane: Backplane;
   readonly #index = new TopicIndex();
   readonly #subscribers = new Set<Subscriber>();
@@ -118,16 +85,31 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
   readonly #closeRetryMs: number;
   readonly #ready: Promise<void>;
   readonly #keepAlive: NodeJS.Timeout | undefined;
-  // Active subscriptions by subscriber, in connection order (only with `subscriptions`).
-  readonly #active = new Map<Subscriber, readonly ActiveSubscription[]>();
-  // Subscription events on their way to the backplane; awaited by close().
-  readonly #announcing = new Set<Promise<void>>();
-  #pending: Subscriber[] = [];
-  #flushScheduled = false;
+  readonly #flushQueue = new FlushQueue();
+  // Publishes on their way to the backplane; close() waits for them before closing it.
+  readonly #inflight = new Set<Promise<unknown>>();
+  #closing = false;
   #closed = false;
   #published = 0;
   #evicted = 0;
   #dropped = 0;
+  readonly #sinks: Record<string, number> = {};
+
+  // What subscribers see of the hub: kept private, so it is not part of the public API.
+  readonly #host: SubscriberHost = {
+    schedule: (subscriber) => this.#flushQueue.schedule(subscriber),
+    join: (frames, bytes) => this.#flushQueue.join(frames, bytes),
+    dropped: (subscriber) => {
+      this.#dropped++;
+      this.emit("drop", subscriber);
+    },
+    closed: (subscriber, reason) => {
+      this.#subscribers.delete(subscriber);
+      this.#index.delete(subscriber);
+      if (reason === "overflow" || reason === "stalled") this.#evicted++;
+      this.emit("disconnect", subscriber, reason);
+    },
+  };
 
   constructor(options: HubOptions = {}) {
     super();
@@ -137,7 +119,6 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
     }
     this.#queue = options.queue ?? {};
     this.#closeRetryMs = options.closeRetryMs ?? 1000;
-    this.subscriptionsEnabled = options.subscriptions ?? false;
     this.#backplane = options.backplane ?? new LocalBackplane(options.history);
     this.#ready = Promise.resolve(this.#backplane.start((update) => this.#deliver(update)));
     this.#ready.catch((err: unknown) => this.#report(err));
@@ -158,20 +139,13 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
       published: this.#published,
       evicted: this.#evicted,
       dropped: this.#dropped,
+      sinks: { ...this.#sinks },
     };
   }
 
   /** The id of the newest stored update (`undefined`: none yet). */
   async lastEventId(): Promise<string | undefined> {
     return this.#backplane.lastEventId();
-  }
-
-  /**
-   * The subscriptions of the subscribers connected to this hub (not to other nodes sharing its
-   * backplane), oldest first. Empty unless the `subscriptions` option is on.
-   */
-  listSubscriptions(): ActiveSubscription[] {
-    return [...this.#active.values()].flat();
   }
 
   /**
@@ -182,35 +156,28 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
    */
   async publish(input: UpdateInput): Promise<Update> {
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is closed");
-    return this.#backplane.publish(validateUpdate(input));
+    const stored = this.#backplane.publish(validateUpdate(input));
+    this.#inflight.add(stored);
+    try {
+      return await stored;
+    } finally {
+      this.#inflight.delete(stored);
+    }
   }
 
   /**
-   * Streams matching updates to a `node:http` (or Express) response until either side closes.
-   * Resumes after the request's `Last-Event-ID` header (or `options.lastEventId`).
+   * Attaches a subscriber writing to any {@link Sink}: the transport-independent way in, which
+   * every adapter (node:http: `subscribeNode`) calls. The subscriber is registered before
+   * anything is read from the history, so no update can fall between the replay and the live
+   * stream. The adapter reports `drain` and the peer's going away on the returned connection.
    */
-  subscribe(req: IncomingMessage, res: ServerResponse, options: SubscribeOptions): Subscription {
-    return subscribeNode(this, req, res, options);
-  }
-
-  /**
-   * Attaches a subscriber writing to any {@link Sink}; the transport-independent form of
-   * {@link subscribe}. The subscriber is registered before anything is read from the history,
-   * so no update can fall between the replay and the live stream.
-   */
-  connect(sink: Sink, options: SubscribeOptions): Subscriber {
-    if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is closed");
-    const subscriber = new Subscriber(sink, this, options, this.#queue);
+  connect(sink: Sink, options: SubscribeOptions): Connection {
+    if (this.#closing) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is closed");
+    const subscriber = new Subscriber(sink, this.#host, options, this.#queue);
     this.#subscribers.add(subscriber);
     this.#index.add(subscriber);
-    if (this.subscriptionsEnabled) {
-      const active = describeSubscriptions(subscriber.id, options.topics, options.payload);
-      this.#active.set(subscriber, active);
-      // [spec] it MUST publish an update when a subscription is created or terminated.
-      this.#announce(active, true);
-    }
+    if (sink.kind !== undefined) this.#sinks[sink.kind] = (this.#sinks[sink.kind] ?? 0) + 1;
     this.emit("connect", subscriber);
-    const headers = { ...SSE_HEADERS, ...options.headers };
     const lastEventId = options.lastEventId;
     const fail = (err: unknown) => this.#fail(subscriber, err);
     if (lastEventId === undefined) {
@@ -219,14 +186,7 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
       const newest = this.#newest;
       const last =
         newest === undefined || subscriber.isDenied(newest) ? this.#newestPublic : newest.id;
-      settle(
-        last,
-        () => {
-          const open = last === undefined ? headers : { ...headers, ...lastEventIdHeaders(last) };
-          subscriber.open(open, []);
-        },
-        fail,
-      );
+      settle(last, () => subscriber.open(streamHead(options.headers, last), []), fail);
       return subscriber;
     }
     settle(
@@ -235,7 +195,7 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
         const resumed = replay === undefined ? "earliest" : lastEventId;
         // Replayed updates are filtered against the current token, like live ones.
         const updates = replay?.filter((update) => subscriber.wants(update)) ?? [];
-        subscriber.open({ ...headers, ...lastEventIdHeaders(resumed) }, updates);
+        subscriber.open(streamHead(options.headers, resumed), updates);
       },
       fail,
     );
@@ -243,80 +203,20 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
   }
 
   /**
-   * Stops the hub: no more publishes or subscriptions; every subscriber gets a `retry` hint and
-   * its stream is ended; the backplane is closed. Idempotent.
+   * Stops the hub: no more subscriptions or publishes; every subscriber gets a `retry` hint and
+   * its stream is ended; publishes already on their way (including those that `disconnect`
+   * listeners make as the streams end) are stored; then the backplane is closed. Idempotent.
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#closing) return;
+    this.#closing = true;
     clearInterval(this.#keepAlive);
     const retry = encodeRetry(this.#closeRetryMs);
     for (const subscriber of [...this.#subscribers]) subscriber.close("shutdown", retry);
-    // The subscriptions just ended are announced before the backplane goes.
-    await Promise.all(this.#announcing);
+    this.#closed = true;
+    await Promise.allSettled(this.#inflight);
     await this.#backplane.close();
   }
-
-  /** @internal SubscriberHost: flush this subscriber later in this turn. */
-  schedule(subscriber: Subscriber): void {
-    subscriber.scheduled = true;
-    this.#pending.push(subscriber);
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(this.#flush);
-  }
-
-  /** @internal SubscriberHost */
-  dropped(subscriber: Subscriber): void {
-    this.#dropped++;
-    this.emit("drop", subscriber);
-  }
-
-  /** @internal SubscriberHost */
-  closed(subscriber: Subscriber, reason: CloseReason): void {
-    this.#subscribers.delete(subscriber);
-    this.#index.delete(subscriber);
-    const active = this.#active.get(subscriber);
-    if (active !== undefined) {
-      this.#active.delete(subscriber);
-      this.#announce(active, false);
-    }
-    if (reason === "overflow" || reason === "stalled") this.#evicted++;
-    this.emit("disconnect", subscriber, reason);
-  }
-
-  // One write per subscriber per event-loop turn, however many updates arrived in it.
-  readonly #flush = (): void => {
-    this.#flushScheduled = false;
-    const pending = this.#pending;
-    this.#pending = [];
-    for (const subscriber of pending) {
-      subscriber.scheduled = false;
-      subscriber.flush();
-    }
-    this.#joined = undefined;
-    this.#joinedBytes = undefined;
-  };
-
-  /**
-   * @internal SubscriberHost. In a fan-out, consecutive subscribers of a flush usually hold the
-   * very same frames (the updates of this turn on their topic): the last join is remembered for
-   * the rest of the flush, and reused when the frames are the same objects in the same order.
-   */
-  join(frames: readonly Frame[], bytes: number): Buffer {
-    const last = this.#joined;
-    if (last !== undefined && last.length === frames.length && this.#joinedBytes !== undefined) {
-      let same = true;
-      for (let i = 0; i < frames.length && same; i++) same = frames[i] === last[i];
-      if (same) return this.#joinedBytes;
-    }
-    const joined = concatFrames(frames, bytes);
-    this.#joined = frames;
-    this.#joinedBytes = joined;
-    return joined;
-  }
-  #joined: readonly Frame[] | undefined;
-  #joinedBytes: Buffer | undefined;
 
   readonly #offer = (subscriber: Subscriber): void => {
     if (!subscriber.isDenied(this.#current as Update)) subscriber.offer(this.#current as Update);
@@ -334,24 +234,6 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
     this.#index.forEachMatch(update.topics, this.#offer);
     this.#current = undefined;
     this.emit("publish", update);
-  }
-
-  // [spec] In order to only allow authorized subscribers to receive subscription events, the
-  // subscription update MUST be marked as `private`.
-  #announce(subscriptions: readonly ActiveSubscription[], active: boolean): void {
-    for (const subscription of subscriptions) {
-      const fields = {
-        topics: [subscription.id],
-        data: subscriptionEventData(subscription, active),
-        private: true,
-      };
-      const done = this.#backplane.publish(fields).then(
-        () => undefined,
-        (err: unknown) => this.#report(err),
-      );
-      this.#announcing.add(done);
-      void done.then(() => this.#announcing.delete(done));
-    }
   }
 
   #sendKeepAlive(): void {
@@ -376,13 +258,6 @@ export class Hub extends EventEmitter<HubEvents> implements SubscriberHost {
 /** Creates a hub. See {@link HubOptions} for the defaults. */
 export function createHub(options: HubOptions = {}): Hub {
   return new Hub(options);
-}
-
-// `Last-Event-ID` for v0.x clients and `Mercure-Last-Event-ID` for draft-08 ones: one value.
-// Header values are bytes: the id goes out as UTF-8, which is how EventSource reads it back.
-function lastEventIdHeaders(id: string): Record<string, string> {
-  const value = Buffer.from(id, "utf8").toString("latin1");
-  return { "Last-Event-ID": value, "Mercure-Last-Event-ID": value };
 }
 
 // Runs `then` synchronously when `value` is not a promise, so the in-memory backplane replays

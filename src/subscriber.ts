@@ -12,6 +12,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { encodeComment } from "./encoder.ts";
+import { concatFrames, type Frame } from "./frame.ts";
 import {
   compileClaim,
   compileSelector,
@@ -21,18 +22,14 @@ import {
 } from "./selectors/selector.ts";
 import type { Update } from "./update.ts";
 
-/** A chunk of bytes to write; updates carry their id so a replay can drop what it already sent. */
-export interface Frame {
-  readonly bytes: Buffer;
-  readonly id?: string | undefined;
-}
-
 /**
  * Where a subscriber's bytes go: an HTTP/1.1 response today, an HTTP/2 stream or a Fetch
- * `ReadableStream` tomorrow. The adapter calls {@link Subscriber.drained} on drain and
- * {@link Subscriber.gone} when the peer goes away.
+ * `ReadableStream` tomorrow. The adapter calls {@link Connection.drained} on drain and
+ * {@link Connection.gone} when the peer goes away.
  */
 export interface Sink {
+  /** What carries the stream, counted per kind in `hub.stats.sinks` (e.g. `node-socket`). */
+  readonly kind?: string | undefined;
   /** Sends the response head. Called once, before the first write. */
   start(headers: Readonly<Record<string, string>>): void;
   /** Writes bytes; returns false when the transport is backed up (then wait for `drained`). */
@@ -66,7 +63,31 @@ export interface QueueOptions {
  */
 export type CloseReason = "client" | "overflow" | "stalled" | "shutdown" | "closed" | "expired";
 
-/** The hub's side of a subscriber, given once at construction (no per-event callbacks). */
+/** A live subscription, as its owner sees it. */
+export interface Subscription {
+  /** Unique id of this connection, a `urn:uuid:` URN (made when first asked for). */
+  readonly id: string;
+  /** The selectors as written. */
+  readonly topics: readonly string[];
+  readonly closed: boolean;
+  /** Frames and bytes waiting to be written; bounded by the queue options. */
+  readonly queued: { readonly events: number; readonly bytes: number };
+  /** Ends the stream gracefully. */
+  close(): void;
+}
+
+/** What an adapter holds after `hub.connect(sink)`: the subscription and the transport's two calls. */
+export interface Connection extends Subscription {
+  /** The sink can take more bytes (`drain`). */
+  drained(): void;
+  /** The peer went away. */
+  gone(): void;
+}
+
+/**
+ * The hub's side of a subscriber, given once at construction (no per-event callbacks). Internal:
+ * the hub keeps its implementation private.
+ */
 export interface SubscriberHost {
   /** Asks for `flush()` to be called once later in this event-loop turn. */
   schedule(subscriber: Subscriber): void;
@@ -109,7 +130,7 @@ export interface Access {
   readonly expiresAt?: number | undefined;
 }
 
-export class Subscriber {
+export class Subscriber implements Connection {
   /** Unique id of this connection, a `urn:uuid:` URN (made when first asked for). */
   get id(): string {
     this.#id ??= `urn:uuid:${randomUUID()}`;
@@ -252,7 +273,7 @@ export class Subscriber {
    * final frame (a retry hint); `overflow` drops the connection at once, so a stalled client
    * holds no more memory. Idempotent.
    */
-  close(reason: CloseReason = "closed", last?: Buffer): void {
+  close(reason: CloseReason = "closed", last?: Buffer | undefined): void {
     if (this.#state === "closed") return;
     const wasOpen = this.#state === "open";
     this.#state = "closed";
@@ -311,15 +332,4 @@ export class Subscriber {
       frames.length === 1 ? (frames[0] as Frame).bytes : concatFrames(frames, bytes),
     );
   }
-}
-
-/** Copies frames, in order, into one Buffer of `total` bytes. */
-export function concatFrames(frames: readonly Frame[], total: number): Buffer {
-  const out = Buffer.allocUnsafe(total);
-  let offset = 0;
-  for (const frame of frames) {
-    out.set(frame.bytes, offset);
-    offset += frame.bytes.length;
-  }
-  return out;
 }

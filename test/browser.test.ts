@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
-import type { Subscription } from "../src/hub.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
+import type { Subscription } from "../src/subscriber.ts";
 import { publish, SECRET, startHub, type TestHub } from "./helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { discoveryLink } from "../src/index.ts";
+import { discoveryLink } from "../src/mercure/index.ts";
 
 describe("discoveryLink", () => {
   test("builds the spec's minimal example", () => {

@@ -4,7 +4,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import express from "express";
-import { createHub } from "../src/index.ts";
+import { createHub, subscribeNode } from "../src/index.ts";
 import { openStream } from "./helpers.ts";
 
 async function listen(server: Server): Promise<string> {
@@ -17,7 +17,7 @@ describe("embedding the hub in an app", () => {
   test("works from a plain node:http handler, with hub.publish in process", async () => {
     const hub = createHub();
     const server = createServer((req, res) => {
-      hub.subscribe(req, res, { topics: ["chat"] });
+      subscribeNode(hub, req, res, { topics: ["chat"] });
     });
     const base = await listen(server);
     const s = await openStream(`${base}/events`);
@@ -41,7 +41,7 @@ describe("embedding the hub in an app", () => {
     const hub = createHub();
     const app = express();
     app.get("/rooms/:room", (req, res) => {
-      hub.subscribe(req, res, { topics: [`room/${req.params.room}`] });
+      subscribeNode(hub, req, res, { topics: [`room/${req.params.room}`] });
     });
     app.post("/rooms/:room", express.text(), async (req, res) => {
       const update = await hub.publish({

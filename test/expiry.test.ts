@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import {
-  type CloseReason,
-  concatFrames,
-  type Frame,
-  type Sink,
-  Subscriber,
-  type SubscriberHost,
-} from "../src/subscriber.ts";
+import { concatFrames, type Frame } from "../src/frame.ts";
+import { type CloseReason, type Sink, Subscriber, type SubscriberHost } from "../src/subscriber.ts";
 import { sleep } from "./helpers.ts";
 
 class Recorder implements Sink, SubscriberHost {

@@ -9,7 +9,7 @@ import {
   type HandlerOptions,
   MERCURE_PATH,
   shutdown,
-} from "../src/mercure/http/server.ts";
+} from "../src/mercure/index.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
 
 export const SECRET = "test-secret-of-enough-length-for-hs256!";

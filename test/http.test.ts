@@ -3,8 +3,8 @@ import { request } from "node:http";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { EventSource } from "eventsource";
-import type { Subscription } from "../src/hub.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
+import type { Subscription } from "../src/subscriber.ts";
 import { openStream, publish, SECRET, sleep, startHub, type TestHub } from "./helpers.ts";
 
 describe("the Mercure endpoint over HTTP", () => {

@@ -19,7 +19,7 @@ describe("active subscriptions on two nodes sharing Redis", { skip, timeout: 30_
 
   async function node(): Promise<TestHub> {
     const backplane = new RedisBackplane({ url: REDIS_URL, prefix });
-    const hub = await startHub({ backplane, subscriptions: true, keepAliveMs: 0 });
+    const hub = await startHub({ backplane, keepAliveMs: 0 }, { subscriptions: true });
     await hub.hub.ready();
     hubs.push(hub);
     return hub;

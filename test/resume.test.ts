@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { EventSource } from "eventsource";
-import type { Subscription } from "../src/hub.ts";
+import type { Subscription } from "../src/subscriber.ts";
 import { openStream, publish, sleep, startHub, type TestHub } from "./helpers.ts";
 
 describe("resuming with Last-Event-ID", () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { EventSource } from "eventsource";
 import { createHub, type Hub } from "../src/hub.ts";
-import { createHubServer, MERCURE_PATH } from "../src/mercure/http/server.ts";
+import { createHubServer, MERCURE_PATH } from "../src/mercure/index.ts";
 
 describe("topic selectors over HTTP", () => {
   let hub: Hub;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
-import type { Subscription } from "../src/hub.ts";
+import type { Subscription } from "../src/subscriber.ts";
 import { openStream, sleep, startHub, type TestHub } from "./helpers.ts";
 
 const MAX_BYTES = 256 * 1024;

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { concatFrames, type Frame } from "../src/frame.ts";
 import { MemoryHistory } from "../src/history/memory.ts";
 import {
   type CloseReason,
-  concatFrames,
-  type Frame,
   type Sink,
   STALLED_TICKS,
   Subscriber,

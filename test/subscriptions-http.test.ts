@@ -53,7 +53,7 @@ describe("active subscriptions over HTTP", () => {
   const ids: string[] = [];
 
   beforeEach(async () => {
-    t = await startHub({ subscriptions: true, keepAliveMs: 0 });
+    t = await startHub({ keepAliveMs: 0 }, { subscriptions: true });
     origin = new URL(t.url).origin;
     ids.length = 0;
     t.hub.on("connect", (subscription) => ids.push(subscription.id));
@@ -274,7 +274,6 @@ describe("active subscriptions switched off", () => {
       });
       assert.equal(res.status, 404);
       assert.deepEqual(published, []);
-      assert.deepEqual(t.hub.listSubscriptions(), []);
     } finally {
       s.close();
       await t.close();

@@ -4,8 +4,8 @@
  * and `close` to the subscriber. Works for anything built on node:http (Express, Koa…).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Hub, SubscribeOptions, Subscription } from "../hub.ts";
-import type { Sink, Subscriber } from "../subscriber.ts";
+import type { Hub, SubscribeOptions } from "../hub.ts";
+import type { Connection, Sink, Subscription } from "../subscriber.ts";
 import { canTakeOver, destroyStream, END_GRACE_MS, SocketSink } from "./socket-sink.ts";
 
 // A response whose end never got out (the client stopped reading) is dropped; a finished one is
@@ -15,10 +15,12 @@ function destroyUnfinished(res: ServerResponse): void {
 }
 
 class ResponseSink implements Sink {
+  readonly kind: "node-response" | "node-fallback";
   readonly #res: ServerResponse;
 
-  constructor(res: ServerResponse) {
+  constructor(res: ServerResponse, fallback: boolean) {
     this.#res = res;
+    this.kind = fallback ? "node-fallback" : "node-response";
   }
 
   start(headers: Readonly<Record<string, string>>): void {
@@ -43,7 +45,7 @@ class ResponseSink implements Sink {
 // per connection.
 const SUBSCRIBER = Symbol("crier.subscriber");
 interface Carrier {
-  [SUBSCRIBER]?: Subscriber;
+  [SUBSCRIBER]?: Connection;
 }
 function onDrain(this: Carrier): void {
   this[SUBSCRIBER]?.drained();
@@ -64,7 +66,13 @@ export function lastEventIdHeader(req: IncomingMessage): string | undefined {
   return Buffer.from(utf8, "utf8").toString("latin1") === header ? utf8 : header;
 }
 
-/** Subscribes a node:http request; `Last-Event-ID` is read from the request unless given. */
+/**
+ * Streams matching updates to a `node:http` (or Express, Koa…) response until either side
+ * closes. Resumes after the request's `Last-Event-ID` header unless `options.lastEventId` is
+ * given. With `detach`, the socket is taken over from node:http once the head is written (see
+ * `socket-sink.ts`); where node:http cannot hand it over, the stream goes through the
+ * `ServerResponse` instead (counted as `node-fallback` in `hub.stats.sinks`).
+ */
 export function subscribeNode(
   hub: Hub,
   req: IncomingMessage,
@@ -73,8 +81,9 @@ export function subscribeNode(
 ): Subscription {
   const lastEventId = options.lastEventId ?? lastEventIdHeader(req);
   req.socket.setNoDelay(true);
-  const direct = options.detach === true && canTakeOver(req, res);
-  const sink = direct ? new SocketSink(req, res) : new ResponseSink(res);
+  const detach = options.detach === true;
+  const direct = detach && canTakeOver(req, res);
+  const sink = direct ? new SocketSink(req, res) : new ResponseSink(res, detach);
   const subscriber = hub.connect(
     sink,
     lastEventId === options.lastEventId ? options : { ...options, lastEventId },

@@ -31,18 +31,32 @@ interface HttpSocket extends Socket {
   server?: Server;
 }
 
+type FreeParser = (parser: unknown, req: unknown, socket: unknown) => void;
+
 // `_http_common` is node's own module for the parser pool; `freeParser` returns a parser to it.
-// Should a future node no longer expose it, sockets are simply not taken over.
-const freeParser = ((): ((parser: unknown, req: unknown, socket: unknown) => void) | undefined => {
-  try {
-    const common = createRequire(import.meta.url)("_http_common") as { freeParser?: unknown };
-    return typeof common.freeParser === "function"
-      ? (common.freeParser as (parser: unknown, req: unknown, socket: unknown) => void)
-      : undefined;
-  } catch {
-    return undefined;
+// Loaded on the first take-over, so importing Crier does not load it. Should a future node no
+// longer expose it, sockets are simply not taken over (and `takeOverAvailable()` says so).
+let freeParserFn: FreeParser | null | undefined;
+function freeParser(): FreeParser | undefined {
+  if (freeParserFn === undefined) {
+    try {
+      const common = createRequire(import.meta.url)("_http_common") as { freeParser?: unknown };
+      freeParserFn =
+        typeof common.freeParser === "function" ? (common.freeParser as FreeParser) : null;
+    } catch {
+      freeParserFn = null;
+    }
   }
-})();
+  return freeParserFn ?? undefined;
+}
+
+/** Whether this Node exposes what the socket take-over needs (CI asserts it on every version). */
+export function takeOverAvailable(): boolean {
+  return freeParser() !== undefined;
+}
+
+/** Set `enabled` to false to force the `ServerResponse` path everywhere (tests, diagnosis). */
+export const socketTakeOver = { enabled: true };
 
 // The listeners node:http puts on a server socket (node ≥ 20), by event and function name.
 const SERVER_LISTENERS: readonly (readonly [string, string])[] = [
@@ -66,7 +80,8 @@ const SOCKET_METHODS = Socket.prototype as unknown as Record<string, unknown>;
 export function canTakeOver(req: IncomingMessage, res: ServerResponse): boolean {
   const socket = req.socket as HttpSocket;
   return (
-    freeParser !== undefined &&
+    socketTakeOver.enabled &&
+    takeOverAvailable() &&
     req.httpVersionMajor === 1 &&
     !res.headersSent &&
     socket._httpMessage === res &&
@@ -76,6 +91,7 @@ export function canTakeOver(req: IncomingMessage, res: ServerResponse): boolean 
 }
 
 export class SocketSink implements Sink {
+  readonly kind = "node-socket";
   readonly #socket: HttpSocket;
   // Held only until the head is written, so that they can be freed after the take-over.
   #req: IncomingMessage | undefined;
@@ -129,7 +145,7 @@ function takeOver(req: IncomingMessage, res: ServerResponse, socket: HttpSocket)
   }
   res.detachSocket(socket);
   parser.finish();
-  freeParser?.(parser, req, socket);
+  freeParser()?.(parser, req, socket);
   // Assigned, not deleted: a delete turns each socket into a dictionary-mode object (1.8 KB of
   // properties per connection in a heap snapshot of 10,000 idle subscribers).
   const own = socket as unknown as Record<string, unknown>;

@@ -9,7 +9,8 @@ import { createParser } from "eventsource-parser";
 import type { Backplane } from "../backplane/backplane.ts";
 import { isCrierError } from "../errors.ts";
 import { createHub, type Hub } from "../hub.ts";
-import { createHubServer, MERCURE_PATH, shutdown } from "../mercure/http/server.ts";
+import { createHubServer, shutdown } from "../mercure/http/server.ts";
+import { MERCURE_PATH } from "../mercure/paths.ts";
 import { mintToken } from "../mercure/tokens/mint.ts";
 import { parseServeConfig, type RedisConfig, readKey, SERVE_FLAGS } from "./config.ts";
 import { runWorkers } from "./workers.ts";
@@ -63,7 +64,6 @@ async function serve(argv: string[]): Promise<number> {
   const hub = createHub({
     keepAliveMs: config.keepAliveMs,
     history: { maxEvents: config.historySize },
-    subscriptions: config.subscriptions,
     backplane,
   });
   if (config.redis !== undefined) await connected(hub, config.redis);
@@ -78,6 +78,7 @@ async function serve(argv: string[]): Promise<number> {
     maxSubscribers: config.maxSubscribers,
     anonymous: config.anonymous,
     corsOrigins: config.corsOrigins,
+    subscriptions: config.subscriptions,
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

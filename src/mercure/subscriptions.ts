@@ -1,7 +1,7 @@
 /**
  * Active subscriptions (Mercure): how each topic selector of a connected subscriber is named,
- * described as JSON-LD, and found again from a URL. Pure: no I/O; the hub keeps the registry and
- * publishes the events, `http/subscriptions.ts` serves the web API.
+ * described as JSON-LD, and found again from a URL. Pure: no I/O; `active.ts` keeps the registry
+ * and publishes the events, `http/subscriptions.ts` serves the web API.
  *
  * One connection with N selectors is N subscriptions sharing one `{subscriber}` (the connection's
  * `urn:uuid:` id). Each is named after the revision of the parameter that created it:
@@ -14,12 +14,7 @@
  * document, and the URL the API serves it at, so one token claim covers all three.
  */
 import type { Selector, SelectorInput } from "../selectors/selector.ts";
-
-/** The hub's URL path, which the subscription events and the API live under. */
-export const HUB_PATH = "/.well-known/mercure";
-
-/** Where the subscription events and the subscriptions API live. */
-export const SUBSCRIPTIONS_PATH = `${HUB_PATH}/subscriptions`;
+import { SUBSCRIPTIONS_PATH } from "./paths.ts";
 
 /** The fixed JSON-LD context of every document. */
 export const JSONLD_CONTEXT = "https://mercure.rocks/";

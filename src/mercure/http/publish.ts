@@ -7,10 +7,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { CrierError } from "../../errors.ts";
 import { ANY_TOPIC, coversAll } from "../../selectors/selector.ts";
 import type { UpdateInput } from "../../update.ts";
+import { RESERVED_PREFIX } from "../paths.ts";
 import { readBody } from "./body.ts";
+import type { HttpContext } from "./context.ts";
 import { isTrustedOrigin } from "./origin.ts";
 import { sendError, sendText } from "./respond.ts";
-import type { HttpContext } from "./server.ts";
 import { verifyRequest } from "./token.ts";
 
 export async function handlePublish(
@@ -65,8 +66,6 @@ export async function handlePublish(
     sendError(res, err, cors);
   }
 }
-
-const RESERVED_PREFIX = "/.well-known/mercure/";
 
 function isReserved(topic: string): boolean {
   if (topic.startsWith(RESERVED_PREFIX)) return true;

@@ -3,68 +3,15 @@
  * subscribers to come back, and ends within a bound.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { JSONWebKeySet } from "jose";
 import type { Hub } from "../../hub.ts";
-import { SUBSCRIPTIONS_PATH } from "../subscriptions.ts";
-import { Authenticator, type KeySource } from "../tokens/verify.ts";
+import { MERCURE_PATH, SUBSCRIPTIONS_PATH } from "../paths.ts";
+import { type HandlerOptions, resolveContext } from "./context.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { sendHomePage } from "./home.ts";
 import { handlePublish } from "./publish.ts";
 import { sendText } from "./respond.ts";
 import { handleSubscribe } from "./subscribe.ts";
 import { handleSubscriptions } from "./subscriptions.ts";
-
-/** The Mercure endpoint. */
-export const MERCURE_PATH = "/.well-known/mercure";
-
-/** Options of {@link createHandler}. */
-export interface HandlerOptions {
-  /** The hub that serves the requests. */
-  readonly hub: Hub;
-  /** Key for publishers' JWTs (HMAC secret or PEM public key). Without it, publishing is refused. */
-  readonly publisherKey?: KeySource | undefined;
-  /** Key for subscribers' JWTs. Without it, subscriber tokens are refused. */
-  readonly subscriberKey?: KeySource | undefined;
-  /**
-   * Public keys (a JWK Set) for the tokens of any role without its own key; a token picks its
-   * key by `kid`. Default none.
-   */
-  readonly jwks?: JSONWebKeySet | undefined;
-  /** Trusted issuer of `at+jwt` access tokens (`iss`). Default: not checked (self-issued tokens). */
-  readonly jwtIssuer?: string | undefined;
-  /**
-   * The hub's resource identifier, required in the `aud` of `at+jwt` access tokens. Without it,
-   * access tokens are refused; v0.x tokens (the `mercure` claim) are accepted either way.
-   */
-  readonly jwtAudience?: string | undefined;
-  /**
-   * Accept the token in the `authorization` (v0.x) or `access_token` query parameter. URLs end
-   * up in logs and browser history, so it is off by default: such a request is answered 400.
-   */
-  readonly authorizationQuery?: boolean | undefined;
-  /** Most concurrent subscriptions; past it a subscribe is answered 429 with Retry-After. Default 100,000. */
-  readonly maxSubscribers?: number | undefined;
-  /** Allow subscribers without a token (they never receive private updates). Default false. */
-  readonly anonymous?: boolean | undefined;
-  /** Largest publish body, in bytes. Default 1 MiB. */
-  readonly maxBodyBytes?: number | undefined;
-  /** Most topics in one publish or one subscription. Default 100. */
-  readonly maxTopics?: number | undefined;
-  /** Origins allowed to call the hub from a browser (`*`: any, without credentials). Default none. */
-  readonly corsOrigins?: readonly string[] | undefined;
-}
-
-/** What every route needs, resolved once. */
-export interface HttpContext {
-  readonly hub: Hub;
-  readonly auth: Authenticator;
-  readonly anonymous: boolean;
-  readonly maxBodyBytes: number;
-  readonly maxTopics: number;
-  readonly corsOrigins: readonly string[];
-  readonly authorizationQuery: boolean;
-  readonly maxSubscribers: number;
-}
 
 /**
  * A request listener serving the Mercure endpoint, the subscriptions API (when the hub tracks
@@ -73,22 +20,7 @@ export interface HttpContext {
 export function createHandler(
   options: HandlerOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const ctx: HttpContext = {
-    hub: options.hub,
-    auth: new Authenticator({
-      publisherKey: options.publisherKey,
-      subscriberKey: options.subscriberKey,
-      jwks: options.jwks,
-      issuer: options.jwtIssuer,
-      audience: options.jwtAudience,
-    }),
-    anonymous: options.anonymous ?? false,
-    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
-    maxTopics: options.maxTopics ?? 100,
-    corsOrigins: options.corsOrigins ?? [],
-    authorizationQuery: options.authorizationQuery ?? false,
-    maxSubscribers: options.maxSubscribers ?? 100_000,
-  };
+  const ctx = resolveContext(options);
   return (req, res) => {
     const url = new URL(req.url ?? "/", "http://hub.invalid");
     const cors = corsHeaders(req, ctx.corsOrigins);
@@ -103,7 +35,7 @@ export function createHandler(
         });
       return;
     }
-    if (ctx.hub.subscriptionsEnabled && url.pathname.startsWith(SUBSCRIPTIONS_PATH)) {
+    if (ctx.subscriptions !== undefined && url.pathname.startsWith(SUBSCRIPTIONS_PATH)) {
       void handleSubscriptions(ctx, req, res, url, cors);
       return;
     }

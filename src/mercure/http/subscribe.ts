@@ -8,13 +8,13 @@
  * query parameters when the client cannot set headers (the header wins).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { lastEventIdHeader } from "../../adapters/node.ts";
+import { lastEventIdHeader, subscribeNode } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import { compileSelector, type Selector, type SelectorInput } from "../../selectors/selector.ts";
 import { payloadFor } from "../tokens/verify.ts";
+import type { HttpContext } from "./context.ts";
 import { hubUrlOf } from "./origin.ts";
 import { sendError } from "./respond.ts";
-import type { HttpContext } from "./server.ts";
 import { verifyRequest } from "./token.ts";
 
 export async function handleSubscribe(
@@ -51,10 +51,8 @@ export async function handleSubscribe(
       url.searchParams.get("lastEventID") ??
       url.searchParams.get("last_event_id") ??
       undefined;
-    ctx.hub.subscribe(req, res, {
-      // The selectors as given (compiled again from the cache), so that subscription events name
-      // each by the revision of its parameter: `topic` (v0.x) or `match…` (draft-08).
-      topics,
+    const subscription = subscribeNode(ctx.hub, req, res, {
+      topics: selectors,
       authorized: claims?.subscribe ?? [],
       // [spec, draft-08] When the subscriber presented an access token, the hub MUST close the
       // connection no later than the token's `exp` time.
@@ -63,9 +61,14 @@ export async function handleSubscribe(
       headers: cors,
       // The standalone hub owns its connections: free node:http's objects of idle subscribers.
       detach: true,
-      payload:
-        claims === undefined ? undefined : payloadFor(claims, (selectors[0] as Selector).source),
     });
+    // The selectors as given, so that subscription events name each by the revision of its
+    // parameter: `topic` (v0.x) or `match…` (draft-08).
+    ctx.subscriptions?.add(
+      subscription,
+      topics,
+      claims === undefined ? undefined : payloadFor(claims, (selectors[0] as Selector).source),
+    );
   } catch (err) {
     sendError(res, err, cors);
   }

@@ -6,15 +6,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { CrierError } from "../../errors.ts";
 import { coversAny } from "../../selectors/selector.ts";
+import { MERCURE_PATH } from "../paths.ts";
 import {
-  HUB_PATH,
   JSONLD_CONTEXT,
   parseSubscriptionsPath,
   type SubscriptionsQuery,
   subscriptionDocument,
 } from "../subscriptions.ts";
+import type { HttpContext } from "./context.ts";
 import { sendError, sendText } from "./respond.ts";
-import type { HttpContext } from "./server.ts";
 import { verifyRequest } from "./token.ts";
 
 export async function handleSubscriptions(
@@ -68,7 +68,7 @@ function documentFor(
   query: SubscriptionsQuery,
   lastEventID: string,
 ): Record<string, unknown> | undefined {
-  const all = ctx.hub.listSubscriptions();
+  const all = ctx.subscriptions?.list() ?? [];
   if (query.kind !== "all") {
     // [spec] URLs returning a single subscription … MUST expose the same JSON-LD document as
     // described in (#subscription-events).
@@ -106,7 +106,7 @@ function sendJsonLd(
     // The list changes with every connection: clients revalidate, against the last event id.
     "Cache-Control": "private, must-revalidate",
     ETag: JSON.stringify(lastEventID),
-    Link: `<${HUB_PATH}>; rel="mercure"`,
+    Link: `<${MERCURE_PATH}>; rel="mercure"`,
     "X-Content-Type-Options": "nosniff",
   });
   res.end(json);

@@ -4,9 +4,9 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { Claims, Role } from "../tokens/verify.ts";
+import type { HttpContext } from "./context.ts";
 import { type Credential, credentialOf } from "./credential.ts";
 import { hubUrlOf } from "./origin.ts";
-import type { HttpContext } from "./server.ts";
 
 /** A verified token and how it came with the request. */
 export interface Verified {

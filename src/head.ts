@@ -1,0 +1,31 @@
+/**
+ * The response head of an event stream: what every transport sends before the first byte.
+ * Headers are plain name/value pairs here; each adapter writes them its own way.
+ */
+
+/** The headers of every event stream. */
+export const SSE_HEADERS: Readonly<Record<string, string>> = {
+  "Content-Type": "text/event-stream",
+  // No cache or proxy may store or transform the stream.
+  "Cache-Control": "private, no-cache, no-store, must-revalidate, max-age=0",
+  // nginx buffers proxied responses unless told not to, which would hold events back.
+  "X-Accel-Buffering": "no",
+};
+
+/**
+ * The head of one stream: the SSE headers, the caller's own (CORS, …), and, when known, the id
+ * the stream resumes after, as `Last-Event-ID` for v0.x clients and `Mercure-Last-Event-ID` for
+ * draft-08 ones: `earliest` when the history no longer reaches the asked id. Header values are
+ * bytes: the id goes out as UTF-8, which is how EventSource reads it back.
+ */
+export function streamHead(
+  extra: Readonly<Record<string, string>> | undefined,
+  lastEventId: string | undefined,
+): Record<string, string> {
+  const head = { ...SSE_HEADERS, ...extra };
+  if (lastEventId === undefined) return head;
+  const value = Buffer.from(lastEventId, "utf8").toString("latin1");
+  head["Last-Event-ID"] = value;
+  head["Mercure-Last-Event-ID"] = value;
+  return head;
+}

@@ -1,0 +1,86 @@
+/**
+ * The registry of active subscriptions (Mercure): which subscriptions the subscribers of one hub
+ * hold, and the private subscription events that announce each one's start and end. It learns
+ * of a subscription's end from the hub's `disconnect` event; the hub itself knows nothing of it.
+ *
+ *   handler ──add(subscription, selectors, payload)──▶ registry ──hub.publish(event)──▶ history
+ *   hub ──"disconnect"──▶ registry: remove, announce the end
+ *
+ * One registry per hub (see {@link activeSubscriptionsOf}), so that two handlers on one hub do not
+ * announce every subscription twice.
+ */
+import type { Hub } from "../hub.ts";
+import type { Selector, SelectorInput } from "../selectors/selector.ts";
+import type { Subscription } from "../subscriber.ts";
+import {
+  type ActiveSubscription,
+  describeSubscriptions,
+  subscriptionEventData,
+} from "./subscriptions.ts";
+
+export class ActiveSubscriptions {
+  readonly #hub: Hub;
+  // By subscription, in connection order.
+  readonly #active = new Map<Subscription, readonly ActiveSubscription[]>();
+
+  constructor(hub: Hub) {
+    this.#hub = hub;
+    hub.on("disconnect", (subscription) => {
+      const active = this.#active.get(subscription);
+      if (active === undefined) return;
+      this.#active.delete(subscription);
+      this.#announce(active, false);
+    });
+  }
+
+  /**
+   * Registers the subscriptions of a subscriber just connected, one per selector as written (a
+   * plain string or `{ template }` is a v0.x `topic`, `{ exact }` and `{ urlpattern }` draft-08
+   * matchers), and announces them.
+   */
+  add(
+    subscription: Subscription,
+    selectors: readonly (SelectorInput | Selector)[],
+    payload: unknown,
+  ): void {
+    // Ended already (its replay failed at once): there is nothing to announce.
+    if (subscription.closed) return;
+    const active = describeSubscriptions(subscription.id, selectors, payload);
+    this.#active.set(subscription, active);
+    // [spec] it MUST publish an update when a subscription is created or terminated.
+    this.#announce(active, true);
+  }
+
+  /** The subscriptions of this hub's subscribers (not other nodes'), oldest first. */
+  list(): ActiveSubscription[] {
+    return [...this.#active.values()].flat();
+  }
+
+  // [spec] In order to only allow authorized subscribers to receive subscription events, the
+  // subscription update MUST be marked as `private`.
+  #announce(subscriptions: readonly ActiveSubscription[], active: boolean): void {
+    for (const subscription of subscriptions) {
+      const update = {
+        topics: [subscription.id],
+        data: subscriptionEventData(subscription, active),
+        private: true,
+      };
+      // A failure (backplane down, hub closed) is the hub's to report; the registry stays right.
+      this.#hub.publish(update).catch((err: unknown) => {
+        if (this.#hub.listenerCount("error") > 0) this.#hub.emit("error", err as Error);
+      });
+    }
+  }
+}
+
+const registries = new WeakMap<Hub, ActiveSubscriptions>();
+
+/** The registry of `hub`, made on first use. */
+export function activeSubscriptionsOf(hub: Hub): ActiveSubscriptions {
+  let registry = registries.get(hub);
+  if (registry === undefined) {
+    registry = new ActiveSubscriptions(hub);
+    registries.set(hub, registry);
+  }
+  return registry;
+}

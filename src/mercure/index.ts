@@ -1,0 +1,23 @@
+/**
+ * `crier/mercure`: the Mercure protocol over a Crier hub. The HTTP endpoint (subscribe, publish,
+ * the subscriptions API), tokens (verify and mint), discovery, and the registry of active
+ * subscriptions.
+ *
+ *   import { createHub } from "crier";
+ *   import { createHubServer } from "crier/mercure";
+ *   createHubServer({ hub: createHub(), publisherKey, subscriberKey }).listen(3000);
+ */
+
+export { type ActiveSubscriptions, activeSubscriptionsOf } from "./active.ts";
+export { type DiscoveryOptions, discoveryLink } from "./discovery.ts";
+export type { HandlerOptions } from "./http/context.ts";
+export { createHandler, createHubServer, shutdown } from "./http/server.ts";
+export { MERCURE_PATH, SUBSCRIPTIONS_PATH } from "./paths.ts";
+export type { ActiveSubscription, MatchType } from "./subscriptions.ts";
+export { mintToken, type TokenOptions } from "./tokens/mint.ts";
+export {
+  Authenticator,
+  type AuthenticatorOptions,
+  type Claims,
+  payloadFor,
+} from "./tokens/verify.ts";
