@@ -3,10 +3,10 @@
  * (flags win). Resolves keys (inline secret, inline PEM, or a PEM file) and decides dev mode.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { JSONWebKeySet } from "jose";
 import { CrierError } from "../errors.ts";
+import { readJwks, readKey } from "../mercure/tokens/keys.ts";
 
 /** Flags of `crier` (serving), with their env names and help. */
 export const SERVE_FLAGS = {
@@ -215,30 +215,6 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     workers,
     devMode,
   };
-}
-
-/** A key given inline (secret or PEM) or as the path of a PEM file. */
-export function readKey(value: string): string {
-  if (value.includes("-----BEGIN") || !existsSync(value)) return value;
-  return readFileSync(value, "utf8");
-}
-
-/** A JWK Set file: JSON with a `keys` array. */
-export function readJwks(path: string): JSONWebKeySet {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      `--jwks must name a JSON file holding a JWK Set: ${(err as Error).message}`,
-    );
-  }
-  const keys = (parsed as { keys?: unknown } | null)?.keys;
-  if (!Array.isArray(keys)) {
-    throw new CrierError("CRIER_ERR_INVALID_OPTION", `--jwks: ${path} has no "keys" array`);
-  }
-  return parsed as JSONWebKeySet;
 }
 
 function integer(name: string, text: string, min: number, max: number): number {

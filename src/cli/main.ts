@@ -11,8 +11,9 @@ import { isCrierError } from "../errors.ts";
 import { createHub, type Hub } from "../hub.ts";
 import { createHubServer, shutdown } from "../mercure/http/server.ts";
 import { MERCURE_PATH } from "../mercure/paths.ts";
+import { readKey } from "../mercure/tokens/keys.ts";
 import { mintToken } from "../mercure/tokens/mint.ts";
-import { parseServeConfig, type RedisConfig, readKey, SERVE_FLAGS } from "./config.ts";
+import { parseServeConfig, type RedisConfig, SERVE_FLAGS } from "./config.ts";
 import { runWorkers } from "./workers.ts";
 
 const USAGE = `Usage:

@@ -8,34 +8,30 @@
  * - Any other token is a v0.x token: a valid signature and an unexpired `exp` if it has one; it
  *   grants what its `mercure` claim (`publish`, `subscribe`, `payload`) says.
  *
- * Keys come from configuration only: an HMAC secret, a PEM public key (RSA, EC, Ed25519) or a
- * local JWK Set. The algorithm allowlist follows from the key's type, so `none`, an HMAC signed
- * with a public key, or a key named in the token's own header (`jwk`, `jku`, `x5u`) are all
- * refused by construction.
+ * Keys come from configuration only (see `keys.ts`): an HMAC secret, a PEM public key (RSA, EC,
+ * Ed25519) or a local JWK Set; a key named in the token's own header (`jwk`, `jku`, `x5u`) is
+ * never used.
  */
-import { createPublicKey, type KeyObject } from "node:crypto";
 import {
-  createLocalJWKSet,
   decodeProtectedHeader,
   type JSONWebKeySet,
   type JWTPayload,
-  type JWTVerifyGetKey,
   type JWTVerifyOptions,
   errors as joseErrors,
   jwtVerify,
 } from "jose";
 import { CrierError } from "../../errors.ts";
+import { LruCache } from "../../lru.ts";
 import {
   ANY_TOPIC,
   compileClaim,
   compileSelector,
   type Selector,
 } from "../../selectors/selector.ts";
+import { type KeySource, prepareJwks, prepareKey, type Verifier } from "./keys.ts";
 
 export { type Credential, credentialOf, TOKEN_COOKIES } from "../http/credential.ts";
-
-/** A verification key: an HMAC secret, or a PEM-encoded public key. */
-export type KeySource = string;
+export type { KeySource } from "./keys.ts";
 
 /** Which rules a token was judged by. */
 export type TokenRevision = "v0" | "draft-08";
@@ -69,52 +65,6 @@ export const MAX_AUTHORIZATION_DETAILS = 64;
 /** Most topic matchers in one authorization detail; more makes the token invalid. */
 export const MAX_DETAIL_TOPICS = 256;
 
-interface Verifier {
-  readonly key: KeyObject | Uint8Array | JWTVerifyGetKey;
-  readonly algorithms: string[];
-}
-
-const HMAC = ["HS256", "HS384", "HS512"];
-const RSA = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
-const ASYMMETRIC = [...RSA, "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
-
-/** Prepares a key and the algorithms it may verify. */
-export function prepareKey(source: KeySource): Verifier {
-  if (!source.includes("-----BEGIN")) {
-    return { key: new TextEncoder().encode(source), algorithms: HMAC };
-  }
-  const key = createPublicKey(source);
-  switch (key.asymmetricKeyType) {
-    case "rsa":
-      return { key, algorithms: RSA };
-    case "rsa-pss":
-      return { key, algorithms: ["PS256", "PS384", "PS512"] };
-    case "ec": {
-      const curve = key.asymmetricKeyDetails?.namedCurve;
-      const alg = { prime256v1: "ES256", secp384r1: "ES384", secp521r1: "ES512" }[curve ?? ""];
-      if (alg !== undefined) return { key, algorithms: [alg] };
-      break;
-    }
-    case "ed25519":
-      return { key, algorithms: ["EdDSA", "Ed25519"] };
-  }
-  throw new CrierError(
-    "CRIER_ERR_INVALID_OPTION",
-    `unsupported JWT key type ${key.asymmetricKeyType}: use an HMAC secret, RSA, EC P-256/384/521 or Ed25519`,
-  );
-}
-
-/**
- * Prepares a JWK Set. A token picks its key by `kid` (and `alg`) among these keys only; HMAC
- * (`oct`) keys are never used, so a public JWK cannot be turned into an HMAC secret.
- */
-export function prepareJwks(jwks: JSONWebKeySet): Verifier {
-  if (typeof jwks !== "object" || jwks === null || !Array.isArray(jwks.keys)) {
-    throw new CrierError("CRIER_ERR_INVALID_OPTION", 'a JWK Set is an object with a "keys" array');
-  }
-  return { key: createLocalJWKSet(jwks), algorithms: ASYMMETRIC };
-}
-
 /** Options of {@link Authenticator}. */
 export interface AuthenticatorOptions {
   /** Key for publishers' tokens. Without it (and without `jwks`), every publish is refused. */
@@ -142,8 +92,7 @@ export class Authenticator {
   readonly #verifiers: Record<Role, Verifier | undefined>;
   readonly #issuer: string | undefined;
   readonly #audience: string | undefined;
-  readonly #cache = new Map<string, Claims>();
-  readonly #cacheSize: number;
+  readonly #cache: LruCache<string, Claims>;
 
   constructor(options: AuthenticatorOptions) {
     const jwks = options.jwks === undefined ? undefined : prepareJwks(options.jwks);
@@ -154,7 +103,7 @@ export class Authenticator {
     };
     this.#issuer = options.issuer;
     this.#audience = options.audience;
-    this.#cacheSize = options.cacheSize ?? 1000;
+    this.#cache = new LruCache(options.cacheSize ?? 1000);
   }
 
   /**
@@ -197,9 +146,6 @@ export class Authenticator {
       throw invalid(`invalid token: ${reason(err)}`, err);
     }
     const claims = accessToken ? readAccessToken(payload, base) : readMercureClaim(payload);
-    if (this.#cache.size >= this.#cacheSize) {
-      this.#cache.delete(this.#cache.keys().next().value as string);
-    }
     this.#cache.set(cacheKey, claims);
     return claims;
   }

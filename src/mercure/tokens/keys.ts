@@ -1,0 +1,114 @@
+/**
+ * Keys for Mercure tokens, in one place for verifying and minting: what a key is (an HMAC secret
+ * or a PEM key), which algorithms it may use, and how one is read from configuration (inline, a
+ * PEM file, a JWK Set file).
+ *
+ * The algorithm allowlist follows from the key's type, never from the token: `none`, an HMAC
+ * signed with a public key, or a key named in the token's own header are refused by construction.
+ */
+import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from "jose";
+import { CrierError } from "../../errors.ts";
+
+/** A verification key: an HMAC secret, or a PEM-encoded public key. */
+export type KeySource = string;
+
+/** A key ready to verify, and the algorithms it may verify. */
+export interface Verifier {
+  readonly key: KeyObject | Uint8Array | JWTVerifyGetKey;
+  readonly algorithms: string[];
+}
+
+const HMAC = ["HS256", "HS384", "HS512"];
+const RSA = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512"];
+const ASYMMETRIC = [...RSA, "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
+const CURVES: Readonly<Record<string, string>> = {
+  prime256v1: "ES256",
+  secp384r1: "ES384",
+  secp521r1: "ES512",
+};
+
+/** True when `source` is a PEM-encoded key rather than an HMAC secret. */
+export function isPem(source: string): boolean {
+  return source.includes("-----BEGIN");
+}
+
+// The algorithms an asymmetric key may be used with, the preferred one (for signing) first.
+function algorithmsOf(key: KeyObject): string[] {
+  switch (key.asymmetricKeyType) {
+    case "rsa":
+      return RSA;
+    case "rsa-pss":
+      return ["PS256", "PS384", "PS512"];
+    case "ec": {
+      const alg = CURVES[key.asymmetricKeyDetails?.namedCurve ?? ""];
+      if (alg !== undefined) return [alg];
+      break;
+    }
+    case "ed25519":
+      return ["EdDSA", "Ed25519"];
+  }
+  throw new CrierError(
+    "CRIER_ERR_INVALID_OPTION",
+    `unsupported JWT key type ${key.asymmetricKeyType}: use an HMAC secret, RSA, EC P-256/384/521 or Ed25519`,
+  );
+}
+
+/** Prepares a key and the algorithms it may verify. */
+export function prepareKey(source: KeySource): Verifier {
+  if (!isPem(source)) return { key: new TextEncoder().encode(source), algorithms: HMAC };
+  const key = createPublicKey(source);
+  return { key, algorithms: algorithmsOf(key) };
+}
+
+/**
+ * Prepares a JWK Set. A token picks its key by `kid` (and `alg`) among these keys only; HMAC
+ * (`oct`) keys are never used, so a public JWK cannot be turned into an HMAC secret.
+ */
+export function prepareJwks(jwks: JSONWebKeySet): Verifier {
+  if (typeof jwks !== "object" || jwks === null || !Array.isArray(jwks.keys)) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", 'a JWK Set is an object with a "keys" array');
+  }
+  return { key: createLocalJWKSet(jwks), algorithms: ASYMMETRIC };
+}
+
+/** The key and algorithm to sign with: HS256 for a secret, else the private key's own. */
+export function prepareSigningKey(source: string): {
+  signingKey: KeyObject | Uint8Array;
+  alg: string;
+} {
+  if (!isPem(source)) return { signingKey: new TextEncoder().encode(source), alg: "HS256" };
+  if (!source.includes("PRIVATE KEY")) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "minting a token needs the private key, not the public one",
+    );
+  }
+  const signingKey = createPrivateKey(source);
+  return { signingKey, alg: algorithmsOf(signingKey)[0] as string };
+}
+
+/** A key given inline (secret or PEM) or as the path of a PEM file. */
+export function readKey(value: string): string {
+  if (isPem(value) || !existsSync(value)) return value;
+  return readFileSync(value, "utf8");
+}
+
+/** A JWK Set file: JSON with a `keys` array. */
+export function readJwks(path: string): JSONWebKeySet {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `--jwks must name a JSON file holding a JWK Set: ${(err as Error).message}`,
+    );
+  }
+  const keys = (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys)) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", `--jwks: ${path} has no "keys" array`);
+  }
+  return parsed as JSONWebKeySet;
+}
