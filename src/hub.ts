@@ -12,6 +12,7 @@ import { CrierError } from "./errors.ts";
 import { FlushQueue } from "./flush-queue.ts";
 import { streamHead } from "./head.ts";
 import type { MemoryHistoryOptions } from "./history/memory.ts";
+import { integerOption } from "./options.ts";
 import {
   type Access,
   type CloseReason,
@@ -24,6 +25,9 @@ import {
 } from "./subscriber.ts";
 import { TopicIndex } from "./topic-index.ts";
 import { type Update, type UpdateInput, validateUpdate } from "./update.ts";
+
+/** Defaults of {@link HubOptions}. */
+export const HUB_DEFAULTS = { keepAliveMs: 15_000, closeRetryMs: 1000 } as const;
 
 /** Options of {@link createHub}. Every field is optional. */
 export interface HubOptions {
@@ -113,12 +117,13 @@ export class Hub extends EventEmitter<HubEvents> {
 
   constructor(options: HubOptions = {}) {
     super();
-    this.keepAliveMs = options.keepAliveMs ?? 15_000;
-    if (!Number.isSafeInteger(this.keepAliveMs) || this.keepAliveMs < 0) {
-      throw new CrierError("CRIER_ERR_INVALID_OPTION", "keepAliveMs must be an integer ≥ 0");
-    }
+    this.keepAliveMs = integerOption("keepAliveMs", options.keepAliveMs, HUB_DEFAULTS.keepAliveMs);
     this.#queue = options.queue ?? {};
-    this.#closeRetryMs = options.closeRetryMs ?? 1000;
+    this.#closeRetryMs = integerOption(
+      "closeRetryMs",
+      options.closeRetryMs,
+      HUB_DEFAULTS.closeRetryMs,
+    );
     this.#backplane = options.backplane ?? new LocalBackplane(options.history);
     this.#ready = Promise.resolve(this.#backplane.start((update) => this.#deliver(update)));
     this.#ready.catch((err: unknown) => this.#report(err));

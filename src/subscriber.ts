@@ -13,6 +13,7 @@
 import { randomUUID } from "node:crypto";
 import { encodeComment } from "./encoder.ts";
 import { concatFrames, type Frame } from "./frame.ts";
+import { choiceOption, integerOption } from "./options.ts";
 import {
   compileClaim,
   compileSelector,
@@ -42,6 +43,9 @@ export interface Sink {
 
 /** What happens when a subscriber's queue is full. */
 export type OverflowPolicy = "disconnect" | "drop";
+
+/** Defaults of {@link QueueOptions}. */
+export const QUEUE_DEFAULTS = { maxEvents: 4096, maxBytes: 1024 * 1024 } as const;
 
 /** Bounds of one subscriber's queue. */
 export interface QueueOptions {
@@ -169,9 +173,12 @@ export class Subscriber implements Connection {
     this.topics = this.selectors.map((selector) => selector.source);
     this.authorized = access.authorized ?? [];
     this.#claims = this.authorized.map((c) => (typeof c === "string" ? compileClaim(c) : c));
-    this.maxEvents = queue.maxEvents ?? 4096;
-    this.maxBytes = queue.maxBytes ?? 1024 * 1024;
-    this.overflow = queue.overflow ?? "disconnect";
+    this.maxEvents = integerOption("queue.maxEvents", queue.maxEvents, QUEUE_DEFAULTS.maxEvents, 1);
+    this.maxBytes = integerOption("queue.maxBytes", queue.maxBytes, QUEUE_DEFAULTS.maxBytes, 1);
+    this.overflow = choiceOption("queue.overflow", queue.overflow, "disconnect", [
+      "disconnect",
+      "drop",
+    ]);
     if (access.expiresAt !== undefined) this.#expireAt(access.expiresAt);
   }
 

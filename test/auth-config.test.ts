@@ -20,17 +20,17 @@ describe("token configuration of the standalone hub", () => {
       ],
       {},
     );
-    assert.equal(config.jwtIssuer, "https://issuer.example");
-    assert.equal(config.jwtAudience, "https://hub.example/.well-known/mercure");
-    assert.equal(config.authorizationQuery, true);
-    assert.equal(config.maxSubscribers, 5);
+    assert.equal(config.handler.jwtIssuer, "https://issuer.example");
+    assert.equal(config.handler.jwtAudience, "https://hub.example/.well-known/mercure");
+    assert.equal(config.handler.authorizationQuery, true);
+    assert.equal(config.handler.maxSubscribers, 5);
   });
 
   test("reads the same settings from CRIER_* variables, with safe defaults", () => {
     const defaults = parseServeConfig(["--jwt-key=secret"], {});
-    assert.equal(defaults.authorizationQuery, false);
-    assert.equal(defaults.maxSubscribers, 100_000);
-    assert.equal(defaults.jwtAudience, undefined);
+    assert.equal(defaults.handler.authorizationQuery, false);
+    assert.equal(defaults.handler.maxSubscribers, 100_000);
+    assert.equal(defaults.handler.jwtAudience, undefined);
     const config = parseServeConfig([], {
       CRIER_JWKS: jwksFile,
       CRIER_JWT_ISSUER: "https://issuer.example",
@@ -39,11 +39,11 @@ describe("token configuration of the standalone hub", () => {
       CRIER_MAX_SUBSCRIBERS: "7",
     });
     assert.equal(config.devMode, false);
-    assert.equal(config.publisherKey, undefined);
-    assert.equal(config.jwks?.keys.length, 1);
-    assert.equal(config.jwtAudience, "urn:hub");
-    assert.equal(config.authorizationQuery, true);
-    assert.equal(config.maxSubscribers, 7);
+    assert.equal(config.handler.publisherKey, undefined);
+    assert.equal(config.handler.jwks?.keys.length, 1);
+    assert.equal(config.handler.jwtAudience, "urn:hub");
+    assert.equal(config.handler.authorizationQuery, true);
+    assert.equal(config.handler.maxSubscribers, 7);
   });
 
   test("refuses a JWK Set that is not one, one that would be ignored, and a zero cap", () => {

@@ -95,9 +95,12 @@ describe("naming active subscriptions", () => {
 describe("the --subscriptions flag", () => {
   const key = ["--jwt-key", "k".repeat(32)];
   it("is off by default and on with the flag or CRIER_SUBSCRIPTIONS", () => {
-    assert.equal(parseServeConfig(key, {}).subscriptions, false);
-    assert.equal(parseServeConfig([...key, "--subscriptions"], {}).subscriptions, true);
-    assert.equal(parseServeConfig(key, { CRIER_SUBSCRIPTIONS: "1" }).subscriptions, true);
-    assert.equal(parseServeConfig(key, { CRIER_SUBSCRIPTIONS: "false" }).subscriptions, false);
+    assert.equal(parseServeConfig(key, {}).handler.subscriptions, false);
+    assert.equal(parseServeConfig([...key, "--subscriptions"], {}).handler.subscriptions, true);
+    assert.equal(parseServeConfig(key, { CRIER_SUBSCRIPTIONS: "1" }).handler.subscriptions, true);
+    assert.equal(
+      parseServeConfig(key, { CRIER_SUBSCRIPTIONS: "false" }).handler.subscriptions,
+      false,
+    );
   });
 });

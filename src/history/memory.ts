@@ -11,9 +11,13 @@
  * subscriber is told `earliest` rather than given a silent partial window.
  */
 import { CrierError } from "../errors.ts";
+import { integerOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 
 /** Bounds of a {@link MemoryHistory}. The oldest updates are evicted first when either is hit. */
+/** Defaults of {@link MemoryHistoryOptions}. */
+export const HISTORY_DEFAULTS = { maxEvents: 10_000, maxBytes: 32 * 1024 * 1024 } as const;
+
 export interface MemoryHistoryOptions {
   /** Most updates kept. Default 10,000. `0` keeps none (resume then always answers `earliest`). */
   readonly maxEvents?: number | undefined;
@@ -34,8 +38,12 @@ export class MemoryHistory {
   #bytes = 0;
 
   constructor(options: MemoryHistoryOptions = {}) {
-    this.maxEvents = nonNegative("maxEvents", options.maxEvents ?? 10_000);
-    this.maxBytes = nonNegative("maxBytes", options.maxBytes ?? 32 * 1024 * 1024);
+    this.maxEvents = integerOption(
+      "history.maxEvents",
+      options.maxEvents,
+      HISTORY_DEFAULTS.maxEvents,
+    );
+    this.maxBytes = integerOption("history.maxBytes", options.maxBytes, HISTORY_DEFAULTS.maxBytes);
     this.#ring = new Array<Update | undefined>(this.maxEvents);
   }
 
@@ -127,11 +135,4 @@ export class MemoryHistory {
     this.#bytes = 0;
     this.#firstSeq = nextSeq;
   }
-}
-
-function nonNegative(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new CrierError("CRIER_ERR_INVALID_OPTION", `history ${name} must be an integer ≥ 0`);
-  }
-  return value;
 }

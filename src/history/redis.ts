@@ -15,7 +15,9 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { CrierError } from "../errors.ts";
+import { integerOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
+import { REDIS_DEFAULTS } from "./redis-defaults.ts";
 
 /** A stream position, `<ms>-<seq>`, as Redis writes it. */
 export type Position = string;
@@ -146,12 +148,9 @@ export class RedisHistory {
   readonly #redis: Redis & Scripts;
 
   constructor(redis: Redis, options: RedisHistoryOptions = {}) {
-    this.prefix = options.prefix ?? "crier:";
-    this.maxLen = positive("maxLen", options.maxLen ?? 10_000);
-    this.maxAgeMs = options.maxAgeMs ?? 0;
-    if (!Number.isSafeInteger(this.maxAgeMs) || this.maxAgeMs < 0) {
-      throw new CrierError("CRIER_ERR_INVALID_OPTION", "redis maxAgeMs must be an integer ≥ 0");
-    }
+    this.prefix = options.prefix ?? REDIS_DEFAULTS.prefix;
+    this.maxLen = integerOption("redis maxLen", options.maxLen, REDIS_DEFAULTS.maxLen, 1);
+    this.maxAgeMs = integerOption("redis maxAgeMs", options.maxAgeMs, REDIS_DEFAULTS.maxAgeMs);
     const p = this.prefix;
     this.keys = { stream: `${p}stream`, epoch: `${p}epoch`, ids: `${p}ids` };
     this.#idsAge = `${p}ids-age`;
@@ -300,11 +299,4 @@ function encodePayload(fields: UpdateFields): string {
 // 48 random bits: two streams never share an epoch by chance.
 function newEpoch(): string {
   return randomBytes(6).toString("hex");
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) {
-    throw new CrierError("CRIER_ERR_INVALID_OPTION", `redis ${name} must be an integer ≥ 1`);
-  }
-  return value;
 }

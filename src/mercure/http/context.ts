@@ -4,8 +4,17 @@
  */
 import type { JSONWebKeySet } from "jose";
 import type { Hub } from "../../hub.ts";
+import { integerOption } from "../../options.ts";
 import { type ActiveSubscriptions, activeSubscriptionsOf } from "../active.ts";
 import { Authenticator, type KeySource } from "../tokens/verify.ts";
+
+/** Defaults of {@link HandlerOptions}. */
+export const HANDLER_DEFAULTS = {
+  maxBodyBytes: 1024 * 1024,
+  maxTopics: 100,
+  maxSubscribers: 100_000,
+} as const;
+const D = HANDLER_DEFAULTS;
 
 /** Options of {@link createHandler}. */
 export interface HandlerOptions {
@@ -76,11 +85,11 @@ export function resolveContext(options: HandlerOptions): HttpContext {
       audience: options.jwtAudience,
     }),
     anonymous: options.anonymous ?? false,
-    maxBodyBytes: options.maxBodyBytes ?? 1024 * 1024,
-    maxTopics: options.maxTopics ?? 100,
+    maxBodyBytes: integerOption("maxBodyBytes", options.maxBodyBytes, D.maxBodyBytes, 1),
+    maxTopics: integerOption("maxTopics", options.maxTopics, D.maxTopics, 1),
     corsOrigins: options.corsOrigins ?? [],
     authorizationQuery: options.authorizationQuery ?? false,
-    maxSubscribers: options.maxSubscribers ?? 100_000,
+    maxSubscribers: integerOption("maxSubscribers", options.maxSubscribers, D.maxSubscribers, 1),
     subscriptions: options.subscriptions === true ? activeSubscriptionsOf(options.hub) : undefined,
   };
 }

@@ -1,0 +1,130 @@
+/**
+ * `crier publish`, `crier subscribe` and `crier token`: small clients of a running hub, signing
+ * their own tokens with `--jwt-key` / `CRIER_JWT_KEY` when no `--token` is given.
+ */
+import { parseArgs } from "node:util";
+import { createParser } from "eventsource-parser";
+import { MERCURE_PATH } from "../mercure/paths.ts";
+import { readKey } from "../mercure/tokens/keys.ts";
+import { mintToken } from "../mercure/tokens/mint.ts";
+import { log, UsageError } from "./output.ts";
+
+export async function publish(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      ...clientFlags,
+      id: { type: "string" },
+      type: { type: "string" },
+      private: { type: "boolean" },
+    },
+  });
+  const [topic, data] = positionals;
+  if (topic === undefined || data === undefined || positionals.length > 2)
+    throw new UsageError("publish needs TOPIC and DATA");
+  const form = new URLSearchParams({ topic, data });
+  if (values.id !== undefined) form.set("id", values.id);
+  if (values.type !== undefined) form.set("type", values.type);
+  if (values.private === true) form.set("private", "on");
+  const res = await fetch(values.url ?? defaultUrl(), {
+    method: "POST",
+    body: form,
+    headers: { Authorization: `Bearer ${await clientToken(values, { publish: [topic] })}` },
+  });
+  const body = (await res.text()).trim();
+  if (!res.ok) {
+    log(`publish failed: ${res.status} ${body}`);
+    return 1;
+  }
+  process.stdout.write(`${body}\n`);
+  return 0;
+}
+
+export async function subscribe(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { ...clientFlags, "last-event-id": { type: "string" } },
+  });
+  if (positionals.length === 0) throw new UsageError("subscribe needs at least one TOPIC");
+  const url = new URL(values.url ?? defaultUrl());
+  for (const topic of positionals) url.searchParams.append("topic", topic);
+  const headers: Record<string, string> = { Accept: "text/event-stream" };
+  if (values.token !== undefined || keyOf(values) !== undefined) {
+    headers.Authorization = `Bearer ${await clientToken(values, { subscribe: positionals })}`;
+  }
+  if (values["last-event-id"] !== undefined) headers["Last-Event-ID"] = values["last-event-id"];
+  const controller = new AbortController();
+  process.once("SIGINT", () => controller.abort());
+  process.once("SIGTERM", () => controller.abort());
+  try {
+    const res = await fetch(url, { headers, signal: controller.signal });
+    if (!res.ok || res.body === null) {
+      log(`subscribe failed: ${res.status} ${(await res.text()).trim()}`);
+      return 1;
+    }
+    const parser = createParser({
+      onEvent: (event) =>
+        process.stdout.write(
+          `${JSON.stringify({ id: event.id, type: event.event, data: event.data })}\n`,
+        ),
+    });
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body) parser.feed(decoder.decode(chunk, { stream: true }));
+    return 0;
+  } catch (err) {
+    if (controller.signal.aborted) return 0;
+    throw err;
+  }
+}
+
+export async function token(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      "jwt-key": { type: "string" },
+      publish: { type: "string", multiple: true },
+      subscribe: { type: "string", multiple: true },
+      ttl: { type: "string" },
+    },
+  });
+  const key = keyOf(values);
+  if (key === undefined) throw new UsageError("token needs --jwt-key or CRIER_JWT_KEY");
+  if (values.ttl !== undefined && !/^\d+$/.test(values.ttl)) {
+    throw new UsageError("--ttl must be whole seconds");
+  }
+  const jwt = await mintToken(key, {
+    publish: values.publish,
+    subscribe: values.subscribe,
+    ttlSeconds: values.ttl === undefined ? undefined : Number(values.ttl),
+  });
+  process.stdout.write(`${jwt}\n`);
+  return 0;
+}
+
+const clientFlags = {
+  url: { type: "string" },
+  token: { type: "string" },
+  "jwt-key": { type: "string" },
+} as const;
+
+function defaultUrl(): string {
+  return `http://localhost:${process.env.CRIER_PORT ?? "8080"}${MERCURE_PATH}`;
+}
+
+function keyOf(values: { "jwt-key"?: string | undefined }): string | undefined {
+  const key = values["jwt-key"] ?? process.env.CRIER_JWT_KEY;
+  return key === undefined || key === "" ? undefined : readKey(key);
+}
+
+async function clientToken(
+  values: { token?: string | undefined; "jwt-key"?: string | undefined },
+  grant: { publish?: string[]; subscribe?: string[] },
+): Promise<string> {
+  if (values.token !== undefined) return values.token;
+  const key = keyOf(values);
+  if (key === undefined)
+    throw new UsageError("give --token, or --jwt-key (or CRIER_JWT_KEY) to sign one");
+  return mintToken(key, { ...grant, ttlSeconds: 3600 });
+}

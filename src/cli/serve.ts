@@ -1,0 +1,97 @@
+/**
+ * `crier` (serving): one process, or `--workers N` processes behind node:cluster. Stops on
+ * SIGTERM/SIGINT: stops accepting, sends every subscriber a `retry` hint, exits 0 within 5 s.
+ */
+import cluster from "node:cluster";
+import type { Backplane } from "../backplane/backplane.ts";
+import { createHub, type Hub } from "../hub.ts";
+import { createHubServer, shutdown } from "../mercure/http/server.ts";
+import { MERCURE_PATH } from "../mercure/paths.ts";
+import { mintToken } from "../mercure/tokens/mint.ts";
+import { parseServeConfig, type RedisConfig } from "./config.ts";
+import { log } from "./output.ts";
+import { runWorkers } from "./workers.ts";
+
+/** Serves until a signal; resolves with the exit code. */
+export async function serve(argv: string[]): Promise<number> {
+  const config = parseServeConfig(argv, process.env);
+  if (config.workers > 1 && cluster.isPrimary) {
+    // Dev mode: one throwaway key for all workers, so a token works on any of them.
+    const key = config.handler.publisherKey as string;
+    const env = config.devMode
+      ? { CRIER_JWT_KEY: key, CRIER_ANONYMOUS: "1" }
+      : ({} as Record<string, string>);
+    if (config.devMode) await announceDevMode(defaultUrlOf(config.port), key);
+    return runWorkers(config.workers, env, log);
+  }
+  const backplane = config.redis === undefined ? undefined : await redisBackplane(config.redis);
+  const hub = createHub({ ...config.hub, backplane });
+  if (config.redis !== undefined) await connected(hub, config.redis);
+  const server = createHubServer({ hub, ...config.handler });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, resolve);
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : config.port;
+  const url = `http://${config.host ?? "localhost"}:${port}${MERCURE_PATH}`;
+  log(`listening on ${url}`);
+  if (config.devMode) await announceDevMode(url, config.handler.publisherKey as string);
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      log(`${signal}: closing subscribers and stopping`);
+      shutdown(server, hub, 5000).then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+  });
+}
+
+// Loaded only when asked for, so a hub without --redis never loads the Redis client.
+async function redisBackplane(config: RedisConfig): Promise<Backplane> {
+  const { RedisBackplane } = await import("../backplane/redis.ts");
+  const backplane = new RedisBackplane(config);
+  backplane.on("down", (err) => log(`Redis unavailable (${err.message}); publishes answer 503`));
+  backplane.on("up", () => log("Redis available again; resuming"));
+  backplane.on("epoch", (epoch) =>
+    log(`Redis stream is new (epoch ${epoch}); older ids resume from earliest`),
+  );
+  return backplane;
+}
+
+async function connected(hub: Hub, config: RedisConfig): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`cannot reach Redis at ${redact(config.url)}`)),
+      10_000,
+    );
+  });
+  try {
+    await Promise.race([hub.ready(), timeout]);
+  } catch (err) {
+    await hub.close();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
+}
+
+function defaultUrlOf(port: number): string {
+  return `http://localhost:${port}${MERCURE_PATH}`;
+}
+
+async function announceDevMode(url: string, key: string): Promise<void> {
+  const token = await mintToken(key, { publish: ["*"], subscribe: ["*"] });
+  log(`DEV MODE: no --jwt-key given, so a throwaway key was generated and anonymous subscribers are allowed.
+  Do not use this in production: set --jwt-key (or CRIER_JWT_KEY).
+  Subscribe:  curl -N '${url}?topic=demo'
+  Publish:    curl -d topic=demo -d data=hello -H 'Authorization: Bearer ${token}' ${url}`);
+}

@@ -1,0 +1,209 @@
+/**
+ * Every setting of the standalone hub, once: its flag, its environment variable, its type, its
+ * default and its help. The parser (`config.ts`), `crier --help` and the README's configuration
+ * table are all made from this table (a test fails when the README disagrees with it).
+ *
+ * Flags win over environment variables; an empty variable counts as unset.
+ */
+
+import { HISTORY_DEFAULTS } from "../history/memory.ts";
+import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
+import { HUB_DEFAULTS } from "../hub.ts";
+import { HANDLER_DEFAULTS } from "../mercure/http/context.ts";
+
+/** How a setting's text is read. */
+export type SettingType = "string" | "integer" | "boolean";
+
+/** One setting. */
+export interface Setting {
+  readonly type: SettingType;
+  /** The environment variable that sets it when the flag is absent. */
+  readonly env: string;
+  /** The value used when neither is given, as it would be written; `undefined`: unset. */
+  readonly default?: string | undefined;
+  /** How the default reads in docs when it is not a plain value (`none: dev mode`). */
+  readonly defaultText?: string | undefined;
+  /** Smallest and largest value of an integer setting. */
+  readonly min?: number | undefined;
+  readonly max?: number | undefined;
+  /** One line for `--help` and the README. */
+  readonly help: string;
+}
+
+const table = {
+  port: {
+    type: "integer",
+    env: "CRIER_PORT",
+    default: "8080",
+    min: 0,
+    max: 65535,
+    help: "port to listen on",
+  },
+  host: {
+    type: "string",
+    env: "CRIER_HOST",
+    defaultText: "all interfaces",
+    help: "address to bind",
+  },
+  "jwt-key": {
+    type: "string",
+    env: "CRIER_JWT_KEY",
+    defaultText: "none: dev mode",
+    help: "HS256 secret, or a PEM public key (inline or a file path), for publishers and subscribers",
+  },
+  "publisher-jwt-key": {
+    type: "string",
+    env: "CRIER_PUBLISHER_JWT_KEY",
+    defaultText: "`--jwt-key`",
+    help: "key for publishers' tokens",
+  },
+  "subscriber-jwt-key": {
+    type: "string",
+    env: "CRIER_SUBSCRIBER_JWT_KEY",
+    defaultText: "`--jwt-key`",
+    help: "key for subscribers' tokens",
+  },
+  jwks: {
+    type: "string",
+    env: "CRIER_JWKS",
+    defaultText: "none",
+    help: "a JWK Set file (JSON) of public keys, for roles without a key of their own; the token's `kid` picks the key",
+  },
+  "jwt-issuer": {
+    type: "string",
+    env: "CRIER_JWT_ISSUER",
+    defaultText: "not checked",
+    help: "trusted `iss` of draft-08 access tokens (`typ: at+jwt`)",
+  },
+  "jwt-audience": {
+    type: "string",
+    env: "CRIER_JWT_AUDIENCE",
+    defaultText: "none",
+    help: "the hub's resource identifier, required in `aud` of draft-08 access tokens (without it they are refused)",
+  },
+  "authorization-query": {
+    type: "boolean",
+    env: "CRIER_AUTHORIZATION_QUERY",
+    default: "false",
+    defaultText: "off",
+    help: "accept the token in the `authorization` query parameter (v0.x clients that cannot set headers); never logged",
+  },
+  anonymous: {
+    type: "boolean",
+    env: "CRIER_ANONYMOUS",
+    default: "false",
+    defaultText: "off",
+    help: "allow subscribers without a token (they never receive private updates)",
+  },
+  "max-subscribers": {
+    type: "integer",
+    env: "CRIER_MAX_SUBSCRIBERS",
+    default: String(HANDLER_DEFAULTS.maxSubscribers),
+    min: 1,
+    max: 100_000_000,
+    help: "concurrent subscriptions; past it, `429` with `Retry-After`",
+  },
+  subscriptions: {
+    type: "boolean",
+    env: "CRIER_SUBSCRIPTIONS",
+    default: "false",
+    defaultText: "off",
+    help: "Mercure active subscriptions: private subscription events and the `/.well-known/mercure/subscriptions` API",
+  },
+  "history-size": {
+    type: "integer",
+    env: "CRIER_HISTORY_SIZE",
+    default: String(HISTORY_DEFAULTS.maxEvents),
+    min: 0,
+    max: 10_000_000,
+    help: "updates kept in memory for resume",
+  },
+  "keep-alive": {
+    type: "integer",
+    env: "CRIER_KEEP_ALIVE",
+    default: String(HUB_DEFAULTS.keepAliveMs),
+    min: 0,
+    max: 3_600_000,
+    help: "ms between keep-alive comments; `0` turns them off",
+  },
+  "cors-origins": {
+    type: "string",
+    env: "CRIER_CORS_ORIGINS",
+    defaultText: "none",
+    help: "comma-separated browser origins allowed (with credentials); `*` allows any origin without credentials",
+  },
+  redis: {
+    type: "string",
+    env: "CRIER_REDIS",
+    defaultText: "none",
+    help: "share updates and history through this Redis (`redis://…`)",
+  },
+  "redis-prefix": {
+    type: "string",
+    env: "CRIER_REDIS_PREFIX",
+    default: REDIS_DEFAULTS.prefix,
+    help: "prefix of every Redis key; hubs with the same prefix share updates",
+  },
+  "redis-max-len": {
+    type: "integer",
+    env: "CRIER_REDIS_MAX_LEN",
+    default: String(REDIS_DEFAULTS.maxLen),
+    min: 1,
+    max: 1_000_000_000,
+    help: "updates the Redis stream keeps, about",
+  },
+  "redis-max-age": {
+    type: "integer",
+    env: "CRIER_REDIS_MAX_AGE",
+    default: String(REDIS_DEFAULTS.maxAgeMs),
+    defaultText: "`0` (off)",
+    min: 0,
+    max: 2 ** 40,
+    help: "ms after which Redis trims an update",
+  },
+  workers: {
+    type: "integer",
+    env: "CRIER_WORKERS",
+    default: "1",
+    min: 1,
+    max: 1024,
+    help: "processes serving the port (node:cluster); needs `--redis`",
+  },
+} as const satisfies Record<string, Setting>;
+
+/** The settings, by flag name (without `--`). */
+export const SETTINGS: Readonly<Record<SettingName, Setting>> = table;
+export type SettingName = keyof typeof table;
+
+/** How the default of `setting` reads in docs. */
+export function defaultTextOf(setting: Setting): string {
+  return setting.defaultText ?? `\`${setting.default}\``;
+}
+
+/** The lines of `crier --help` that list the settings. */
+export function settingsHelp(): string {
+  return Object.entries(SETTINGS)
+    .map(([name, s]) => {
+      const text = defaultTextOf(s).replaceAll("`", "");
+      return `  --${name.padEnd(20)} ${s.env.padEnd(26)} ${s.help.replaceAll("`", "")} (default: ${text})`;
+    })
+    .join("\n");
+}
+
+/** The README's configuration table, as Markdown with aligned columns. */
+export function settingsTable(): string {
+  const rows = [
+    ["flag", "environment", "default", "meaning"],
+    ...Object.entries(SETTINGS).map(([name, s]) => [
+      `\`--${name}\``,
+      `\`${s.env}\``,
+      defaultTextOf(s),
+      s.help,
+    ]),
+  ];
+  const widths = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => (row[i] as string).length)));
+  const line = (cells: readonly string[]) =>
+    `| ${cells.map((cell, i) => cell.padEnd(widths[i] as number)).join(" | ")} |`;
+  const [head, ...body] = rows as [string[], ...string[][]];
+  return [line(head), line(widths.map((w) => "-".repeat(w))), ...body.map(line)].join("\n");
+}
