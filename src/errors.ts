@@ -27,7 +27,9 @@ export type CrierErrorCode =
   /** The history or backplane cannot take the update right now (HTTP 503). */
   | "CRIER_ERR_UNAVAILABLE"
   /** A limit on concurrent use was reached, e.g. `maxSubscribers`; retry later (HTTP 429). */
-  | "CRIER_ERR_TOO_MANY";
+  | "CRIER_ERR_TOO_MANY"
+  /** An optional peer dependency is not installed (`ioredis` for `crier/redis`). */
+  | "CRIER_ERR_MISSING_DEPENDENCY";
 
 const STATUS: Record<CrierErrorCode, number> = {
   CRIER_ERR_INVALID_EVENT: 400,
@@ -42,6 +44,7 @@ const STATUS: Record<CrierErrorCode, number> = {
   CRIER_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   CRIER_ERR_UNAVAILABLE: 503,
   CRIER_ERR_TOO_MANY: 429,
+  CRIER_ERR_MISSING_DEPENDENCY: 500,
 };
 
 /** The one error class of Crier. `status` is the HTTP status the hub answers this error with. */

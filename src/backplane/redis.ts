@@ -20,7 +20,8 @@
  *   const hub = createHub({ backplane: new RedisBackplane({ url: "redis://redis:6379" }) });
  */
 import { EventEmitter } from "node:events";
-import { Redis, type RedisOptions } from "ioredis";
+import { createRequire } from "node:module";
+import type { Redis, RedisOptions } from "ioredis";
 import { CrierError } from "../errors.ts";
 import {
   decodeEntry,
@@ -105,6 +106,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       retryStrategy: (times) => Math.min(100 * times, MAX_BACKOFF_MS),
     };
     // A silent (half-open) connection is dropped and reconnected after these timeouts.
+    const { Redis } = loadIoredis();
     this.#commands = new Redis(url, { ...base, commandTimeout, socketTimeout: 5000 });
     this.#tail = new Redis(url, { ...base, socketTimeout: this.#blockMs + 3000 });
     for (const connection of [this.#commands, this.#tail]) {
@@ -291,4 +293,23 @@ async function within(promise: Promise<unknown> | undefined, ms: number): Promis
   });
   await Promise.race([promise ?? timeout, timeout]);
   clearTimeout(timer);
+}
+
+/**
+ * Loads ioredis, an optional peer dependency (only `crier/redis` needs it), with an error that
+ * says how to install it. `load` is for tests.
+ */
+export function loadIoredis(
+  load: (id: string) => unknown = createRequire(import.meta.url),
+): typeof import("ioredis") {
+  try {
+    return load("ioredis") as typeof import("ioredis");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
+    throw new CrierError(
+      "CRIER_ERR_MISSING_DEPENDENCY",
+      "crier/redis needs the ioredis package, an optional peer dependency: npm install ioredis",
+      { cause: err },
+    );
+  }
 }

@@ -9,10 +9,18 @@
  * percent-encoded triplets; every variable may be undefined (omitted with its separator); a
  * prefix modifier (`{var:3}`) is matched like the whole value (a superset, never a miss).
  */
-import { RE2JS } from "re2js";
+import { createRequire } from "node:module";
+import type { RE2JS as RE2JSClass } from "re2js";
 import { CrierError } from "../errors.ts";
 
 /** Most variables in one template. */
+// re2js is loaded on the first template, so that a hub with exact topics only never loads it.
+let RE2JS: typeof RE2JSClass | undefined;
+function re2(): typeof RE2JSClass {
+  RE2JS ??= (createRequire(import.meta.url)("re2js") as { RE2JS: typeof RE2JSClass }).RE2JS;
+  return RE2JS;
+}
+
 export const MAX_TEMPLATE_VARIABLES = 32;
 
 interface Operator {
@@ -64,7 +72,7 @@ export function compileTemplate(template: string): (topic: string) => boolean {
     }
     at = close + 1;
   }
-  const re = RE2JS.compile(source);
+  const re = re2().compile(source);
   return (topic) => re.matches(topic);
 }
 

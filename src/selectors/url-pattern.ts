@@ -13,7 +13,8 @@
  * - topics longer than {@link MAX_URL_PATTERN_TOPIC_LENGTH} do not match any URL pattern, so
  *   the quadratic worst case left is bounded.
  */
-import { URLPattern as PolyfillURLPattern } from "urlpattern-polyfill/urlpattern";
+import { createRequire } from "node:module";
+import type { URLPattern as PolyfillURLPattern } from "urlpattern-polyfill/urlpattern";
 import { CrierError } from "../errors.ts";
 
 /** Most wildcards and named groups in one URL pattern. */
@@ -22,8 +23,18 @@ export const MAX_URL_PATTERN_GROUPS = 2;
 export const MAX_URL_PATTERN_TOPIC_LENGTH = 2048;
 
 type Pattern = InstanceType<typeof PolyfillURLPattern>;
-const URLPatternClass: typeof PolyfillURLPattern =
-  (globalThis as { URLPattern?: typeof PolyfillURLPattern }).URLPattern ?? PolyfillURLPattern;
+// The global class where Node has one; else the polyfill, loaded on the first URL pattern.
+let URLPatternClass: typeof PolyfillURLPattern | undefined;
+function urlPatternClass(): typeof PolyfillURLPattern {
+  URLPatternClass ??=
+    (globalThis as { URLPattern?: typeof PolyfillURLPattern }).URLPattern ??
+    (
+      createRequire(import.meta.url)("urlpattern-polyfill/urlpattern") as {
+        URLPattern: typeof PolyfillURLPattern;
+      }
+    ).URLPattern;
+  return URLPatternClass;
+}
 
 /** Compiles a URL pattern; relative patterns and topics resolve against `base` (the hub's URL). */
 export function compileUrlPattern(
@@ -34,7 +45,8 @@ export function compileUrlPattern(
   let pattern: Pattern;
   try {
     // [spec] hubs MUST NOT enable the `ignoreCase` option.
-    pattern = base === undefined ? new URLPatternClass(source) : new URLPatternClass(source, base);
+    pattern =
+      base === undefined ? new (urlPatternClass())(source) : new (urlPatternClass())(source, base);
   } catch (err) {
     throw new CrierError(
       "CRIER_ERR_BAD_REQUEST",

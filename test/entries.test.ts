@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+
+const ROOT = new URL("..", import.meta.url);
+
+/** Every package a fresh process loads to import `entry` and run `use` (ESM and CommonJS alike). */
+function packagesLoadedBy(entry: string, use = ""): Set<string> {
+  const dir = mkdtempSync(join(tmpdir(), "crier-entry-"));
+  const log = join(dir, "load.log");
+  try {
+    const script = `
+      import { createRequire } from "node:module";
+      import { appendFileSync } from "node:fs";
+      const entry = await import("./src/${entry}");
+      ${use}
+      const cache = Object.keys(createRequire(import.meta.url).cache);
+      appendFileSync(process.env.LOAD_LOG, cache.join("\\n") + "\\n");`;
+    const run = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "./test/fixtures/load-log.mjs",
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        script,
+      ],
+      { cwd: ROOT, encoding: "utf8", timeout: 30_000, env: { ...process.env, LOAD_LOG: log } },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    const packages = new Set<string>();
+    for (const line of readFileSync(log, "utf8").split("\n")) {
+      const match = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(line);
+      if (match?.[1] !== undefined) packages.add(match[1]);
+    }
+    return packages;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("entry points", () => {
+  test("importing the core loads no token, selector-engine or Redis package", () => {
+    const loaded = packagesLoadedBy("index.ts");
+    for (const name of ["jose", "re2js", "urlpattern-polyfill", "ioredis"]) {
+      assert.ok(!loaded.has(name), `crier loaded ${name}`);
+    }
+  });
+
+  test("crier/mercure loads jose; crier/redis loads ioredis once a backplane is made, never jose", () => {
+    const mercure = packagesLoadedBy("mercure/index.ts");
+    assert.ok(mercure.has("jose"));
+    assert.ok(!mercure.has("ioredis"));
+    assert.ok(!packagesLoadedBy("backplane/redis.ts").has("ioredis"));
+    const redis = packagesLoadedBy("backplane/redis.ts", "new entry.RedisBackplane({});");
+    assert.ok(redis.has("ioredis"));
+    assert.ok(!redis.has("jose"));
+  });
+});
