@@ -39,6 +39,7 @@ export interface Update extends UpdateFields {
   readonly bytes: Buffer;
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: they are refused.
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 /** Validates a publisher's input; throws `CRIER_ERR_INVALID_EVENT` or `CRIER_ERR_BAD_REQUEST`. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { exportJWK } from "jose";
 import type { CloseReason } from "../src/subscriber.ts";
-import { openStream, publish, sleep, startHub, type TestHub } from "./helpers.ts";
+import { openStream, publish, sleep, startHub, type TestHub, until } from "./helpers.ts";
 import {
   AUDIENCE,
   accessToken,
@@ -285,7 +285,7 @@ describe("the hub's other token sources and limits", () => {
       assert.match(String(third.headers["retry-after"]), /^\d+$/);
       assert.match(third.raw(), /maximum of 2 subscriptions/);
       first.close();
-      while (t.hub.stats.subscribers >= 2) await sleep(10);
+      await until(() => t.hub.stats.subscribers < 2, "the expired subscription to end");
       const fourth = await openStream(`${t.url}?topic=a`);
       fourth.close();
       second.close();

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { setImmediate as nextTurn } from "node:timers/promises";
+import { isCrierError } from "../src/errors.ts";
 import { createHub } from "../src/hub.ts";
 import type { Sink } from "../src/subscriber.ts";
 
@@ -33,5 +34,79 @@ describe("Hub", () => {
     assert.ok(a === b && b === c, "one copy for every subscriber with the same frames");
     assert.match(String(other.chunks.at(-1)), /data: 1\n\n.*data: 2\n\n.*data: 3\n\n$/s);
     await hub.close();
+  });
+});
+
+/** A connection that is backed up from the first write on: everything offered stays queued. */
+class BackedUpSink extends KeepingSink {
+  override write(chunk: Buffer) {
+    super.write(chunk);
+    return false;
+  }
+}
+
+describe("Hub lifecycle and overflow", () => {
+  test("refuses publishes and subscriptions after close() with CRIER_ERR_HUB_CLOSED", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    await hub.close();
+    await hub.close(); // idempotent
+    await assert.rejects(hub.publish({ topics: "t", data: "late" }), (err) =>
+      isCrierError(err, "CRIER_ERR_HUB_CLOSED"),
+    );
+    assert.throws(
+      () => hub.connect(new KeepingSink(), { topics: ["t"] }),
+      (err) => isCrierError(err, "CRIER_ERR_HUB_CLOSED"),
+    );
+  });
+
+  test("stores the publishes a disconnect listener makes while close() ends the streams", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    const stored: string[] = [];
+    hub.on("publish", (update) => stored.push(update.data));
+    hub.on("disconnect", (subscription, reason) => {
+      void hub.publish({ topics: "presence", data: `${reason} ${subscription.topics[0]}` });
+    });
+    hub.connect(new KeepingSink(), { topics: ["a"] });
+    await hub.close();
+    assert.deepEqual(stored, ["shutdown a"]);
+  });
+
+  test("under the drop policy, drops past the bound, counts and reports it, and spares the others", async () => {
+    const hub = createHub({ keepAliveMs: 0, queue: { maxEvents: 2, overflow: "drop" } });
+    const slow = new BackedUpSink();
+    const fast = new KeepingSink();
+    const slowSubscription = hub.connect(slow, { topics: ["t"] });
+    hub.connect(fast, { topics: ["t"] });
+    const dropped: unknown[] = [];
+    const disconnected: unknown[] = [];
+    hub.on("drop", (subscription) => dropped.push(subscription));
+    hub.on("disconnect", (subscription) => disconnected.push(subscription));
+    for (let i = 0; i < 5; i++) {
+      await hub.publish({ topics: "t", data: String(i) });
+      await nextTurn(); // the fast subscriber's queue is written out each turn
+    }
+    assert.equal(hub.stats.dropped, 3);
+    assert.deepEqual(dropped, [slowSubscription, slowSubscription, slowSubscription]);
+    assert.deepEqual(disconnected, [], "the drop policy keeps the connection");
+    assert.deepEqual(slowSubscription.queued, { events: 2, bytes: slowSubscription.queued.bytes });
+    const delivered = Buffer.concat(fast.chunks).toString();
+    assert.deepEqual(
+      [...delivered.matchAll(/data: (\d)/g)].map((m) => m[1]),
+      ["0", "1", "2", "3", "4"],
+    );
+    await hub.close();
+  });
+
+  test("refuses a queue bound or overflow policy it does not know, before anything starts", () => {
+    for (const queue of [{ maxEvents: 0 }, { maxBytes: -1 }, { overflow: "block" }]) {
+      const hub = createHub({ keepAliveMs: 0, queue: queue as never });
+      assert.throws(
+        () => hub.connect(new KeepingSink(), { topics: ["t"] }),
+        (err) => isCrierError(err, "CRIER_ERR_INVALID_OPTION"),
+        JSON.stringify(queue),
+      );
+      assert.equal(hub.stats.subscribers, 0);
+      void hub.close();
+    }
   });
 });

@@ -47,9 +47,19 @@ describe("keep-alive", () => {
     }
   });
 
-  test("can be turned off", async () => {
+  test("can be turned off: with keepAliveMs 0 nothing but the opening comment is ever sent", async () => {
+    mock.timers.enable({ apis: ["setInterval"] });
     const t = await startHub({ keepAliveMs: 0 });
-    assert.equal(t.hub.keepAliveMs, 0);
-    await t.close();
+    const s = await openStream(`${t.url}?topic=a`);
+    try {
+      await s.waitForComment();
+      mock.timers.tick(3_600_000);
+      await sleep(50);
+      assert.equal(s.raw(), ":\n");
+    } finally {
+      s.close();
+      await t.close();
+      mock.timers.reset();
+    }
   });
 });

@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { loadIoredis, RedisBackplane, type RedisBackplaneOptions } from "../src/backplane/redis.ts";
 import { isCrierError } from "../src/errors.ts";
 import type { Update } from "../src/update.ts";
+import { until } from "./helpers.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "./redis-harness.ts";
 
 const skip = await redisSkipReason("redis-backplane (the Redis backplane as a library)");
@@ -146,7 +147,7 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
       delivered.slice(0, replayed.length).map((u) => u.id),
       replayed,
     );
-    while (delivered.length < 20) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until(() => delivered.length >= 20, "20 deliveries");
     assert.deepEqual(
       delivered.map((u) => u.id),
       published,

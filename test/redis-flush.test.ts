@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { after, afterEach, describe, test } from "node:test";
 import {
   deletePrefix,
@@ -26,33 +25,38 @@ function hasRedisServer(): boolean {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** A throwaway redis-server without persistence, so a restart loses everything. */
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    { stdio: ["ignore", "pipe", "ignore"] },
-  );
-  let out = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 5000);
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      out += chunk;
-      if (out.includes("Ready to accept connections")) {
+/**
+ * A throwaway redis-server without persistence, so a restart loses everything. Redis cannot
+ * listen on port 0 and say which port it got, so without `port` it tries random ports until
+ * one binds (no listen-close-reuse race: a taken port makes redis-server exit, and the next is
+ * tried).
+ */
+async function startRedis(port?: number): Promise<{ child: ChildProcess; port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const tried = port ?? 20_000 + Math.floor(Math.random() * 40_000);
+    const child = spawn(
+      "redis-server",
+      ["--port", String(tried), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    let out = "";
+    const ready = await new Promise<boolean>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 5000);
+      child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+        out += chunk;
+        if (out.includes("Ready to accept connections")) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+      child.once("exit", () => {
         clearTimeout(timer);
-        resolve();
-      }
+        resolve(false);
+      });
     });
-  });
-  return child;
+    if (ready) return { child, port: tried };
+    if (port !== undefined || attempt >= 10) throw new Error(`redis-server did not start: ${out}`);
+  }
 }
 
 describe("the stream lost under running hubs", { skip, timeout: 60_000 }, () => {
@@ -119,8 +123,8 @@ describe("the stream lost under running hubs", { skip, timeout: 60_000 }, () => 
   test("after Redis restarts empty, the tails follow the new stream and old ids resume from earliest", {
     skip: hasRedisServer() ? false : "redis-server is not installed",
   }, async () => {
-    const port = await freePort();
-    servers.push(await startRedis(port));
+    const { child, port } = await startRedis();
+    servers.push(child);
     const redisUrl = `redis://127.0.0.1:${port}`;
     const prefix = uniquePrefix("restart");
     const [a, b] = (await Promise.all([
@@ -136,7 +140,7 @@ describe("the stream lost under running hubs", { skip, timeout: 60_000 }, () => 
     await once(old, "exit");
     const down = await publish(b.url, { topic: "feed", data: "lost" });
     assert.equal(down.status, 503, down.body);
-    servers.push(await startRedis(port));
+    servers.push((await startRedis(port)).child);
 
     const deadline = Date.now() + 10_000;
     let since: { status: number; body: string } = down;

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { createServer } from "node:net";
 import { after, describe, test } from "node:test";
 import {
   deletePrefix,
@@ -15,14 +14,6 @@ import {
 } from "./redis-harness.ts";
 
 const skip = await redisSkipReason("redis-workers (crier --workers N over Redis)");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe("crier --workers", () => {
   test("refuses --workers without --redis, naming the fix", () => {
@@ -51,7 +42,8 @@ describe("crier --workers", () => {
     });
 
     test("workers on one port share every update, and SIGTERM stops them all with exit 0", async () => {
-      const hub = await startHub(prefix, { port: await freePort(), args: ["--workers", "3"] });
+      // Port 0: the primary picks one free port and every worker shares it.
+      const hub = await startHub(prefix, { args: ["--workers", "3"] });
       // Wait for every worker to listen, so the connections below spread over all of them.
       await waitFor(() => hub.log.join("").match(/listening on/g)?.length === 3, 20_000, "workers");
       for (let i = 0; i < 9; i++) {

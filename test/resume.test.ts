@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { EventSource } from "eventsource";
 import type { Subscription } from "../src/subscriber.ts";
-import { openStream, publish, sleep, startHub, type TestHub } from "./helpers.ts";
+import { openStream, publish, sleep, startHub, type TestHub, until } from "./helpers.ts";
 
 describe("resuming with Last-Event-ID", () => {
   let t: TestHub;
@@ -124,12 +124,12 @@ describe("resuming with Last-Event-ID", () => {
         es.onopen = resolve;
       });
       await publish(t.url, { topic: "auto", data: "before", retry: "50" }, t.publisherToken);
-      while (got.length < 1) await sleep(5);
+      await until(() => got.length >= 1, "the first event");
       (connections[0] as Subscription).close();
       await publish(t.url, { topic: "auto", data: "while away" }, t.publisherToken);
-      while (connections.length < 2) await sleep(5);
+      await until(() => connections.length >= 2, "the reconnection");
       await publish(t.url, { topic: "auto", data: "after" }, t.publisherToken);
-      while (got.length < 3) await sleep(5);
+      await until(() => got.length >= 3, "three events");
       await sleep(50);
       assert.deepEqual(got, ["before", "while away", "after"]);
     } finally {

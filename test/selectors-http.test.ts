@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import { EventSource } from "eventsource";
 import { createHub, type Hub } from "../src/hub.ts";
 import { createHubServer, MERCURE_PATH } from "../src/mercure/index.ts";
+import { until } from "./helpers.ts";
 
 describe("topic selectors over HTTP", () => {
   let hub: Hub;
@@ -39,10 +40,6 @@ describe("topic selectors over HTTP", () => {
     return { received, opened };
   }
 
-  async function until(condition: () => boolean): Promise<void> {
-    while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-
   it("sends a template subscriber and a URL-pattern subscriber only their matching updates", async () => {
     const template = subscribe({ topic: "https://example.com/books/{id}" });
     const pattern = subscribe({ match_urlpattern: "https://example.com/reviews/:id" });
@@ -52,7 +49,10 @@ describe("topic selectors over HTTP", () => {
     await hub.publish({ topics: "https://example.com/reviews/2", data: "review 2" });
     await hub.publish({ topics: "https://example.com/books/3", data: "book 3" });
     await hub.publish({ topics: "https://example.com/reviews/4", data: "review 4" });
-    await until(() => template.received.length >= 2 && pattern.received.length >= 2);
+    await until(
+      () => template.received.length >= 2 && pattern.received.length >= 2,
+      "two updates on each subscriber",
+    );
 
     // Updates arrive in order, so the second expected one proves the other kind was skipped.
     assert.deepEqual(template.received, ["book 1", "book 3"]);
@@ -65,7 +65,7 @@ describe("topic selectors over HTTP", () => {
     await hub.publish({ topics: "https://example.com/books/1", data: "elsewhere" });
     await hub.publish({ topics: `${new URL(base).origin}/books/1`, data: "here" });
     await hub.publish({ topics: "exact", data: "exact" });
-    await until(() => relative.received.length >= 2);
+    await until(() => relative.received.length >= 2, "two updates on the relative subscriber");
     assert.deepEqual(relative.received, ["here", "exact"]);
   });
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import type { Subscription } from "../src/subscriber.ts";
-import { openStream, sleep, startHub, type TestHub } from "./helpers.ts";
+import { openStream, sleep, startHub, type TestHub, until } from "./helpers.ts";
 
 const MAX_BYTES = 256 * 1024;
 const UPDATE_BYTES = 32 * 1024;
@@ -26,7 +26,7 @@ describe("a subscriber that stops reading", () => {
     stalled.write(`GET /.well-known/mercure?topic=big HTTP/1.1\r\nHost: localhost\r\n\r\n`);
     stalled.pause();
     const readers = await Promise.all([1, 2, 3].map(() => openStream(`${t.url}?topic=big`)));
-    while (subscriptions.length < 4) await sleep(5);
+    await until(() => subscriptions.length >= 4, "four subscriptions");
     const slow = subscriptions[0] as Subscription;
 
     try {
@@ -52,6 +52,39 @@ describe("a subscriber that stops reading", () => {
     } finally {
       stalled.destroy();
       for (const reader of readers) reader.close();
+    }
+  });
+});
+
+describe("a subscriber whose connection stays backed up on a quiet topic", () => {
+  test("is evicted as stalled after four keep-alive intervals, and its socket is closed", async () => {
+    // A queue bound far above what is sent, so only the stalled check can end it.
+    const t = await startHub({ keepAliveMs: 100, queue: { maxBytes: 64 * 1024 * 1024 } });
+    const reasons: string[] = [];
+    t.hub.on("disconnect", (_, reason) => reasons.push(reason));
+    const stalled = connect(t.port, "127.0.0.1");
+    stalled.write(`GET /.well-known/mercure?topic=big HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    stalled.pause();
+    stalled.on("error", () => {}); // a reset is one way the hub may close it
+    const closed = new Promise<void>((resolve) => stalled.once("close", () => resolve()));
+    const reader = await openStream(`${t.url}?topic=big`);
+    try {
+      await until(() => t.hub.stats.subscribers === 2, "two subscriptions");
+      // 8 MiB: more than the kernel's socket buffers hold, so writes to the paused socket back up.
+      const payload = "x".repeat(UPDATE_BYTES);
+      for (let i = 0; i < 256; i++) await t.hub.publish({ topics: "big", data: `${i}:${payload}` });
+      // Then the topic goes quiet: nothing more is offered, and the connection never drains.
+      await until(() => reasons.includes("stalled"), "the stalled eviction", 10_000);
+      assert.deepEqual(reasons, ["stalled"]);
+      assert.equal(t.hub.stats.evicted, 1);
+      // Reading what it holds lets the client see the end the hub sent.
+      stalled.resume();
+      await closed;
+      assert.equal((await reader.waitForEvents(256, 20_000)).length, 256);
+    } finally {
+      stalled.destroy();
+      reader.close();
+      await t.close();
     }
   });
 });

@@ -7,9 +7,9 @@ import {
   publish,
   SECRET,
   type StreamClient,
-  sleep,
   startHub,
   type TestHub,
+  until,
 } from "./helpers.ts";
 
 const S = "/.well-known/mercure/subscriptions";
@@ -36,14 +36,6 @@ async function getJson(url: string, jwt?: string) {
     headers: res.headers,
     body: type.includes("json") ? JSON.parse(text) : text,
   };
-}
-
-async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await sleep(10);
-  }
 }
 
 describe("active subscriptions over HTTP", () => {
@@ -212,7 +204,10 @@ describe("active subscriptions over HTTP", () => {
     const none = await getJson(`${origin}${S}/nobody`, jwt);
     assert.deepEqual(none.body.subscriptions, []);
     first.close();
-    await until(async () => (await getJson(`${origin}${v0}`, jwt)).body.subscriptions.length === 1);
+    await until(
+      async () => (await getJson(`${origin}${v0}`, jwt)).body.subscriptions.length === 1,
+      "the ended subscription to leave the list",
+    );
   });
 
   test("answers one subscription as the event's document plus lastEventID, and 404 for an unknown one", async () => {

@@ -168,7 +168,8 @@ function track(socket: HttpSocket): void {
   if (server === undefined) return;
   let sockets = takenOver.get(server);
   if (sockets === undefined) {
-    const own = (sockets = new Set());
+    const own = new Set<HttpSocket>();
+    sockets = own;
     takenOver.set(server, own);
     const closeAll = server.closeAllConnections;
     server.closeAllConnections = function closeAllConnections(this: Server): void {

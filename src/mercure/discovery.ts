@@ -58,6 +58,7 @@ export function discoveryLink(
 }
 
 function target(url: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: they are refused.
   if (url === "" || /[\u0000-\u0020<>\u007f]/.test(url)) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
@@ -69,6 +70,7 @@ function target(url: string): string {
 
 // RFC 8288 attribute values as RFC 7230 quoted-strings: `"` and `\` escaped, no controls.
 function quoted(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: they are refused.
   if (/[\u0000-\u001f\u007f]/.test(value)) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
