@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { after, describe, test } from "node:test";
 import {
   deletePrefix,
@@ -63,6 +63,33 @@ describe("crier --workers", () => {
       const code = await hub.stop("SIGTERM");
       assert.equal(code, 0);
       await waitFor(() => clients.every((c) => c.ends === 1), 5000, "streams to end");
+    });
+
+    test("replaces every worker that dies, even all of them at once, and exits 0 only on a signal", async () => {
+      const hub = await startHub(prefix, { args: ["--workers", "2"] });
+      await waitFor(() => hub.log.join("").match(/listening on/g)?.length === 2, 20_000, "workers");
+      const workers = execFileSync("pgrep", ["-P", String(hub.child.pid)], { encoding: "utf8" })
+        .trim()
+        .split("\n")
+        .map(Number);
+      assert.equal(workers.length, 2);
+      for (const pid of workers) process.kill(pid, "SIGKILL");
+      await waitFor(
+        () => (hub.log.join("").match(/replacing it/g)?.length ?? 0) === 2,
+        10_000,
+        "the deaths",
+      );
+      assert.equal(hub.child.exitCode, null, "the primary outlives its workers");
+      await waitFor(
+        () => hub.log.join("").match(/listening on/g)?.length === 4,
+        20_000,
+        "replacements",
+      );
+      // Port 0 again: with no worker left the primary let the old port go, so read the new one.
+      const url = [...hub.log.join("").matchAll(/listening on (\S+)/g)].at(-1)?.[1] as string;
+      const result = await publish(url, { topic: "jobs", data: "after" });
+      assert.equal(result.status, 200, result.body);
+      assert.equal(await hub.stop("SIGTERM"), 0);
     });
   });
 });

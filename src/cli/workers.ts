@@ -1,14 +1,19 @@
 /**
  * `crier --workers N`: N processes serving one port through node:cluster, sharing updates and
  * history through Redis. The primary serves nothing itself: it starts the workers, starts a new
- * one when a worker dies, and on SIGTERM/SIGINT asks each to shut down gracefully.
+ * one whenever a worker dies (after a delay that grows while workers keep dying), and on
+ * SIGTERM/SIGINT asks each to shut down gracefully. It exits 0 only after such a signal, and 1
+ * when a worker fails before it ever served: a supervisor then sees the failure.
  */
 import cluster, { type Worker } from "node:cluster";
 
 /** How long the workers get to close their subscribers before they are killed. */
 const STOP_GRACE_MS = 10_000;
-/** Delay before a crashed worker is replaced, so a crash loop does not spin. */
+/** Delay before a crashed worker is replaced, doubled per death in a row up to the max. */
 const RESTART_DELAY_MS = 1000;
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A replacement that serves this long resets the delay. */
+const STABLE_MS = 60_000;
 
 /**
  * Runs the primary until it is told to stop; resolves with the exit code: 0 after a graceful
@@ -24,16 +29,30 @@ export function runWorkers(
     const serving = new WeakSet<Worker>();
     let stopping = false;
     let code = 0;
+    let deaths = 0;
+    let lastDeath = 0;
     const fork = () => cluster.fork(env);
-    cluster.on("listening", (worker) => serving.add(worker));
+    // Once the hub has served, a replacement that fails to start is retried like any death.
+    let served = false;
+    cluster.on("listening", (worker) => {
+      serving.add(worker);
+      served = true;
+    });
     cluster.on("exit", (worker, exitCode, signal) => {
-      if (!stopping && !serving.has(worker)) {
+      if (!stopping && !served && !serving.has(worker)) {
         log(`worker ${worker.process.pid} failed to start (${signal ?? `exit ${exitCode}`})`);
         code = 1;
         stop("failure");
       } else if (!stopping) {
-        log(`worker ${worker.process.pid} died (${signal ?? `exit ${exitCode}`}); replacing it`);
-        setTimeout(() => stopping || fork(), RESTART_DELAY_MS).unref();
+        const now = Date.now();
+        deaths = now - lastDeath > STABLE_MS ? 1 : deaths + 1;
+        lastDeath = now;
+        const delay = Math.min(RESTART_DELAY_MS * 2 ** (deaths - 1), MAX_RESTART_DELAY_MS);
+        log(
+          `worker ${worker.process.pid} died (${signal ?? `exit ${exitCode}`}); replacing it in ${delay} ms`,
+        );
+        // Not unref'd: with every worker dead, this timer is what keeps the primary alive.
+        setTimeout(() => stopping || fork(), delay);
       }
       if (stopping && Object.keys(cluster.workers ?? {}).length === 0) resolve(code);
     });

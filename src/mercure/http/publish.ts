@@ -18,10 +18,10 @@ export async function handlePublish(
   ctx: HttpContext,
   req: IncomingMessage,
   res: ServerResponse,
+  url: URL,
   cors: Readonly<Record<string, string>>,
 ): Promise<void> {
   try {
-    const url = new URL(req.url ?? "/", "http://hub.invalid");
     const verified = await verifyRequest(ctx, req, url, "publisher");
     if (verified === undefined) {
       throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a publisher token is required");

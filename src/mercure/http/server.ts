@@ -3,15 +3,17 @@
  * subscribers to come back, and ends within a bound.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { CrierError } from "../../errors.ts";
 import type { Hub } from "../../hub.ts";
 import { MERCURE_PATH, SUBSCRIPTIONS_PATH } from "../paths.ts";
-import { type HandlerOptions, resolveContext } from "./context.ts";
+import { type HandlerOptions, type HttpContext, resolveContext } from "./context.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { sendHomePage } from "./home.ts";
 import { handlePublish } from "./publish.ts";
-import { sendText } from "./respond.ts";
+import { sendError, sendText } from "./respond.ts";
 import { handleSubscribe } from "./subscribe.ts";
 import { handleSubscriptions } from "./subscriptions.ts";
+import { requestUrl } from "./target.ts";
 
 /**
  * A request listener serving the Mercure endpoint, the subscriptions API (when the hub tracks
@@ -22,33 +24,46 @@ export function createHandler(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const ctx = resolveContext(options);
   return (req, res) => {
-    const url = new URL(req.url ?? "/", "http://hub.invalid");
-    const cors = corsHeaders(req, ctx.corsOrigins);
-    if (url.pathname === MERCURE_PATH) {
-      if (req.method === "GET") void handleSubscribe(ctx, req, res, url, cors);
-      else if (req.method === "POST") void handlePublish(ctx, req, res, cors);
-      else if (req.method === "OPTIONS") preflight(req, res, ctx.corsOrigins);
-      else
-        sendText(res, 405, "use GET to subscribe or POST to publish", {
-          ...cors,
-          Allow: "GET, POST, OPTIONS",
-        });
-      return;
+    // A throw here would reach node:http's 'request' emitter and end the process: every
+    // request gets an answer instead, and an unexpected error is reported on the hub.
+    try {
+      route(ctx, req, res);
+    } catch (err) {
+      if (!(err instanceof CrierError) && ctx.hub.listenerCount("error") > 0) {
+        ctx.hub.emit("error", err instanceof Error ? err : new Error(String(err)));
+      }
+      sendError(res, err);
     }
-    if (ctx.subscriptions !== undefined && url.pathname.startsWith(SUBSCRIPTIONS_PATH)) {
-      void handleSubscriptions(ctx, req, res, url, cors);
-      return;
-    }
-    if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
-      sendText(res, 200, "ok");
-      return;
-    }
-    if (url.pathname === "/" && req.method === "GET") {
-      sendHomePage(res);
-      return;
-    }
-    sendText(res, 404, "not found");
   };
+}
+
+function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): void {
+  const url = requestUrl(req);
+  const cors = corsHeaders(req, ctx.corsOrigins);
+  if (url.pathname === MERCURE_PATH) {
+    if (req.method === "GET") void handleSubscribe(ctx, req, res, url, cors);
+    else if (req.method === "POST") void handlePublish(ctx, req, res, url, cors);
+    else if (req.method === "OPTIONS") preflight(req, res, ctx.corsOrigins);
+    else
+      sendText(res, 405, "use GET to subscribe or POST to publish", {
+        ...cors,
+        Allow: "GET, POST, OPTIONS",
+      });
+    return;
+  }
+  if (ctx.subscriptions !== undefined && url.pathname.startsWith(SUBSCRIPTIONS_PATH)) {
+    void handleSubscriptions(ctx, req, res, url, cors);
+    return;
+  }
+  if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
+    sendText(res, 200, "ok");
+    return;
+  }
+  if (url.pathname === "/" && req.method === "GET") {
+    sendHomePage(res);
+    return;
+  }
+  sendText(res, 404, "not found");
 }
 
 /** A node:http server for the hub. */

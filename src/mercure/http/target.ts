@@ -1,0 +1,42 @@
+/**
+ * The request target and `Host` of a request, read defensively: node:http accepts request lines
+ * that WHATWG `URL` refuses (`GET //:99999`, `GET http://a:99999/`, `GET http://[`), and a Host
+ * header it does not check. Anything not understood is a 400 with the reason, never a throw in
+ * the request listener.
+ */
+import type { IncomingMessage } from "node:http";
+import { CrierError } from "../../errors.ts";
+
+// RFC 3986 reg-name (letters, digits, `-._~`, sub-delims minus `,;` kept simple) or an IP literal,
+// and an optional port.
+const HOST = /^(?:[A-Za-z0-9\-._~!$&'()*+=]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * The path and query of the request as a URL (its origin is a placeholder: use `pathname` and
+ * `searchParams` only). Origin-form targets (`/path?query`) are read as paths even when they
+ * start with `//`; absolute-form targets (`http://host/path`) give their path and query.
+ * Throws `CRIER_ERR_BAD_REQUEST` for any other form or a target that does not parse.
+ */
+export function requestUrl(req: IncomingMessage): URL {
+  // [spec, RFC 9112 §3.2] A server MUST respond with a 400 (Bad Request) status code to any
+  // HTTP/1.1 request message that lacks a Host header field and to any request message that
+  // contains […] a Host header field with an invalid field value.
+  const host = req.headers.host;
+  if (host !== undefined && !HOST.test(host)) {
+    throw new CrierError("CRIER_ERR_BAD_REQUEST", "the Host header is not a valid host[:port]");
+  }
+  const target = req.url ?? "/";
+  try {
+    if (target.startsWith("/")) return new URL(`http://hub.invalid${target}`);
+    if (/^https?:\/\//i.test(target)) {
+      const absolute = new URL(target);
+      return new URL(`http://hub.invalid${absolute.pathname}${absolute.search}`);
+    }
+  } catch {
+    // Falls through to the refusal below.
+  }
+  throw new CrierError(
+    "CRIER_ERR_BAD_REQUEST",
+    "the request target must be a path (/…) or an absolute http(s) URL",
+  );
+}

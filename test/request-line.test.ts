@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { connect } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { KEY, type Run, serve } from "./cli-harness.ts";
+
+/** Sends raw bytes on a fresh connection and resolves with everything the hub answers. */
+async function raw(url: string, bytes: string): Promise<string> {
+  const { port } = new URL(url);
+  const socket = connect(Number(port), "127.0.0.1");
+  let answer = "";
+  socket.setEncoding("utf8").on("data", (chunk: string) => {
+    answer += chunk;
+    // One answer is enough: close as soon as its body is in.
+    if (/\r\n\r\n[^\n]*\n$/.test(answer)) socket.end();
+  });
+  socket.write(bytes);
+  await new Promise<void>((resolve) => {
+    socket.once("close", () => resolve());
+    socket.setTimeout(5000, () => socket.destroy());
+  });
+  return answer;
+}
+
+describe("request targets node:http accepts but URL does not", () => {
+  let hub: { run: Run; url: string };
+  before(async () => {
+    hub = await serve(["--anonymous"], { CRIER_JWT_KEY: KEY });
+  });
+  after(async () => {
+    hub.run.child.kill("SIGTERM");
+    assert.equal(await hub.run.exit, 0, "the hub was still alive at the end");
+  });
+
+  // An origin-form target is a path even when it starts with `//` (here: no such path).
+  for (const [line, answered] of [
+    ["GET //:99999 HTTP/1.1", /^HTTP\/1\.1 404 /],
+    ["POST //:99999 HTTP/1.1", /^HTTP\/1\.1 404 /],
+    ["GET http://a:99999/ HTTP/1.1", /^HTTP\/1\.1 400 [^]*request target must be a path/],
+    ["GET http://[ HTTP/1.1", /^HTTP\/1\.1 400 [^]*request target must be a path/],
+    ["GET * HTTP/1.1", /^HTTP\/1\.1 400 [^]*request target must be a path/],
+  ] as const) {
+    test(`answers "${line}" with a 4xx and a reason, and keeps serving`, async () => {
+      const answer = await raw(hub.url, `${line}\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n`);
+      assert.match(answer, answered);
+      const health = await fetch(new URL("/healthz", hub.url));
+      assert.equal(health.status, 200);
+    });
+  }
+
+  test("answers a Host header that is not host[:port] with 400", async () => {
+    const answer = await raw(hub.url, "GET /healthz HTTP/1.1\r\nHost: a b/c\r\n\r\n");
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.match(answer, /Host header/);
+  });
+
+  test("reads the path of an absolute-form target", async () => {
+    const answer = await raw(
+      hub.url,
+      "GET http://localhost/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert.match(answer, /^HTTP\/1\.1 200 [^]*\r\n\r\nok\n$/);
+  });
+});
