@@ -25,6 +25,7 @@ export interface SseEvent {
 // — an id with NUL is ignored by browsers, and a line break would end the field early.
 const FORBIDDEN_IN_LINE = /[\r\n\0]/;
 const LINE_BREAK = /\r\n|\r|\n/;
+const LINE_BREAKS = /\r\n|\r|\n/g;
 
 /** Throws `CRIER_ERR_INVALID_EVENT` unless `value` can be one field line. */
 export function assertSingleLine(field: "id" | "type", value: string): void {
@@ -63,6 +64,25 @@ export function encodeEvent(event: SseEvent): Buffer {
   }
   out += dataLines(event.data ?? "");
   return Buffer.from(`${out}\n`, "utf8");
+}
+
+/**
+ * The length in bytes of {@link encodeEvent}'s result, without building it (no validation): how
+ * a publish is checked against a subscriber's queue bound before it is stored.
+ */
+export function encodedLength(event: SseEvent): number {
+  let n = 1;
+  if (event.id !== undefined) n += "id: \n".length + Buffer.byteLength(event.id);
+  if (event.type !== undefined) n += "event: \n".length + Buffer.byteLength(event.type);
+  if (event.retry !== undefined) n += "retry: \n".length + String(event.retry).length;
+  const data = event.data ?? "";
+  let lines = 1;
+  let breakBytes = 0;
+  for (const match of data.matchAll(LINE_BREAKS)) {
+    lines++;
+    breakBytes += match[0].length;
+  }
+  return n + Buffer.byteLength(data) - breakBytes + lines * "data: \n".length;
 }
 
 /**

@@ -7,7 +7,7 @@
 import { EventEmitter } from "node:events";
 import type { Backplane } from "./backplane/backplane.ts";
 import { LocalBackplane } from "./backplane/local.ts";
-import { encodeComment, encodeRetry } from "./encoder.ts";
+import { encodeComment, encodedLength, encodeRetry } from "./encoder.ts";
 import { CrierError } from "./errors.ts";
 import { FlushQueue } from "./flush-queue.ts";
 import { streamHead } from "./head.ts";
@@ -18,13 +18,14 @@ import {
   type CloseReason,
   type Connection,
   type QueueOptions,
+  resolveQueueOptions,
   type Sink,
   Subscriber,
   type SubscriberHost,
   type Subscription,
 } from "./subscriber.ts";
 import { TopicIndex } from "./topic-index.ts";
-import { type Update, type UpdateInput, validateUpdate } from "./update.ts";
+import { type Update, type UpdateFields, type UpdateInput, validateUpdate } from "./update.ts";
 
 /** Defaults of {@link HubOptions}. */
 export const HUB_DEFAULTS = { keepAliveMs: 15_000, closeRetryMs: 1000 } as const;
@@ -79,13 +80,15 @@ export interface HubStats {
 }
 
 const KEEP_ALIVE = { bytes: encodeComment() };
+// Longer than any id a history generates (`<epoch>:<ms>-<seq>` on Redis).
+const LONGEST_GENERATED_ID = "x".repeat(64);
 
 export class Hub extends EventEmitter<HubEvents> {
   readonly keepAliveMs: number;
   readonly #backplane: Backplane;
   readonly #index = new TopicIndex();
   readonly #subscribers = new Set<Subscriber>();
-  readonly #queue: QueueOptions;
+  readonly #queue: ReturnType<typeof resolveQueueOptions>;
   readonly #closeRetryMs: number;
   readonly #ready: Promise<void>;
   readonly #keepAlive: NodeJS.Timeout | undefined;
@@ -118,7 +121,7 @@ export class Hub extends EventEmitter<HubEvents> {
   constructor(options: HubOptions = {}) {
     super();
     this.keepAliveMs = integerOption("keepAliveMs", options.keepAliveMs, HUB_DEFAULTS.keepAliveMs);
-    this.#queue = options.queue ?? {};
+    this.#queue = resolveQueueOptions(options.queue);
     this.#closeRetryMs = integerOption(
       "closeRetryMs",
       options.closeRetryMs,
@@ -156,12 +159,15 @@ export class Hub extends EventEmitter<HubEvents> {
   /**
    * Stores the update and delivers it to every matching subscriber. Resolves with the stored
    * update (its `id` is the event id) once the backplane holds it; rejects with a `CrierError`
-   * for invalid input (`CRIER_ERR_INVALID_EVENT`, `CRIER_ERR_BAD_REQUEST`), a duplicate id, an
-   * unavailable backplane or a closed hub.
+   * for invalid input (`CRIER_ERR_INVALID_EVENT`, `CRIER_ERR_BAD_REQUEST`), an update whose
+   * encoded frame is larger than `queue.maxBytes` (`CRIER_ERR_PAYLOAD_TOO_LARGE`), a duplicate
+   * id, an unavailable backplane or a closed hub.
    */
   async publish(input: UpdateInput): Promise<Update> {
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is closed");
-    const stored = this.#backplane.publish(validateUpdate(input));
+    const fields = validateUpdate(input);
+    this.#assertFits(fields);
+    const stored = this.#backplane.publish(fields);
     this.#inflight.add(stored);
     try {
       return await stored;
@@ -221,6 +227,19 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#closed = true;
     await Promise.allSettled(this.#inflight);
     await this.#backplane.close();
+  }
+
+  // An update whose frame is larger than a subscriber's queue bound could reach no subscriber:
+  // each would be evicted the moment it was offered, however empty its queue. Refused before it
+  // is stored. A generated id is counted at its longest.
+  #assertFits(fields: UpdateFields): void {
+    const size = encodedLength({ ...fields, id: fields.id ?? LONGEST_GENERATED_ID });
+    if (size > this.#queue.maxBytes) {
+      throw new CrierError(
+        "CRIER_ERR_PAYLOAD_TOO_LARGE",
+        `the update encodes to ${size} bytes (each line break adds a "data: " line), more than a subscriber's queue holds (${this.#queue.maxBytes} bytes)`,
+      );
+    }
   }
 
   readonly #offer = (subscriber: Subscriber): void => {

@@ -47,6 +47,17 @@ export type OverflowPolicy = "disconnect" | "drop";
 /** Defaults of {@link QueueOptions}. */
 export const QUEUE_DEFAULTS = { maxEvents: 4096, maxBytes: 1024 * 1024 } as const;
 
+/** Checks queue options and applies their defaults; throws `CRIER_ERR_INVALID_OPTION`. */
+export function resolveQueueOptions(queue: QueueOptions = {}): Required<{
+  [K in keyof QueueOptions]: Exclude<QueueOptions[K], undefined>;
+}> {
+  return {
+    maxEvents: integerOption("queue.maxEvents", queue.maxEvents, QUEUE_DEFAULTS.maxEvents, 1),
+    maxBytes: integerOption("queue.maxBytes", queue.maxBytes, QUEUE_DEFAULTS.maxBytes, 1),
+    overflow: choiceOption("queue.overflow", queue.overflow, "disconnect", ["disconnect", "drop"]),
+  };
+}
+
 /** Bounds of one subscriber's queue. */
 export interface QueueOptions {
   /** Most frames waiting to be written. Default 4,096. */
@@ -173,12 +184,11 @@ export class Subscriber implements Connection {
     this.topics = this.selectors.map((selector) => selector.source);
     this.authorized = access.authorized ?? [];
     this.#claims = this.authorized.map((c) => (typeof c === "string" ? compileClaim(c) : c));
-    this.maxEvents = integerOption("queue.maxEvents", queue.maxEvents, QUEUE_DEFAULTS.maxEvents, 1);
-    this.maxBytes = integerOption("queue.maxBytes", queue.maxBytes, QUEUE_DEFAULTS.maxBytes, 1);
-    this.overflow = choiceOption("queue.overflow", queue.overflow, "disconnect", [
-      "disconnect",
-      "drop",
-    ]);
+    ({
+      maxEvents: this.maxEvents,
+      maxBytes: this.maxBytes,
+      overflow: this.overflow,
+    } = resolveQueueOptions(queue));
     if (access.expiresAt !== undefined) this.#expireAt(access.expiresAt);
   }
 

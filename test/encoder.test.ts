@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import fc from "fast-check";
-import { encodeComment, encodeEvent, encodeRetry } from "../src/encoder.ts";
+import { encodeComment, encodedLength, encodeEvent, encodeRetry } from "../src/encoder.ts";
 import { isCrierError } from "../src/errors.ts";
 
 const wire = (buf: Buffer) => buf.toString("utf8");
@@ -108,6 +108,15 @@ describe("round trip through eventsource-parser", () => {
         assert.equal(got.id, ev.id);
         assert.equal(got.event, ev.type);
         assert.equal(retry, ev.retry);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test("encodedLength is the length of the encoded event, without building it", () => {
+    fc.assert(
+      fc.property(event, (ev) => {
+        assert.equal(encodedLength(ev), encodeEvent(ev).length);
       }),
       { numRuns: 2000 },
     );

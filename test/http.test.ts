@@ -277,6 +277,29 @@ describe("the Mercure endpoint over HTTP", () => {
     noTopic.close();
   });
 
+  test("refuses with 413 a publish whose line breaks would make it larger than a subscriber's queue, and evicts nobody", async () => {
+    const small = await startHub({ keepAliveMs: 0, queue: { maxBytes: 4096 } });
+    const s = await openStream(`${small.url}?topic=breaks`);
+    try {
+      await s.waitForComment();
+      // 1,000 line breaks: a 3 KB body, a 7 KB frame once each line is a `data: ` line.
+      const res = await publish(
+        small.url,
+        { topic: "breaks", data: "\n".repeat(1000) },
+        small.publisherToken,
+      );
+      assert.equal(res.status, 413);
+      assert.match(res.body, /encodes to \d+ bytes/);
+      const ok = await publish(small.url, { topic: "breaks", data: "after" }, small.publisherToken);
+      assert.equal(ok.status, 200);
+      assert.equal((await s.waitForEvents(1))[0]?.data, "after");
+      assert.equal(small.hub.stats.evicted, 0);
+    } finally {
+      s.close();
+      await small.close();
+    }
+  });
+
   test("keeps publishers' idle connections open past node's default idle timeout (5 s, plus 1 s on newer nodes)", async () => {
     const socket = connect(t.port, "127.0.0.1");
     await once(socket, "connect");

@@ -99,14 +99,33 @@ describe("Hub lifecycle and overflow", () => {
 
   test("refuses a queue bound or overflow policy it does not know, before anything starts", () => {
     for (const queue of [{ maxEvents: 0 }, { maxBytes: -1 }, { overflow: "block" }]) {
-      const hub = createHub({ keepAliveMs: 0, queue: queue as never });
       assert.throws(
-        () => hub.connect(new KeepingSink(), { topics: ["t"] }),
+        () => createHub({ keepAliveMs: 0, queue: queue as never }),
         (err) => isCrierError(err, "CRIER_ERR_INVALID_OPTION"),
         JSON.stringify(queue),
       );
-      assert.equal(hub.stats.subscribers, 0);
-      void hub.close();
     }
+  });
+});
+
+describe("an update larger than a subscriber's queue bound", () => {
+  test("is refused at publish with CRIER_ERR_PAYLOAD_TOO_LARGE, and no subscriber is evicted", async () => {
+    const hub = createHub({ keepAliveMs: 0, queue: { maxBytes: 1024 } });
+    const sink = new KeepingSink();
+    const subscription = hub.connect(sink, { topics: ["t"] });
+    // 200 line breaks: 201 bytes of data, 1,415 bytes once each line is a `data: ` line.
+    await assert.rejects(
+      hub.publish({ topics: "t", data: "\n".repeat(200) }),
+      (err) =>
+        isCrierError(err, "CRIER_ERR_PAYLOAD_TOO_LARGE") &&
+        /encodes to \d+ bytes/.test(err.message),
+    );
+    const fits = await hub.publish({ topics: "t", data: "\n".repeat(100) });
+    await nextTurn();
+    assert.equal(subscription.closed, false);
+    assert.equal(hub.stats.evicted, 0);
+    assert.equal(hub.stats.published, 1);
+    assert.ok(Buffer.concat(sink.chunks).toString().includes(`id: ${fits.id}\n`));
+    await hub.close();
   });
 });
