@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Hub, SubscribeOptions } from "../hub.ts";
 import type { Connection, Sink, Subscription } from "../subscriber.ts";
 import { canTakeOver, destroyStream, END_GRACE_MS, SocketSink } from "./socket-sink.ts";
+import { armDeadPeerDetection } from "./tcp-liveness.ts";
 
 // A response whose end never got out (the client stopped reading) is dropped; a finished one is
 // left alone, its keep-alive connection may already carry the client's next request.
@@ -81,6 +82,7 @@ export function subscribeNode(
 ): Subscription {
   const lastEventId = options.lastEventId ?? lastEventIdHeader(req);
   req.socket.setNoDelay(true);
+  armDeadPeerDetection(req.socket, hub.keepAliveMs);
   const detach = options.detach === true;
   const direct = detach && canTakeOver(req, res);
   const sink = direct ? new SocketSink(req, res) : new ResponseSink(res, detach);
