@@ -128,7 +128,12 @@ export class Hub extends EventEmitter<HubEvents> {
       HUB_DEFAULTS.closeRetryMs,
     );
     this.#backplane = options.backplane ?? new LocalBackplane(options.history);
-    this.#ready = Promise.resolve(this.#backplane.start((update) => this.#deliver(update)));
+    this.#ready = Promise.resolve(
+      this.#backplane.start(
+        (update) => this.#deliver(update),
+        () => this.#resetAll(),
+      ),
+    );
     this.#ready.catch((err: unknown) => this.#report(err));
     if (this.keepAliveMs > 0) {
       this.#keepAlive = setInterval(() => this.#sendKeepAlive(), this.keepAliveMs);
@@ -205,8 +210,8 @@ export class Hub extends EventEmitter<HubEvents> {
       (replay) => {
         const resumed = replay === undefined ? "earliest" : lastEventId;
         // Replayed updates are filtered against the current token, like live ones.
-        const updates = replay?.filter((update) => subscriber.wants(update)) ?? [];
-        subscriber.open(streamHead(options.headers, resumed), updates);
+        const updates = replay?.updates.filter((update) => subscriber.wants(update)) ?? [];
+        subscriber.open(streamHead(options.headers, resumed), updates, replay?.skip);
       },
       fail,
     );
@@ -258,6 +263,14 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#index.forEachMatch(update.topics, this.#offer);
     this.#current = undefined;
     this.emit("publish", update);
+  }
+
+  // The backplane's history was replaced: what the live streams were resumable from is gone and
+  // they may have missed updates. Each is ended with a retry hint; its client resumes with its
+  // last id and is told `earliest`, an explicit gap instead of a silent one.
+  #resetAll(): void {
+    const retry = encodeRetry(this.#closeRetryMs);
+    for (const subscriber of [...this.#subscribers]) subscriber.close("reset", retry);
   }
 
   #sendKeepAlive(): void {

@@ -76,7 +76,14 @@ export interface QueueOptions {
  * Why a subscriber ended. `overflow`: its queue hit a bound; `stalled`: its connection stayed
  * backed up for {@link STALLED_TICKS} keep-alive intervals; `expired`: its token's `exp` passed.
  */
-export type CloseReason = "client" | "overflow" | "stalled" | "shutdown" | "closed" | "expired";
+export type CloseReason =
+  | "client"
+  | "overflow"
+  | "stalled"
+  | "shutdown"
+  | "closed"
+  | "expired"
+  | "reset";
 
 /** A live subscription, as its owner sees it. */
 export interface Subscription {
@@ -172,6 +179,8 @@ export class Subscriber implements Connection {
   #backlogAt = 0;
   #state: "pending" | "open" | "closed" = "pending";
   #blocked = false;
+  // Ids still to arrive live that the client already has (see `Replay.skip`).
+  #skip: Set<string> | undefined;
   #stalledTicks = 0;
   readonly #claims: readonly Selector[];
   #expiry: NodeJS.Timeout | undefined;
@@ -214,6 +223,7 @@ export class Subscriber implements Connection {
   /** Queues a frame, applying the overflow policy at the bound. */
   offer(frame: Frame): void {
     if (this.#state === "closed") return;
+    if (this.#skip !== undefined && this.#state === "open" && this.#skipped(frame)) return;
     const size = frame.bytes.length;
     if (this.#queue.length >= this.maxEvents || this.#queuedBytes + size > this.maxBytes) {
       if (this.overflow === "drop") this.#host.dropped(this);
@@ -230,11 +240,18 @@ export class Subscriber implements Connection {
    * replayed updates, followed by whatever was offered meanwhile minus what the replay already
    * holds. Until then, offered frames wait in the queue.
    */
-  open(headers: Readonly<Record<string, string>>, replay: readonly Update[]): void {
+  open(
+    headers: Readonly<Record<string, string>>,
+    replay: readonly Update[],
+    skip?: ReadonlySet<string> | undefined,
+  ): void {
     if (this.#state !== "pending") return;
-    if (replay.length > 0 && this.#queue.length > 0) {
+    if (skip !== undefined && skip.size > 0) this.#skip = new Set(skip);
+    if ((replay.length > 0 || this.#skip !== undefined) && this.#queue.length > 0) {
       const replayed = new Set(replay.map((update) => update.id));
-      this.#queue = this.#queue.filter((frame) => !replayed.has(frame.id as string));
+      this.#queue = this.#queue.filter(
+        (frame) => !replayed.has(frame.id as string) && !this.#skipped(frame),
+      );
       this.#queuedBytes = this.#queue.reduce((sum, frame) => sum + frame.bytes.length, 0);
     }
     // Open only once the head is out: a head the transport refuses leaves it pending, and a
@@ -328,6 +345,15 @@ export class Subscriber implements Connection {
       Math.min(delay, MAX_TIMER_MS),
     );
     this.#expiry.unref();
+  }
+
+  // True (and forgotten) when the frame is one the resume said to skip; the set empties as its
+  // ids arrive, and is dropped then, so only a resumed subscriber ever pays for the check.
+  #skipped(frame: Frame): boolean {
+    const skip = this.#skip;
+    if (skip === undefined || frame.id === undefined || !skip.delete(frame.id)) return false;
+    if (skip.size === 0) this.#skip = undefined;
+    return true;
   }
 
   #writeBacklogChunk(): void {

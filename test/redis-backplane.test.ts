@@ -69,12 +69,12 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     }
     const all = await backplane.replay("earliest");
     assert.deepEqual(
-      all?.map((u) => u.id),
+      all?.updates.map((u) => u.id),
       ids,
     );
     const rest = await backplane.replay(ids[99] as string);
     assert.deepEqual(
-      rest?.map((u) => u.id),
+      rest?.updates.map((u) => u.id),
       ids.slice(100),
     );
   });
@@ -100,7 +100,7 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     assert.equal(await backplane.replay("p0"), undefined);
     const recent = await backplane.replay(ids[394] as string);
     assert.deepEqual(
-      recent?.map((u) => u.id),
+      recent?.updates.map((u) => u.id),
       ids.slice(395),
     );
     // A trimmed publisher id may be used again.
@@ -140,7 +140,7 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     const published = [];
     for (let i = 0; i < 20; i++) published.push((await backplane.publish(fields(`${i}`))).id);
     const replay = await backplane.replay("earliest");
-    const replayed = replay?.map((u) => u.id) ?? [];
+    const replayed = replay?.updates.map((u) => u.id) ?? [];
     // The replay stops where the tail is: the rest is still on its way, live.
     assert.deepEqual(replayed, published.slice(0, replayed.length));
     assert.deepEqual(
@@ -153,6 +153,6 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
       published,
     );
     assert.equal(backplane.lastEventId(), published.at(-1));
-    assert.deepEqual(await backplane.replay(published.at(-1) as string), []);
+    assert.deepEqual(await backplane.replay(published.at(-1) as string), { updates: [] });
   });
 });

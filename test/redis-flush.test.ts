@@ -1,63 +1,22 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { after, afterEach, describe, test } from "node:test";
 import {
   deletePrefix,
   type HubProcess,
+  hasRedisServer,
   publish,
   redisSkipReason,
   SseClient,
   startHub,
+  startRedis,
   stopAllHubs,
   uniquePrefix,
   waitFor,
 } from "./redis-harness.ts";
 
 const skip = await redisSkipReason("redis-flush (the stream lost under running hubs)");
-
-function hasRedisServer(): boolean {
-  try {
-    execFileSync("redis-server", ["--version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * A throwaway redis-server without persistence, so a restart loses everything. Redis cannot
- * listen on port 0 and say which port it got, so without `port` it tries random ports until
- * one binds (no listen-close-reuse race: a taken port makes redis-server exit, and the next is
- * tried).
- */
-async function startRedis(port?: number): Promise<{ child: ChildProcess; port: number }> {
-  for (let attempt = 0; ; attempt++) {
-    const tried = port ?? 20_000 + Math.floor(Math.random() * 40_000);
-    const child = spawn(
-      "redis-server",
-      ["--port", String(tried), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-      { stdio: ["ignore", "pipe", "ignore"] },
-    );
-    let out = "";
-    const ready = await new Promise<boolean>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 5000);
-      child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-        out += chunk;
-        if (out.includes("Ready to accept connections")) {
-          clearTimeout(timer);
-          resolve(true);
-        }
-      });
-      child.once("exit", () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
-    if (ready) return { child, port: tried };
-    if (port !== undefined || attempt >= 10) throw new Error(`redis-server did not start: ${out}`);
-  }
-}
 
 describe("the stream lost under running hubs", { skip, timeout: 60_000 }, () => {
   const prefixes: string[] = [];
@@ -92,7 +51,7 @@ describe("the stream lost under running hubs", { skip, timeout: 60_000 }, () => 
     return ids;
   }
 
-  test("after the prefix's keys are deleted, old ids resume from earliest and live updates go on", async () => {
+  test("after the prefix's keys are deleted, live streams are ended and every old id resumes from earliest", async () => {
     const prefix = uniquePrefix("flush");
     prefixes.push(prefix);
     const [a, b] = (await Promise.all([startHub(prefix), startHub(prefix)])) as [
@@ -106,8 +65,12 @@ describe("the stream lost under running hubs", { skip, timeout: 60_000 }, () => 
     await deletePrefix(prefix);
     const since = await publishAll(b, ["4", "5"]);
     assert.notEqual(since[0]?.split(":")[0], before[0]?.split(":")[0], "a new epoch");
-    await waitFor(() => live.ids.length === 5, 5000, "updates of the new stream");
-    assert.deepEqual(live.ids, [...before, ...since]);
+    // The history the live stream could resume from is gone: it is ended, not silently fed
+    // the new stream, and its client is told `earliest` when it comes back.
+    await waitFor(() => live.ends === 1, 5000, "the live stream to end");
+    assert.deepEqual(live.ids, before);
+    await live.connect(a.url);
+    assert.equal(live.resumedFrom, "earliest");
 
     const stale = await client(a.url, before[1]);
     assert.equal(stale.resumedFrom, "earliest");
@@ -115,12 +78,17 @@ describe("the stream lost under running hubs", { skip, timeout: 60_000 }, () => 
     assert.equal(fresh.resumedFrom, since[0]);
     await waitFor(() => fresh.ids.length === 1, 5000, "the replay");
     const after = await publishAll(a, ["6"]);
-    await waitFor(() => stale.ids.length === 1 && fresh.ids.length === 2, 5000, "update 6");
+    await waitFor(
+      () => stale.ids.length === 1 && fresh.ids.length === 2 && live.ids.length === 4,
+      5000,
+      "update 6",
+    );
     assert.deepEqual(stale.ids, after);
+    assert.deepEqual(live.ids, [...before, ...after]);
     assert.deepEqual(fresh.ids, [since[1], ...after]);
   });
 
-  test("after Redis restarts empty, the tails follow the new stream and old ids resume from earliest", {
+  test("after Redis restarts empty, live streams are ended, old ids resume from earliest, and the tails follow the new stream", {
     skip: hasRedisServer() ? false : "redis-server is not installed",
   }, async () => {
     const { child, port } = await startRedis();
@@ -149,10 +117,14 @@ describe("the stream lost under running hubs", { skip, timeout: 60_000 }, () => 
       since = await publish(b.url, { topic: "feed", data: "3" });
     }
     assert.equal(since.status, 200, since.body);
-    await waitFor(() => live.ids.length === 3, 10_000, "the update of the new stream");
-    assert.deepEqual(live.ids, [...before, since.body]);
-    assert.equal(live.ends, 0);
+    await waitFor(() => live.ends === 1, 10_000, "the live stream to end");
+    assert.deepEqual(live.ids, before);
+    await live.connect(a.url);
+    assert.equal(live.resumedFrom, "earliest");
     const stale = await client(b.url, before[0]);
     assert.equal(stale.resumedFrom, "earliest");
+    const next = await publishAll(b, ["4"]);
+    await waitFor(() => live.ids.length === 3, 10_000, "the next update of the new stream");
+    assert.deepEqual(live.ids, [...before, ...next]);
   });
 });

@@ -3,7 +3,7 @@
  * processes started from the CLI, a small SSE client that can move between nodes, a publisher,
  * and a unique key prefix per test that is deleted afterwards.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
@@ -236,5 +236,49 @@ export async function waitFor(check: () => boolean, ms: number, what: string): P
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** True when Debian's redis-server is installed (throwaway servers for tests that stop one). */
+export function hasRedisServer(): boolean {
+  try {
+    execFileSync("redis-server", ["--version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A throwaway redis-server without persistence, so a restart loses everything. Redis cannot
+ * listen on port 0 and say which port it got, so without `port` it tries random ports until
+ * one binds (no listen-close-reuse race: a taken port makes redis-server exit, and the next is
+ * tried).
+ */
+export async function startRedis(port?: number): Promise<{ child: ChildProcess; port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const tried = port ?? 20_000 + Math.floor(Math.random() * 40_000);
+    const child = spawn(
+      "redis-server",
+      ["--port", String(tried), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    let out = "";
+    const ready = await new Promise<boolean>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 5000);
+      child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+        out += chunk;
+        if (out.includes("Ready to accept connections")) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+      child.once("exit", () => {
+        clearTimeout(timer);
+        resolve(false);
+      });
+    });
+    if (ready) return { child, port: tried };
+    if (port !== undefined || attempt >= 10) throw new Error(`redis-server did not start: ${out}`);
   }
 }

@@ -5,15 +5,32 @@
  */
 import type { Update, UpdateFields } from "../update.ts";
 
-/** The updates after a given id, oldest first; `undefined` when the id is unknown or evicted. */
-export type Replay = readonly Update[] | undefined;
+/**
+ * What a resume gets: the stored updates after the asked id, oldest first, that this node has
+ * already delivered; `undefined` when the id is unknown or evicted (the client is told
+ * `earliest`). Updates after them reach the (already registered) subscriber live.
+ */
+export type Replay =
+  | {
+      readonly updates: readonly Update[];
+      /**
+       * Ids at or before the asked one that this node has not delivered yet (its reader is behind
+       * the node the client came from): when they arrive live, the subscriber drops them, so
+       * nothing at or before its cursor is delivered again.
+       */
+      readonly skip?: ReadonlySet<string> | undefined;
+    }
+  | undefined;
 
 export interface Backplane {
   /**
    * Starts delivery: from now on every update stored by any node is passed to `deliver`, once
-   * and in order. Called once by the hub before anything else.
+   * and in order. Called once by the hub before anything else. `reset` is called when the
+   * history was replaced under the running node (the Redis stream flushed or lost in a
+   * failover): updates may have been missed, so the hub ends every live stream, and each client
+   * resumes and is told `earliest`.
    */
-  start(deliver: (update: Update) => void): void | Promise<void>;
+  start(deliver: (update: Update) => void, reset?: () => void): void | Promise<void>;
   /**
    * Stores an update (assigning its id when the publisher gave none) and resolves with it once it
    * is durable for this backplane. Rejects with a `CrierError` (`CRIER_ERR_DUPLICATE_ID`,

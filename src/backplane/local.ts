@@ -30,7 +30,8 @@ export class LocalBackplane implements Backplane {
   }
 
   replay(lastEventId: string): Replay {
-    return this.history.after(lastEventId);
+    const updates = this.history.after(lastEventId);
+    return updates === undefined ? undefined : { updates };
   }
 
   lastEventId(): string | undefined {

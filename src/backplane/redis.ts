@@ -32,6 +32,7 @@ import {
   RedisHistory,
   type RedisHistoryOptions,
 } from "../history/redis.ts";
+import { integerOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import type { Backplane, Replay } from "./backplane.ts";
 
@@ -70,6 +71,10 @@ export interface RedisBackplaneEvents {
 export type ConnectionOptions = Omit<RedisOptions, "replyMapping">;
 
 const MAX_BACKOFF_MS = 1000;
+/** Good reads in a row after which a reduced read COUNT is doubled again. */
+const GROW_AFTER_READS = 16;
+/** Most ids a resume may have to skip on a node whose tail is behind the client's cursor. */
+const MAX_SKIP = 10_000;
 
 export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implements Backplane {
   readonly history: RedisHistory;
@@ -78,7 +83,13 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   readonly #blockMs: number;
   readonly #commandTimeout: number;
   readonly #readCount: number;
+  // The COUNT of the next read: halved after a read that failed (Redis drops a client whose
+  // reply outgrows its output buffer limit, and the same read would fail forever), grown back
+  // after a run of good reads.
+  #count: number;
+  #goodReads = 0;
   #deliver: ((update: Update) => void) | undefined;
+  #reset: (() => void) | undefined;
   #started: Promise<void> | undefined;
   #resolveStarted: (() => void) | undefined;
   #tailing: Promise<void> | undefined;
@@ -94,7 +105,8 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     const commandTimeout = options.commandTimeoutMs ?? 1500;
     this.#commandTimeout = commandTimeout;
     this.#blockMs = options.blockMs ?? 2000;
-    this.#readCount = options.readCount ?? 512;
+    this.#readCount = integerOption("readCount", options.readCount, 512, 1);
+    this.#count = this.#readCount;
     const base: ConnectionOptions = {
       connectTimeout: 2000,
       ...options.redis,
@@ -117,9 +129,10 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   }
 
   /** Connects and starts tailing; resolves once the tail knows where it starts. */
-  start(deliver: (update: Update) => void): Promise<void> {
+  start(deliver: (update: Update) => void, reset?: () => void): Promise<void> {
     if (this.#started !== undefined) return this.#started;
     this.#deliver = deliver;
+    this.#reset = reset;
     this.#commands.connect().catch(() => {});
     this.#tail.connect().catch(() => {});
     this.#started = new Promise((resolve) => {
@@ -140,24 +153,58 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   }
 
   async replay(lastEventId: string): Promise<Replay> {
+    // Where this node's tail stood when the subscriber was registered (the hub asks for the
+    // replay in the same tick): everything after it reaches the subscriber live.
+    const registeredAt = this.#position;
+    const epochAtStart = this.#epoch;
     if (this.#epoch === undefined) await within(this.#started, this.#commandTimeout);
     if (this.#epoch === undefined) throw unavailable(new Error("not connected yet"));
-    let raw: RawEntry[] | undefined;
+    let found: { cursor: Position; entries: RawEntry[] } | undefined;
     try {
-      raw = await this.history.after(lastEventId);
+      found = await this.history.after(lastEventId);
+      if (
+        found !== undefined &&
+        epochAtStart !== undefined &&
+        isBefore(registeredAt, found.cursor)
+      ) {
+        // The client comes from a node whose tail is ahead of ours: what lies between our tail
+        // and its cursor will still arrive here live, and must not be delivered again.
+        return { updates: [], skip: await this.#idsBetween(registeredAt, found.cursor) };
+      }
     } catch (err) {
       throw unavailable(err, this.#commands.status);
     }
-    if (raw === undefined) return undefined;
+    if (found === undefined) return undefined;
     // Only what the tail has delivered here; the rest reaches the subscriber live.
     const updates: Update[] = [];
-    for (const item of raw) {
+    for (const item of found.entries) {
       const entry = decodeEntry(item);
       if (entry === undefined || entry.epoch !== this.#epoch) continue;
       if (isBefore(this.#position, entry.position)) break;
       updates.push(entry.update);
     }
-    return updates;
+    return { updates };
+  }
+
+  // The ids of the entries in (after, upTo]; refused past MAX_SKIP (a tail that far behind
+  // serves no resume until it catches up: the client retries).
+  async #idsBetween(after: Position, upTo: Position): Promise<Set<string>> {
+    const raw = (await this.#commands.xrange(
+      this.history.keys.stream,
+      `(${after}`,
+      upTo,
+      "COUNT",
+      MAX_SKIP + 1,
+    )) as RawEntry[];
+    if (raw.length > MAX_SKIP) {
+      throw new Error(`this node's reader is more than ${MAX_SKIP} updates behind; retry`);
+    }
+    const ids = new Set<string>();
+    for (const item of raw) {
+      const entry = decodeEntry(item);
+      if (entry !== undefined && entry.epoch === this.#epoch) ids.add(entry.update.id);
+    }
+    return ids;
   }
 
   lastEventId(): string | undefined {
@@ -194,6 +241,8 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
         await this.#read();
       } catch (err) {
         if (this.#closed) return;
+        this.#count = Math.max(1, Math.floor(this.#count / 2));
+        this.#goodReads = 0;
         this.#setDown(err as Error);
         backoff = Math.min(backoff + 100, MAX_BACKOFF_MS);
         await new Promise((resolve) => setTimeout(resolve, backoff));
@@ -206,7 +255,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     while (!this.#closed) {
       const reply = (await this.#tail.xread(
         "COUNT",
-        this.#readCount,
+        this.#count,
         "BLOCK",
         this.#blockMs,
         "STREAMS",
@@ -214,6 +263,10 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
         this.#position,
       )) as [string, RawEntry[]][] | null;
       this.#setUp();
+      if (this.#count < this.#readCount && ++this.#goodReads >= GROW_AFTER_READS) {
+        this.#count = Math.min(this.#readCount, this.#count * 2);
+        this.#goodReads = 0;
+      }
       for (const raw of reply?.[0]?.[1] ?? []) {
         if (this.#closed) return;
         const entry = decodeEntry(raw);
@@ -245,6 +298,9 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     this.#position = "0-0";
     this.#lastId = undefined;
     this.emit("epoch", epoch);
+    // The stream this node was delivering is gone: its live subscribers may have missed
+    // updates, and are told so by being sent back to resume.
+    this.#reset?.();
     return true;
   }
 

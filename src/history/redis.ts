@@ -94,12 +94,12 @@ return { epoch, pos }
 `;
 
 // KEYS stream epoch ids; ARGV last-event-id parsed-epoch parsed-position page-size
-// Returns the first page of entries after the id, or false when the id is unknown, trimmed or of
-// another epoch.
+// Returns { position of the id, first page of entries after it }, or false when the id is
+// unknown, trimmed or of another epoch.
 const REPLAY = `${LUA_POSITION}
 local pos
 if ARGV[1] == 'earliest' then
-  return redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[4])
+  return { '0-0', redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[4]) }
 end
 pos = redis.call('HGET', KEYS[3], ARGV[1])
 if not pos then
@@ -111,13 +111,13 @@ local oldest = first(KEYS[1])
 if not oldest then
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
   for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' and info[i + 1] == pos then return {} end
+    if info[i] == 'last-generated-id' and info[i + 1] == pos then return { pos, {} } end
   end
   return false
 end
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][1]
 if before(pos, oldest) or before(newest, pos) then return false end
-return redis.call('XRANGE', KEYS[1], '(' .. pos, '+', 'COUNT', ARGV[4])
+return { pos, redis.call('XRANGE', KEYS[1], '(' .. pos, '+', 'COUNT', ARGV[4]) }
 `;
 
 /** Entries read by one replay command. */
@@ -125,7 +125,7 @@ const REPLAY_PAGE = 512;
 
 interface Scripts {
   crierPublish(...args: string[]): Promise<[string, string]>;
-  crierReplay(...args: string[]): Promise<RawEntry[] | null>;
+  crierReplay(...args: string[]): Promise<[Position, RawEntry[]] | null>;
 }
 
 /** Where a history lives and how long it is. */
@@ -207,11 +207,14 @@ export class RedisHistory {
     }
   }
 
-  /** The raw entries after `lastEventId` (`earliest`: all), or `undefined` when unknown. */
-  async after(lastEventId: string): Promise<RawEntry[] | undefined> {
+  /**
+   * The position of `lastEventId` (`0-0` for `earliest`) and the raw entries after it, or
+   * `undefined` when the id is unknown.
+   */
+  async after(lastEventId: string): Promise<{ cursor: Position; entries: RawEntry[] } | undefined> {
     const parsed = parseId(lastEventId);
     const { stream, epoch, ids } = this.keys;
-    const raw = await this.#redis.crierReplay(
+    const found = await this.#redis.crierReplay(
       stream,
       epoch,
       ids,
@@ -220,7 +223,8 @@ export class RedisHistory {
       parsed?.position ?? "",
       String(REPLAY_PAGE),
     );
-    if (raw === null) return undefined;
+    if (found === null) return undefined;
+    const [cursor, raw] = found;
     // The rest in pages, one command each: a long replay never holds Redis (single-threaded)
     // long enough to time out the publishes and other replays waiting behind it.
     const entries = raw;
@@ -235,7 +239,7 @@ export class RedisHistory {
       )) as RawEntry[];
       entries.push(...page);
     }
-    return entries;
+    return { cursor, entries };
   }
 }
 
