@@ -1,56 +1,10 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import { describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { jwtVerify } from "jose";
-import { openStream, publish, sleep } from "./helpers.ts";
+import { crier, serve, waitFor } from "./cli-harness.ts";
+import { openStream, publish } from "./helpers.ts";
 
-const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const KEY = "cli-test-secret-cli-test-secret-123";
-
-interface Run {
-  readonly child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  readonly exit: Promise<number | null>;
-}
-
-function crier(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const run: Run = {
-    child,
-    stdout: "",
-    stderr: "",
-    exit: once(child, "exit").then(([code]) => code as number | null),
-  };
-  child.stdout?.on("data", (d: Buffer) => (run.stdout += d.toString()));
-  child.stderr?.on("data", (d: Buffer) => (run.stderr += d.toString()));
-  return run;
-}
-
-async function waitFor<T>(get: () => T | undefined, what: string, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = get();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-/** Starts `crier` on a free port and resolves with its Mercure URL. */
-async function serve(args: string[], env: Record<string, string> = {}) {
-  const run = crier(["--port", "0", "--host", "127.0.0.1", ...args], env);
-  const url = await waitFor(
-    () => /listening on (\S+)/.exec(run.stderr)?.[1],
-    `the hub to listen: ${run.stderr}`,
-  );
-  return { run, url };
-}
 
 describe("the crier command", () => {
   test("mints a token with the mercure claim", async () => {

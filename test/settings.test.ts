@@ -37,4 +37,27 @@ describe("the settings table", () => {
       );
     }
   });
+
+  test("reads a boolean from its documented spellings in any case, and a bare flag as true", () => {
+    for (const word of ["1", "true", "YES", "On"]) {
+      assert.equal(new Settings([], { CRIER_ANONYMOUS: word }).boolean("anonymous"), true, word);
+      assert.equal(new Settings([`--anonymous=${word}`], {}).boolean("anonymous"), true, word);
+    }
+    for (const word of ["0", "False", "no", "OFF"]) {
+      assert.equal(new Settings([], { CRIER_ANONYMOUS: word }).boolean("anonymous"), false, word);
+      assert.equal(new Settings([`--anonymous=${word}`], {}).boolean("anonymous"), false, word);
+    }
+    assert.equal(
+      new Settings(["--anonymous"], { CRIER_ANONYMOUS: "no" }).boolean("anonymous"),
+      true,
+    );
+    assert.equal(new Settings([], {}).boolean("anonymous"), false);
+    for (const word of ["n", "disabled", "2", " yes"]) {
+      assert.throws(
+        () => new Settings([], { CRIER_ANONYMOUS: word }).boolean("anonymous"),
+        /CRIER_ANONYMOUS must be one of 1\/0, true\/false, yes\/no, on\/off/,
+        word,
+      );
+    }
+  });
 });

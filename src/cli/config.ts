@@ -37,6 +37,12 @@ export interface RedisConfig {
   readonly maxAgeMs: number;
 }
 
+/** The spellings a boolean setting accepts, any case; a bare flag means true. */
+export const BOOLEAN_SPELLINGS = {
+  true: ["1", "true", "yes", "on"],
+  false: ["0", "false", "no", "off"],
+} as const;
+
 /** The settings as given: flags over environment, defaults applied, each read by its type. */
 export class Settings {
   readonly #values: Record<string, string | boolean | undefined>;
@@ -49,9 +55,18 @@ export class Settings {
         { type: s.type === "boolean" ? "boolean" : "string" } as const,
       ]),
     );
+    // `--anonymous=no`: node's parser takes no value after a boolean flag, so those are read here.
+    const spelled: Record<string, string> = {};
+    const args = argv.filter((arg) => {
+      const match = /^--([^=]+)=(.*)$/s.exec(arg);
+      const name = match?.[1] as SettingName;
+      if (match === null || SETTINGS[name]?.type !== "boolean") return true;
+      spelled[name] = match[2] as string;
+      return false;
+    });
     try {
       ({ values: this.#values } = parseArgs({
-        args: [...argv],
+        args,
         options,
         strict: true,
         allowPositionals: false,
@@ -59,14 +74,13 @@ export class Settings {
     } catch (err) {
       throw new CrierError("CRIER_ERR_INVALID_OPTION", (err as Error).message);
     }
+    Object.assign(this.#values, spelled);
     this.#env = env;
   }
 
   /** The raw text of a setting (flag, else variable, else default); `undefined`: unset. */
   text(name: SettingName): string | undefined {
-    const value = this.#values[name] ?? this.#env[SETTINGS[name].env];
-    if (value === undefined || value === "") return SETTINGS[name].default;
-    return String(value);
+    return this.#given(name).text;
   }
 
   integer(name: SettingName): number {
@@ -76,9 +90,31 @@ export class Settings {
     return integerOption(`--${name}`, value, 0, setting.min, setting.max);
   }
 
+  /** A boolean setting: one of {@link BOOLEAN_SPELLINGS}; anything else is refused. */
   boolean(name: SettingName): boolean {
-    const value = this.text(name);
-    return value !== undefined && value !== "false" && value !== "0";
+    const { text, from } = this.#given(name);
+    const word = (text ?? "false").toLowerCase();
+    if ((BOOLEAN_SPELLINGS.true as readonly string[]).includes(word)) return true;
+    if ((BOOLEAN_SPELLINGS.false as readonly string[]).includes(word)) return false;
+    const accepted = [0, 1, 2, 3]
+      .map((i) => `${BOOLEAN_SPELLINGS.true[i]}/${BOOLEAN_SPELLINGS.false[i]}`)
+      .join(", ");
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${from} must be one of ${accepted} (any case), got ${JSON.stringify(text)}`,
+    );
+  }
+
+  // The text of a setting and where it came from (the flag or the variable), for messages.
+  #given(name: SettingName): { text: string | undefined; from: string } {
+    const flag = this.#values[name];
+    const variable = SETTINGS[name].env;
+    const [value, from] =
+      flag === undefined ? [this.#env[variable], variable] : [flag, `--${name}`];
+    if (value === undefined || value === "") {
+      return { text: SETTINGS[name].default, from: `--${name}` };
+    }
+    return { text: String(value), from };
   }
 }
 
@@ -128,7 +164,8 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       jwtAudience: s.text("jwt-audience"),
       authorizationQuery: s.boolean("authorization-query"),
       maxSubscribers: s.integer("max-subscribers"),
-      anonymous: devMode || s.boolean("anonymous"),
+      // Read even in dev mode, so a misspelt value is refused there too.
+      anonymous: s.boolean("anonymous") || devMode,
       subscriptions: s.boolean("subscriptions"),
       corsOrigins: (s.text("cors-origins") ?? "")
         .split(",")

@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { crier, serve } from "./cli-harness.ts";
+import { openStream } from "./helpers.ts";
+
+const KEY = "cli-test-secret-cli-test-secret-123";
+
+/** Runs `crier` and checks it exits 2 with `reason` as the first line on stderr. */
+async function refused(args: string[], env: Record<string, string>, reason: RegExp) {
+  const run = crier(args, { CRIER_JWT_KEY: KEY, ...env });
+  assert.equal(await run.exit, 2, run.stderr);
+  const first = run.stderr.split("\n")[0] ?? "";
+  assert.match(first, reason);
+  return first;
+}
+
+describe("the crier command refuses a configuration mistake instead of starting", () => {
+  test("refuses a boolean variable spelt in no documented way, naming it and the accepted values", async () => {
+    await refused(
+      [],
+      { CRIER_ANONYMOUS: "nope" },
+      /^crier: CRIER_ANONYMOUS must be one of 1\/0, true\/false, yes\/no, on\/off \(any case\), got "nope"$/,
+    );
+    await refused(
+      ["--subscriptions=maybe"],
+      {},
+      /^crier: --subscriptions must be one of .*"maybe"$/,
+    );
+  });
+
+  test("reads CRIER_ANONYMOUS=no as off, so subscribers without a token are refused", async () => {
+    const { run, url } = await serve([], { CRIER_JWT_KEY: KEY, CRIER_ANONYMOUS: "No" });
+    try {
+      const s = await openStream(`${url}?topic=x`);
+      assert.equal(s.status, 401);
+      s.close();
+    } finally {
+      run.child.kill("SIGTERM");
+      await run.exit;
+    }
+  });
+});

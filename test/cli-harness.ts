@@ -1,0 +1,51 @@
+/** The `crier` command as a real process (through tsx), and waiting on what it prints. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { sleep } from "./helpers.ts";
+
+const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
+
+export interface Run {
+  readonly child: ChildProcess;
+  stdout: string;
+  stderr: string;
+  readonly exit: Promise<number | null>;
+}
+
+/** Runs `crier args…` with `env` over this process's environment. */
+export function crier(args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const run: Run = {
+    child,
+    stdout: "",
+    stderr: "",
+    exit: once(child, "exit").then(([code]) => code as number | null),
+  };
+  child.stdout?.on("data", (d: Buffer) => (run.stdout += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (run.stderr += d.toString()));
+  return run;
+}
+
+export async function waitFor<T>(get: () => T | undefined, what: string, ms = 15_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = get();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Starts `crier` on a free port and resolves with its Mercure URL. */
+export async function serve(args: string[], env: Record<string, string> = {}) {
+  const run = crier(["--port", "0", "--host", "127.0.0.1", ...args], env);
+  const url = await waitFor(
+    () => /listening on (\S+)/.exec(run.stderr)?.[1],
+    `the hub to listen: ${run.stderr}`,
+  );
+  return { run, url };
+}
