@@ -56,4 +56,15 @@ describe("token configuration of the standalone hub", () => {
       /max-subscribers/,
     );
   });
+
+  test("reads a key from the file a path-like value names, and never uses the path as the key", () => {
+    const keyFile = join(tmpdir(), `crier-key-${process.pid}.key`);
+    writeFileSync(keyFile, "k".repeat(40));
+    const config = parseServeConfig([`--jwt-key=${keyFile}`], {});
+    assert.equal(config.handler.publisherKey, "k".repeat(40));
+    assert.throws(
+      () => parseServeConfig(["--jwt-key=~/crier/missing.pem"], {}),
+      /--jwt-key: ~\/crier\/missing\.pem does not exist/,
+    );
+  });
 });

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { crier, serve } from "./cli-harness.ts";
 import { openStream } from "./helpers.ts";
@@ -38,5 +40,22 @@ describe("the crier command refuses a configuration mistake instead of starting"
       run.child.kill("SIGTERM");
       await run.exit;
     }
+  });
+
+  test("refuses a key that names a missing file or a directory, naming the path", async () => {
+    const missing = join(tmpdir(), `crier-missing-${process.pid}`, "publisher.pem");
+    await refused(
+      ["--jwt-key", missing],
+      {},
+      new RegExp(
+        `^crier: --jwt-key: ${missing} does not exist; give the path of a readable key file, or the key itself$`,
+      ),
+    );
+    await refused(
+      [],
+      { CRIER_PUBLISHER_JWT_KEY: "./no-such-publisher.key" },
+      /^crier: CRIER_PUBLISHER_JWT_KEY: \.\/no-such-publisher\.key does not exist;/,
+    );
+    await refused(["--jwt-key", tmpdir()], {}, /^crier: --jwt-key: \S+ is a directory;/);
   });
 });

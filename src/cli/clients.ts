@@ -115,7 +115,7 @@ function defaultUrl(): string {
 
 function keyOf(values: { "jwt-key"?: string | undefined }): string | undefined {
   const key = values["jwt-key"] ?? process.env.CRIER_JWT_KEY;
-  return key === undefined || key === "" ? undefined : readKey(key);
+  return key === undefined || key === "" ? undefined : readKey(key, "--jwt-key");
 }
 
 async function clientToken(

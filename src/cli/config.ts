@@ -1,16 +1,14 @@
 /**
  * The standalone hub's configuration, read from flags and `CRIER_*` environment variables through
- * the one settings table (`settings.ts`). Resolves keys (inline secret, inline PEM, or a PEM
- * file) and decides dev mode. The result is shaped as the options of what it configures, so
+ * the one settings table (`settings.ts`); the keys and dev mode come from `keys.ts`. The result is shaped as the options of what it configures, so
  * serving spreads it rather than copying it field by field.
  */
-import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { CrierError } from "../errors.ts";
 import type { HubOptions } from "../hub.ts";
 import type { HandlerOptions } from "../mercure/http/context.ts";
-import { readJwks, readKey } from "../mercure/tokens/keys.ts";
 import { integerOption } from "../options.ts";
+import { keysOf } from "./keys.ts";
 import { SETTINGS, type SettingName } from "./settings.ts";
 
 /** Everything the standalone hub needs to start. */
@@ -105,6 +103,11 @@ export class Settings {
     );
   }
 
+  /** Where a setting was given: its flag, or its variable when only that is set. */
+  origin(name: SettingName): string {
+    return this.#given(name).from;
+  }
+
   // The text of a setting and where it came from (the flag or the variable), for messages.
   #given(name: SettingName): { text: string | undefined; from: string } {
     const flag = this.#values[name];
@@ -121,26 +124,7 @@ export class Settings {
 /** Reads the serving flags from `argv` and `env`; throws `CRIER_ERR_INVALID_OPTION`. */
 export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
   const s = new Settings(argv, env);
-  const shared = s.text("jwt-key");
-  let publisherKey = s.text("publisher-jwt-key") ?? shared;
-  let subscriberKey = s.text("subscriber-jwt-key") ?? shared;
-  const jwksFile = s.text("jwks");
-  const jwks = jwksFile === undefined ? undefined : readJwks(jwksFile);
-  const devMode = publisherKey === undefined && subscriberKey === undefined && jwks === undefined;
-  if (devMode) {
-    publisherKey = subscriberKey = randomBytes(32).toString("base64url");
-  } else if ((publisherKey === undefined || subscriberKey === undefined) && jwks === undefined) {
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      "give --jwt-key, or both --publisher-jwt-key and --subscriber-jwt-key, or --jwks",
-    );
-  }
-  if (jwks !== undefined && publisherKey !== undefined && subscriberKey !== undefined) {
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      "--jwks verifies the roles without a key of their own; with keys for both it would be ignored",
-    );
-  }
+  const { publisherKey, subscriberKey, jwks, devMode } = keysOf(s);
   const redisUrl = s.text("redis");
   const workers = s.integer("workers");
   if (workers > 1 && redisUrl === undefined) {
@@ -157,8 +141,8 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       history: { maxEvents: s.integer("history-size") },
     },
     handler: {
-      publisherKey: publisherKey === undefined ? undefined : readKey(publisherKey),
-      subscriberKey: subscriberKey === undefined ? undefined : readKey(subscriberKey),
+      publisherKey,
+      subscriberKey,
       jwks,
       jwtIssuer: s.text("jwt-issuer"),
       jwtAudience: s.text("jwt-audience"),
