@@ -31,7 +31,7 @@ describe("the settings table", () => {
   test("refuses an integer out of its range or not a whole number, naming the flag", () => {
     for (const port of ["65536", "-1", "80.5", "0x50", "eighty"]) {
       assert.throws(
-        () => parseServeConfig([`--port=${port}`, "--jwt-key=k"], {}),
+        () => parseServeConfig([`--port=${port}`, `--jwt-key=${"k".repeat(32)}`], {}),
         (err: Error) => /--port must be an integer from 0 to 65535/.test(err.message),
         port,
       );

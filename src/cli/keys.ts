@@ -1,17 +1,19 @@
 /**
  * The standalone hub's token keys, from its settings: one key for both roles (`--jwt-key`), a
  * key per role, and/or a JWK Set; or none at all, which is dev mode (a throwaway key, anonymous
- * subscribers). A key that names a file must name a readable one (see `readKey`).
+ * subscribers). A key that names a file must name a readable one (see `readKey`), and an HMAC
+ * secret must be 32 bytes or more unless `--allow-weak-key` says otherwise.
  */
 import { randomBytes } from "node:crypto";
 import type { JSONWebKeySet } from "jose";
 import { CrierError } from "../errors.ts";
-import { readJwks, readKey } from "../mercure/tokens/keys.ts";
+import { checkSecretStrength, readJwks, readKey } from "../mercure/tokens/keys.ts";
 import type { SettingName } from "./settings.ts";
 
 /** What is read of the settings (`Settings` in `config.ts`). */
 export interface GivenSettings {
   text(name: SettingName): string | undefined;
+  boolean(name: SettingName): boolean;
   /** The flag or variable a setting was given by, for messages. */
   origin(name: SettingName): string;
 }
@@ -56,5 +58,9 @@ function roleKey(
 ): string | undefined {
   const setting = s.text(name) === undefined ? "jwt-key" : name;
   const value = s.text(setting);
-  return value === undefined ? undefined : readKey(value, s.origin(setting));
+  if (value === undefined) return undefined;
+  const key = readKey(value, s.origin(setting));
+  if (!s.boolean("allow-weak-key"))
+    checkSecretStrength(key, s.origin(setting), "pass --allow-weak-key");
+  return key;
 }

@@ -55,6 +55,26 @@ function algorithmsOf(key: KeyObject): string[] {
   );
 }
 
+/**
+ * Shortest HMAC secret accepted, in bytes: the output size of SHA-256. One token signed with a
+ * shorter (human-chosen) secret is enough to guess the secret offline and sign any token.
+ */
+export const MIN_SECRET_BYTES = 32;
+
+/**
+ * Throws `CRIER_ERR_INVALID_OPTION` when `source` is an HMAC secret shorter than
+ * {@link MIN_SECRET_BYTES}. `name` is the setting, `allow` how to accept a weak one anyway.
+ */
+export function checkSecretStrength(source: KeySource, name: string, allow: string): void {
+  if (isPem(source)) return;
+  const bytes = Buffer.byteLength(source, "utf8");
+  if (bytes >= MIN_SECRET_BYTES) return;
+  throw new CrierError(
+    "CRIER_ERR_INVALID_OPTION",
+    `${name} is an HMAC secret of ${bytes} byte${bytes === 1 ? "" : "s"}; use at least ${MIN_SECRET_BYTES} random bytes (openssl rand -base64 32), or ${allow}`,
+  );
+}
+
 /** Prepares a key and the algorithms it may verify. */
 export function prepareKey(source: KeySource): Verifier {
   if (!isPem(source)) return { key: new TextEncoder().encode(source), algorithms: HMAC };
