@@ -67,6 +67,33 @@ describe("the crier command refuses a configuration mistake instead of starting"
     );
   });
 
+  test("refuses a Redis setting that is not a redis:// URL, with its password redacted", async () => {
+    await refused(
+      ["--redis", "notaurl"],
+      {},
+      /^crier: --redis must be a redis:\/\/ or rediss:\/\/ URL such as redis:\/\/127\.0\.0\.1:6379, got "notaurl"$/,
+    );
+    const line = await refused(
+      [],
+      { CRIER_REDIS: "http://user:hunter2@redis.example:6379" },
+      /^crier: CRIER_REDIS must be a redis:\/\/ or rediss:\/\/ URL .*, got "http:\/\/\*\*\*@redis\.example:6379"$/,
+    );
+    assert.doesNotMatch(line, /hunter2/);
+  });
+
+  test("refuses a CORS entry that is not an origin or *", async () => {
+    await refused(
+      ["--cors-origins", "foo"],
+      {},
+      /^crier: --cors-origins: "foo" is not an origin; give scheme:\/\/host\[:port\] .*, or \* alone$/,
+    );
+    await refused(
+      [],
+      { CRIER_CORS_ORIGINS: "https://app.example, https://app.example/path" },
+      /^crier: CRIER_CORS_ORIGINS: "https:\/\/app\.example\/path" is not an origin;/,
+    );
+  });
+
   test("serves with a short secret when --allow-weak-key is given", {
     todo: "the handler options do not pass allowWeakKey to the Authenticator yet",
   }, async () => {

@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import { withSettingsTable } from "../scripts/readme-settings.ts";
 import { parseServeConfig, Settings } from "../src/cli/config.ts";
 import { SETTINGS, settingsHelp } from "../src/cli/settings.ts";
+import { corsOriginsOf, redact, redisUrlOf } from "../src/cli/urls.ts";
 
 describe("the settings table", () => {
   test("the README's configuration table is the one the settings table makes (npm run docs)", () => {
@@ -59,5 +60,34 @@ describe("the settings table", () => {
         word,
       );
     }
+  });
+
+  test("takes origins as a browser sends them, and * alone, refusing anything else", () => {
+    const ok = corsOriginsOf(" https://app.example ,http://localhost:3000,*,", "--cors-origins");
+    assert.deepEqual(ok, ["https://app.example", "http://localhost:3000", "*"]);
+    for (const bad of [
+      "app.example",
+      "https://app.example/",
+      "https://app.example?x",
+      "https://App.example",
+      "https://app.example:443",
+      "ftp://app.example",
+      "https://*.example",
+      "https://user@app.example",
+    ]) {
+      assert.throws(() => corsOriginsOf(bad, "--cors-origins"), /is not an origin/, bad);
+    }
+  });
+
+  test("takes redis:// and rediss:// URLs and redacts the password of any other", () => {
+    assert.equal(redisUrlOf("rediss://:pw@cache:6380/1", "--redis"), "rediss://:pw@cache:6380/1");
+    for (const bad of ["notaurl", "127.0.0.1:6379", "redis:///0", "redis//:s3cret@host"]) {
+      assert.throws(
+        () => redisUrlOf(bad, "--redis"),
+        (err: Error) => /must be a redis:\/\//.test(err.message) && !err.message.includes("s3cret"),
+        bad,
+      );
+    }
+    assert.equal(redact("redis://user:pw@host:6379"), "redis://***@host:6379");
   });
 });

@@ -10,6 +10,7 @@ import type { HandlerOptions } from "../mercure/http/context.ts";
 import { integerOption } from "../options.ts";
 import { keysOf } from "./keys.ts";
 import { SETTINGS, type SettingName } from "./settings.ts";
+import { corsOriginsOf, redisUrlOf } from "./urls.ts";
 
 /** Everything the standalone hub needs to start. */
 export interface ServeConfig {
@@ -125,7 +126,8 @@ export class Settings {
 export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
   const s = new Settings(argv, env);
   const { publisherKey, subscriberKey, jwks, devMode } = keysOf(s);
-  const redisUrl = s.text("redis");
+  const redisText = s.text("redis");
+  const redisUrl = redisText === undefined ? undefined : redisUrlOf(redisText, s.origin("redis"));
   const workers = s.integer("workers");
   if (workers > 1 && redisUrl === undefined) {
     throw new CrierError(
@@ -151,10 +153,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       // Read even in dev mode, so a misspelt value is refused there too.
       anonymous: s.boolean("anonymous") || devMode,
       subscriptions: s.boolean("subscriptions"),
-      corsOrigins: (s.text("cors-origins") ?? "")
-        .split(",")
-        .map((o) => o.trim())
-        .filter((o) => o !== ""),
+      corsOrigins: corsOriginsOf(s.text("cors-origins") ?? "", s.origin("cors-origins")),
     },
     redis:
       redisUrl === undefined

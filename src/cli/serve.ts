@@ -10,6 +10,7 @@ import { MERCURE_PATH } from "../mercure/paths.ts";
 import { mintToken } from "../mercure/tokens/mint.ts";
 import { parseServeConfig, type RedisConfig } from "./config.ts";
 import { log } from "./output.ts";
+import { redact } from "./urls.ts";
 import { runWorkers } from "./workers.ts";
 
 /** Serves until a signal; resolves with the exit code. */
@@ -78,10 +79,6 @@ async function connected(hub: Hub, config: RedisConfig): Promise<void> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//***@");
 }
 
 function defaultUrlOf(port: number): string {

@@ -137,13 +137,13 @@ const table = {
     type: "string",
     env: "CRIER_CORS_ORIGINS",
     defaultText: "none",
-    help: "comma-separated browser origins allowed (with credentials); `*` allows any origin without credentials",
+    help: "comma-separated browser origins allowed (with credentials), each `scheme://host[:port]`; `*` allows any origin without credentials",
   },
   redis: {
     type: "string",
     env: "CRIER_REDIS",
     defaultText: "none",
-    help: "share updates and history through this Redis (`redis://…`)",
+    help: "share updates and history through this Redis (a `redis://` or `rediss://` URL)",
   },
   "redis-prefix": {
     type: "string",
