@@ -85,10 +85,19 @@ function defaultUrlOf(port: number): string {
   return `http://localhost:${port}${MERCURE_PATH}`;
 }
 
+// The dev-mode token lives as long as a working day; its key dies with the process anyway.
+const DEV_TOKEN_TTL_SECONDS = 24 * 3600;
+
 async function announceDevMode(url: string, key: string): Promise<void> {
-  const token = await mintToken(key, { publish: ["*"], subscribe: ["*"] });
+  const token = await mintToken(key, {
+    publish: ["*"],
+    subscribe: ["*"],
+    ttlSeconds: DEV_TOKEN_TTL_SECONDS,
+  });
+  const expires = new Date(Date.now() + DEV_TOKEN_TTL_SECONDS * 1000).toISOString();
   log(`DEV MODE: no --jwt-key given, so a throwaway key was generated and anonymous subscribers are allowed.
   Do not use this in production: set --jwt-key (or CRIER_JWT_KEY).
   Subscribe:  curl -N '${url}?topic=demo'
-  Publish:    curl -d topic=demo -d data=hello -H 'Authorization: Bearer ${token}' ${url}`);
+  Publish:    curl -d topic=demo -d data=hello -H 'Authorization: Bearer ${token}' ${url}
+  This token expires in 24 hours (${expires}); restart the hub for a new key and token.`);
 }
