@@ -63,21 +63,15 @@ async function redisBackplane(config: RedisConfig): Promise<Backplane> {
   return backplane;
 }
 
+// The hub bounds its own wait (readyTimeoutMs); this only names Redis in the message.
 async function connected(hub: Hub, config: RedisConfig): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`cannot reach Redis at ${redact(config.url)}`)),
-      10_000,
-    );
-  });
   try {
-    await Promise.race([hub.ready(), timeout]);
+    await hub.ready();
   } catch (err) {
     await hub.close();
-    throw err;
-  } finally {
-    clearTimeout(timer);
+    throw new Error(`cannot reach Redis at ${redact(config.url)}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
