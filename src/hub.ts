@@ -28,7 +28,11 @@ import { TopicIndex } from "./topic-index.ts";
 import { type Update, type UpdateFields, type UpdateInput, validateUpdate } from "./update.ts";
 
 /** Defaults of {@link HubOptions}. */
-export const HUB_DEFAULTS = { keepAliveMs: 15_000, closeRetryMs: 1000 } as const;
+export const HUB_DEFAULTS = {
+  keepAliveMs: 15_000,
+  closeRetryMs: 1000,
+  readyTimeoutMs: 10_000,
+} as const;
 
 /** Options of {@link createHub}. Every field is optional. */
 export interface HubOptions {
@@ -42,6 +46,12 @@ export interface HubOptions {
   readonly queue?: QueueOptions | undefined;
   /** The `retry` hint, in ms, sent to subscribers when the hub closes. Default 1,000. */
   readonly closeRetryMs?: number | undefined;
+  /**
+   * How long {@link Hub.ready} waits for the backplane to start, in ms, before it rejects with
+   * `CRIER_ERR_UNAVAILABLE` (e.g. Redis unreachable). The backplane keeps trying afterwards;
+   * close the hub to stop it. Default 10,000; `0` waits as long as it takes.
+   */
+  readonly readyTimeoutMs?: number | undefined;
 }
 
 /** Options of one subscription. */
@@ -128,12 +138,16 @@ export class Hub extends EventEmitter<HubEvents> {
       HUB_DEFAULTS.closeRetryMs,
     );
     this.#backplane = options.backplane ?? new LocalBackplane(options.history);
-    this.#ready = Promise.resolve(
-      this.#backplane.start(
-        (update) => this.#deliver(update),
-        () => this.#resetAll(),
-      ),
+    const started = this.#backplane.start(
+      (update) => this.#deliver(update),
+      () => this.#resetAll(),
     );
+    const readyTimeoutMs = integerOption(
+      "readyTimeoutMs",
+      options.readyTimeoutMs,
+      HUB_DEFAULTS.readyTimeoutMs,
+    );
+    this.#ready = started instanceof Promise ? within(started, readyTimeoutMs) : Promise.resolve();
     this.#ready.catch((err: unknown) => this.#report(err));
     if (this.keepAliveMs > 0) {
       this.#keepAlive = setInterval(() => this.#sendKeepAlive(), this.keepAliveMs);
@@ -141,7 +155,10 @@ export class Hub extends EventEmitter<HubEvents> {
     }
   }
 
-  /** Resolves once the backplane is delivering (at once for the in-memory one). */
+  /**
+   * Resolves once the backplane is delivering (at once for the in-memory one); rejects with
+   * `CRIER_ERR_UNAVAILABLE` when it has not started within `readyTimeoutMs`.
+   */
   ready(): Promise<void> {
     return this.#ready;
   }
@@ -295,6 +312,19 @@ export class Hub extends EventEmitter<HubEvents> {
 /** Creates a hub. See {@link HubOptions} for the defaults. */
 export function createHub(options: HubOptions = {}): Hub {
   return new Hub(options);
+}
+
+// `started`, or a CRIER_ERR_UNAVAILABLE rejection once `ms` have passed (0: no bound). The timer
+// is unref()ed: it never keeps a process alive by itself.
+function within(started: Promise<void>, ms: number): Promise<void> {
+  if (ms === 0) return started;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    const reason = `the backplane did not start within ${ms} ms; check that its server is reachable, or raise readyTimeoutMs`;
+    timer = setTimeout(() => reject(new CrierError("CRIER_ERR_UNAVAILABLE", reason)), ms);
+    timer.unref();
+  });
+  return Promise.race([started, timeout]).finally(() => clearTimeout(timer));
 }
 
 // Runs `then` synchronously when `value` is not a promise, so the in-memory backplane replays

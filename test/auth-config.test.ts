@@ -5,6 +5,8 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseServeConfig } from "../src/cli/config.ts";
 
+const SECRET = "auth-config-secret-of-at-least-32-bytes";
+
 describe("token configuration of the standalone hub", () => {
   const jwksFile = join(tmpdir(), `crier-jwks-${process.pid}.json`);
   writeFileSync(jwksFile, JSON.stringify({ keys: [{ kty: "EC", crv: "P-256", x: "a", y: "b" }] }));
@@ -12,7 +14,7 @@ describe("token configuration of the standalone hub", () => {
   test("reads issuer, audience, query tokens and the subscriber cap from flags", () => {
     const config = parseServeConfig(
       [
-        "--jwt-key=secret",
+        `--jwt-key=${SECRET}`,
         "--jwt-issuer=https://issuer.example",
         "--jwt-audience=https://hub.example/.well-known/mercure",
         "--authorization-query",
@@ -27,7 +29,7 @@ describe("token configuration of the standalone hub", () => {
   });
 
   test("reads the same settings from CRIER_* variables, with safe defaults", () => {
-    const defaults = parseServeConfig(["--jwt-key=secret"], {});
+    const defaults = parseServeConfig([`--jwt-key=${SECRET}`], {});
     assert.equal(defaults.handler.authorizationQuery, false);
     assert.equal(defaults.handler.maxSubscribers, 100_000);
     assert.equal(defaults.handler.jwtAudience, undefined);
@@ -50,10 +52,34 @@ describe("token configuration of the standalone hub", () => {
     const notJwks = join(tmpdir(), `crier-not-jwks-${process.pid}.json`);
     writeFileSync(notJwks, "{}");
     assert.throws(() => parseServeConfig([`--jwks=${notJwks}`], {}), /keys/);
-    assert.throws(() => parseServeConfig([`--jwks=${jwksFile}`, "--jwt-key=s"], {}), /ignored/);
     assert.throws(
-      () => parseServeConfig(["--jwt-key=s", "--max-subscribers=0"], {}),
+      () => parseServeConfig([`--jwks=${jwksFile}`, `--jwt-key=${SECRET}`], {}),
+      /ignored/,
+    );
+    assert.throws(
+      () => parseServeConfig([`--jwt-key=${SECRET}`, "--max-subscribers=0"], {}),
       /max-subscribers/,
     );
+  });
+
+  test("reads a key from the file a path-like value names, and never uses the path as the key", () => {
+    const keyFile = join(tmpdir(), `crier-key-${process.pid}.key`);
+    writeFileSync(keyFile, "k".repeat(40));
+    const config = parseServeConfig([`--jwt-key=${keyFile}`], {});
+    assert.equal(config.handler.publisherKey, "k".repeat(40));
+    assert.throws(
+      () => parseServeConfig(["--jwt-key=~/crier/missing.pem"], {}),
+      /--jwt-key: ~\/crier\/missing\.pem does not exist/,
+    );
+  });
+
+  test("refuses an HMAC secret shorter than 32 bytes unless --allow-weak-key is given", () => {
+    assert.throws(
+      () => parseServeConfig(["--publisher-jwt-key=short", `--subscriber-jwt-key=${SECRET}`], {}),
+      /^CrierError: --publisher-jwt-key is an HMAC secret of 5 bytes; use at least 32 random bytes/,
+    );
+    const weak = parseServeConfig(["--jwt-key=short"], { CRIER_ALLOW_WEAK_KEY: "yes" });
+    assert.equal(weak.handler.publisherKey, "short");
+    assert.equal(parseServeConfig([], {}).devMode, true); // its generated key is strong
   });
 });

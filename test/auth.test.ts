@@ -289,6 +289,25 @@ describe("draft-08 access tokens (typ at+jwt)", () => {
   });
 });
 
+describe("HMAC secrets", () => {
+  test("shorter than 32 bytes are refused with CRIER_ERR_INVALID_OPTION unless allowWeakKey is set", async () => {
+    for (const options of [{ publisherKey: "k".repeat(31) }, { subscriberKey: "pass" }]) {
+      assert.throws(
+        () => new Authenticator(options),
+        (err: unknown) =>
+          isCrierError(err, "CRIER_ERR_INVALID_OPTION") &&
+          /Key is an HMAC secret of \d+ bytes; use at least 32 random bytes.*set allowWeakKey$/.test(
+            (err as Error).message,
+          ),
+      );
+    }
+    const weak = new Authenticator({ publisherKey: "pass", allowWeakKey: true });
+    const token = await mintToken("pass", { publish: ["*"] });
+    assert.ok(coversAll((await weak.verify(token, "publisher")).publish, ["t"]));
+    new Authenticator({ publisherKey: "k".repeat(32), subscriberKey: rsa.publicPem });
+  });
+});
+
 describe("JWK Sets", () => {
   test("verify a token by its kid, with no key of the role's own", async () => {
     const ec = ecKeys();

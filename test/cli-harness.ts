@@ -14,6 +14,7 @@ export interface Run {
   readonly exit: Promise<number | null>;
 }
 
+/** Runs `crier args…` with `env` over this process's environment. */
 export function crier(args: string[], env: Record<string, string> = {}): Run {
   const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
     env: { ...process.env, ...env },

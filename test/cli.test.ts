@@ -23,6 +23,21 @@ describe("the crier command", () => {
     assert.equal(typeof payload.exp, "number");
   });
 
+  test("mints a token that expires in an hour unless --ttl says otherwise, and warns at --ttl 0", async () => {
+    const hour = crier(["token", "--jwt-key", KEY, "--publish", "*"]);
+    assert.equal(await hour.exit, 0, hour.stderr);
+    const { payload } = await jwtVerify(hour.stdout.trim(), new TextEncoder().encode(KEY));
+    // iat and exp are each read from the clock, so a second may tick between them.
+    assert.ok(Math.abs((payload.exp as number) - (payload.iat as number) - 3600) <= 1);
+    assert.equal(hour.stderr, "");
+
+    const never = crier(["token", "--jwt-key", KEY, "--publish", "*", "--ttl", "0"]);
+    assert.equal(await never.exit, 0, never.stderr);
+    const forever = await jwtVerify(never.stdout.trim(), new TextEncoder().encode(KEY));
+    assert.equal(forever.payload.exp, undefined);
+    assert.match(never.stderr, /^crier: warning: this token never expires \(--ttl 0\);.*\n$/);
+  });
+
   test("serves, publishes and subscribes, and on SIGTERM closes every subscriber with a retry hint and exits 0", async () => {
     const { run, url } = await serve(["--anonymous", "--keep-alive", "1000"], {
       CRIER_JWT_KEY: KEY,
@@ -71,6 +86,11 @@ describe("the crier command", () => {
         "the dev-mode token",
       );
       assert.match(run.stderr, /DEV MODE/);
+      assert.match(run.stderr, /This token expires in 24 hours \(\d{4}-\d\d-\d\dT[\d:.]+Z\)/);
+      const { exp, iat } = JSON.parse(
+        Buffer.from(token.split(".")[1] ?? "", "base64url").toString(),
+      );
+      assert.ok(Math.abs(exp - iat - 24 * 3600) <= 1);
       const s = await openStream(`${url}?topic=demo`); // anonymous subscribers are allowed
       assert.equal(s.status, 200);
       assert.equal((await publish(url, { topic: "demo", data: "hello" }, token)).status, 200);

@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import { withSettingsTable } from "../scripts/readme-settings.ts";
 import { parseServeConfig, Settings } from "../src/cli/config.ts";
 import { SETTINGS, settingsHelp } from "../src/cli/settings.ts";
+import { corsOriginsOf, redact, redisUrlOf } from "../src/cli/urls.ts";
 
 describe("the settings table", () => {
   test("the README's configuration table is the one the settings table makes (npm run docs)", () => {
@@ -31,10 +32,62 @@ describe("the settings table", () => {
   test("refuses an integer out of its range or not a whole number, naming the flag", () => {
     for (const port of ["65536", "-1", "80.5", "0x50", "eighty"]) {
       assert.throws(
-        () => parseServeConfig([`--port=${port}`, "--jwt-key=k"], {}),
+        () => parseServeConfig([`--port=${port}`, `--jwt-key=${"k".repeat(32)}`], {}),
         (err: Error) => /--port must be an integer from 0 to 65535/.test(err.message),
         port,
       );
     }
+  });
+
+  test("reads a boolean from its documented spellings in any case, and a bare flag as true", () => {
+    for (const word of ["1", "true", "YES", "On"]) {
+      assert.equal(new Settings([], { CRIER_ANONYMOUS: word }).boolean("anonymous"), true, word);
+      assert.equal(new Settings([`--anonymous=${word}`], {}).boolean("anonymous"), true, word);
+    }
+    for (const word of ["0", "False", "no", "OFF"]) {
+      assert.equal(new Settings([], { CRIER_ANONYMOUS: word }).boolean("anonymous"), false, word);
+      assert.equal(new Settings([`--anonymous=${word}`], {}).boolean("anonymous"), false, word);
+    }
+    assert.equal(
+      new Settings(["--anonymous"], { CRIER_ANONYMOUS: "no" }).boolean("anonymous"),
+      true,
+    );
+    assert.equal(new Settings([], {}).boolean("anonymous"), false);
+    for (const word of ["n", "disabled", "2", " yes"]) {
+      assert.throws(
+        () => new Settings([], { CRIER_ANONYMOUS: word }).boolean("anonymous"),
+        /CRIER_ANONYMOUS must be one of 1\/0, true\/false, yes\/no, on\/off/,
+        word,
+      );
+    }
+  });
+
+  test("takes origins as a browser sends them, and * alone, refusing anything else", () => {
+    const ok = corsOriginsOf(" https://app.example ,http://localhost:3000,*,", "--cors-origins");
+    assert.deepEqual(ok, ["https://app.example", "http://localhost:3000", "*"]);
+    for (const bad of [
+      "app.example",
+      "https://app.example/",
+      "https://app.example?x",
+      "https://App.example",
+      "https://app.example:443",
+      "ftp://app.example",
+      "https://*.example",
+      "https://user@app.example",
+    ]) {
+      assert.throws(() => corsOriginsOf(bad, "--cors-origins"), /is not an origin/, bad);
+    }
+  });
+
+  test("takes redis:// and rediss:// URLs and redacts the password of any other", () => {
+    assert.equal(redisUrlOf("rediss://:pw@cache:6380/1", "--redis"), "rediss://:pw@cache:6380/1");
+    for (const bad of ["notaurl", "127.0.0.1:6379", "redis:///0", "redis//:s3cret@host"]) {
+      assert.throws(
+        () => redisUrlOf(bad, "--redis"),
+        (err: Error) => /must be a redis:\/\//.test(err.message) && !err.message.includes("s3cret"),
+        bad,
+      );
+    }
+    assert.equal(redact("redis://user:pw@host:6379"), "redis://***@host:6379");
   });
 });

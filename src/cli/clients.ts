@@ -79,6 +79,9 @@ export async function subscribe(argv: string[]): Promise<number> {
   }
 }
 
+/** Lifetime of the tokens `crier token` mints, unless `--ttl` says otherwise. */
+export const DEFAULT_TTL_SECONDS = 3600;
+
 export async function token(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -91,13 +94,16 @@ export async function token(argv: string[]): Promise<number> {
   });
   const key = keyOf(values);
   if (key === undefined) throw new UsageError("token needs --jwt-key or CRIER_JWT_KEY");
-  if (values.ttl !== undefined && !/^\d+$/.test(values.ttl)) {
-    throw new UsageError("--ttl must be whole seconds");
+  const ttl = values.ttl ?? String(DEFAULT_TTL_SECONDS);
+  if (!/^\d+$/.test(ttl)) throw new UsageError("--ttl must be whole seconds (0: never expires)");
+  const ttlSeconds = Number(ttl);
+  if (ttlSeconds === 0) {
+    log("warning: this token never expires (--ttl 0); it works until the key changes");
   }
   const jwt = await mintToken(key, {
     publish: values.publish,
     subscribe: values.subscribe,
-    ttlSeconds: values.ttl === undefined ? undefined : Number(values.ttl),
+    ttlSeconds: ttlSeconds === 0 ? undefined : ttlSeconds,
   });
   process.stdout.write(`${jwt}\n`);
   return 0;
@@ -115,7 +121,7 @@ function defaultUrl(): string {
 
 function keyOf(values: { "jwt-key"?: string | undefined }): string | undefined {
   const key = values["jwt-key"] ?? process.env.CRIER_JWT_KEY;
-  return key === undefined || key === "" ? undefined : readKey(key);
+  return key === undefined || key === "" ? undefined : readKey(key, "--jwt-key");
 }
 
 async function clientToken(
@@ -126,5 +132,5 @@ async function clientToken(
   const key = keyOf(values);
   if (key === undefined)
     throw new UsageError("give --token, or --jwt-key (or CRIER_JWT_KEY) to sign one");
-  return mintToken(key, { ...grant, ttlSeconds: 3600 });
+  return mintToken(key, { ...grant, ttlSeconds: DEFAULT_TTL_SECONDS });
 }

@@ -1,17 +1,16 @@
 /**
  * The standalone hub's configuration, read from flags and `CRIER_*` environment variables through
- * the one settings table (`settings.ts`). Resolves keys (inline secret, inline PEM, or a PEM
- * file) and decides dev mode. The result is shaped as the options of what it configures, so
+ * the one settings table (`settings.ts`); the keys and dev mode come from `keys.ts`. The result is shaped as the options of what it configures, so
  * serving spreads it rather than copying it field by field.
  */
-import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import { CrierError } from "../errors.ts";
 import type { HubOptions } from "../hub.ts";
 import type { HandlerOptions } from "../mercure/http/context.ts";
-import { readJwks, readKey } from "../mercure/tokens/keys.ts";
 import { integerOption } from "../options.ts";
+import { keysOf } from "./keys.ts";
 import { SETTINGS, type SettingName } from "./settings.ts";
+import { corsOriginsOf, redisUrlOf } from "./urls.ts";
 
 /** Everything the standalone hub needs to start. */
 export interface ServeConfig {
@@ -37,6 +36,12 @@ export interface RedisConfig {
   readonly maxAgeMs: number;
 }
 
+/** The spellings a boolean setting accepts, any case; a bare flag means true. */
+export const BOOLEAN_SPELLINGS = {
+  true: ["1", "true", "yes", "on"],
+  false: ["0", "false", "no", "off"],
+} as const;
+
 /** The settings as given: flags over environment, defaults applied, each read by its type. */
 export class Settings {
   readonly #values: Record<string, string | boolean | undefined>;
@@ -49,9 +54,18 @@ export class Settings {
         { type: s.type === "boolean" ? "boolean" : "string" } as const,
       ]),
     );
+    // `--anonymous=no`: node's parser takes no value after a boolean flag, so those are read here.
+    const spelled: Record<string, string> = {};
+    const args = argv.filter((arg) => {
+      const match = /^--([^=]+)=(.*)$/s.exec(arg);
+      const name = match?.[1] as SettingName;
+      if (match === null || SETTINGS[name]?.type !== "boolean") return true;
+      spelled[name] = match[2] as string;
+      return false;
+    });
     try {
       ({ values: this.#values } = parseArgs({
-        args: [...argv],
+        args,
         options,
         strict: true,
         allowPositionals: false,
@@ -59,14 +73,13 @@ export class Settings {
     } catch (err) {
       throw new CrierError("CRIER_ERR_INVALID_OPTION", (err as Error).message);
     }
+    Object.assign(this.#values, spelled);
     this.#env = env;
   }
 
   /** The raw text of a setting (flag, else variable, else default); `undefined`: unset. */
   text(name: SettingName): string | undefined {
-    const value = this.#values[name] ?? this.#env[SETTINGS[name].env];
-    if (value === undefined || value === "") return SETTINGS[name].default;
-    return String(value);
+    return this.#given(name).text;
   }
 
   integer(name: SettingName): number {
@@ -76,36 +89,45 @@ export class Settings {
     return integerOption(`--${name}`, value, 0, setting.min, setting.max);
   }
 
+  /** A boolean setting: one of {@link BOOLEAN_SPELLINGS}; anything else is refused. */
   boolean(name: SettingName): boolean {
-    const value = this.text(name);
-    return value !== undefined && value !== "false" && value !== "0";
+    const { text, from } = this.#given(name);
+    const word = (text ?? "false").toLowerCase();
+    if ((BOOLEAN_SPELLINGS.true as readonly string[]).includes(word)) return true;
+    if ((BOOLEAN_SPELLINGS.false as readonly string[]).includes(word)) return false;
+    const accepted = [0, 1, 2, 3]
+      .map((i) => `${BOOLEAN_SPELLINGS.true[i]}/${BOOLEAN_SPELLINGS.false[i]}`)
+      .join(", ");
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${from} must be one of ${accepted} (any case), got ${JSON.stringify(text)}`,
+    );
+  }
+
+  /** Where a setting was given: its flag, or its variable when only that is set. */
+  origin(name: SettingName): string {
+    return this.#given(name).from;
+  }
+
+  // The text of a setting and where it came from (the flag or the variable), for messages.
+  #given(name: SettingName): { text: string | undefined; from: string } {
+    const flag = this.#values[name];
+    const variable = SETTINGS[name].env;
+    const [value, from] =
+      flag === undefined ? [this.#env[variable], variable] : [flag, `--${name}`];
+    if (value === undefined || value === "") {
+      return { text: SETTINGS[name].default, from: `--${name}` };
+    }
+    return { text: String(value), from };
   }
 }
 
 /** Reads the serving flags from `argv` and `env`; throws `CRIER_ERR_INVALID_OPTION`. */
 export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
   const s = new Settings(argv, env);
-  const shared = s.text("jwt-key");
-  let publisherKey = s.text("publisher-jwt-key") ?? shared;
-  let subscriberKey = s.text("subscriber-jwt-key") ?? shared;
-  const jwksFile = s.text("jwks");
-  const jwks = jwksFile === undefined ? undefined : readJwks(jwksFile);
-  const devMode = publisherKey === undefined && subscriberKey === undefined && jwks === undefined;
-  if (devMode) {
-    publisherKey = subscriberKey = randomBytes(32).toString("base64url");
-  } else if ((publisherKey === undefined || subscriberKey === undefined) && jwks === undefined) {
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      "give --jwt-key, or both --publisher-jwt-key and --subscriber-jwt-key, or --jwks",
-    );
-  }
-  if (jwks !== undefined && publisherKey !== undefined && subscriberKey !== undefined) {
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      "--jwks verifies the roles without a key of their own; with keys for both it would be ignored",
-    );
-  }
-  const redisUrl = s.text("redis");
+  const { publisherKey, subscriberKey, jwks, devMode } = keysOf(s);
+  const redisText = s.text("redis");
+  const redisUrl = redisText === undefined ? undefined : redisUrlOf(redisText, s.origin("redis"));
   const workers = s.integer("workers");
   if (workers > 1 && redisUrl === undefined) {
     throw new CrierError(
@@ -121,19 +143,18 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       history: { maxEvents: s.integer("history-size") },
     },
     handler: {
-      publisherKey: publisherKey === undefined ? undefined : readKey(publisherKey),
-      subscriberKey: subscriberKey === undefined ? undefined : readKey(subscriberKey),
+      publisherKey,
+      subscriberKey,
       jwks,
       jwtIssuer: s.text("jwt-issuer"),
       jwtAudience: s.text("jwt-audience"),
       authorizationQuery: s.boolean("authorization-query"),
+      allowWeakKey: s.boolean("allow-weak-key"),
       maxSubscribers: s.integer("max-subscribers"),
-      anonymous: devMode || s.boolean("anonymous"),
+      // Read even in dev mode, so a misspelt value is refused there too.
+      anonymous: s.boolean("anonymous") || devMode,
       subscriptions: s.boolean("subscriptions"),
-      corsOrigins: (s.text("cors-origins") ?? "")
-        .split(",")
-        .map((o) => o.trim())
-        .filter((o) => o !== ""),
+      corsOrigins: corsOriginsOf(s.text("cors-origins") ?? "", s.origin("cors-origins")),
     },
     redis:
       redisUrl === undefined

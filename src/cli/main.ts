@@ -13,7 +13,7 @@ const USAGE = `Usage:
   crier [flags]                      serve the hub
   crier publish TOPIC DATA [--url U] [--token T] [--id ID] [--type T] [--private]
   crier subscribe TOPIC... [--url U] [--token T] [--last-event-id ID]
-  crier token [--publish SEL]... [--subscribe SEL]... [--ttl SECONDS]
+  crier token [--publish SEL]... [--subscribe SEL]... [--ttl SECONDS (default 3600; 0: never)]
 
 Flags of the hub (each also an environment variable; flags win):
 ${settingsHelp()}

@@ -10,6 +10,7 @@ import { MERCURE_PATH } from "../mercure/paths.ts";
 import { mintToken } from "../mercure/tokens/mint.ts";
 import { parseServeConfig, type RedisConfig } from "./config.ts";
 import { log } from "./output.ts";
+import { redact } from "./urls.ts";
 import { runWorkers } from "./workers.ts";
 
 /** Serves until a signal; resolves with the exit code. */
@@ -62,36 +63,35 @@ async function redisBackplane(config: RedisConfig): Promise<Backplane> {
   return backplane;
 }
 
+// The hub bounds its own wait (readyTimeoutMs); this only names Redis in the message.
 async function connected(hub: Hub, config: RedisConfig): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`cannot reach Redis at ${redact(config.url)}`)),
-      10_000,
-    );
-  });
   try {
-    await Promise.race([hub.ready(), timeout]);
+    await hub.ready();
   } catch (err) {
     await hub.close();
-    throw err;
-  } finally {
-    clearTimeout(timer);
+    throw new Error(`cannot reach Redis at ${redact(config.url)}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//***@");
 }
 
 function defaultUrlOf(port: number): string {
   return `http://localhost:${port}${MERCURE_PATH}`;
 }
 
+// The dev-mode token lives as long as a working day; its key dies with the process anyway.
+const DEV_TOKEN_TTL_SECONDS = 24 * 3600;
+
 async function announceDevMode(url: string, key: string): Promise<void> {
-  const token = await mintToken(key, { publish: ["*"], subscribe: ["*"] });
+  const token = await mintToken(key, {
+    publish: ["*"],
+    subscribe: ["*"],
+    ttlSeconds: DEV_TOKEN_TTL_SECONDS,
+  });
+  const expires = new Date(Date.now() + DEV_TOKEN_TTL_SECONDS * 1000).toISOString();
   log(`DEV MODE: no --jwt-key given, so a throwaway key was generated and anonymous subscribers are allowed.
   Do not use this in production: set --jwt-key (or CRIER_JWT_KEY).
   Subscribe:  curl -N '${url}?topic=demo'
-  Publish:    curl -d topic=demo -d data=hello -H 'Authorization: Bearer ${token}' ${url}`);
+  Publish:    curl -d topic=demo -d data=hello -H 'Authorization: Bearer ${token}' ${url}
+  This token expires in 24 hours (${expires}); restart the hub for a new key and token.`);
 }

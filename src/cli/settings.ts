@@ -49,7 +49,7 @@ const table = {
     type: "string",
     env: "CRIER_JWT_KEY",
     defaultText: "none: dev mode",
-    help: "HS256 secret, or a PEM public key (inline or a file path), for publishers and subscribers",
+    help: "HS256 secret (at least 32 bytes), or a PEM public key (inline or a file path), for publishers and subscribers",
   },
   "publisher-jwt-key": {
     type: "string",
@@ -68,6 +68,13 @@ const table = {
     env: "CRIER_JWKS",
     defaultText: "none",
     help: "a JWK Set file (JSON) of public keys, for roles without a key of their own; the token's `kid` picks the key",
+  },
+  "allow-weak-key": {
+    type: "boolean",
+    env: "CRIER_ALLOW_WEAK_KEY",
+    default: "false",
+    defaultText: "off",
+    help: "accept an HMAC secret shorter than 32 bytes (one token is enough to guess it offline); for tests only",
   },
   "jwt-issuer": {
     type: "string",
@@ -130,13 +137,13 @@ const table = {
     type: "string",
     env: "CRIER_CORS_ORIGINS",
     defaultText: "none",
-    help: "comma-separated browser origins allowed (with credentials); `*` allows any origin without credentials",
+    help: "comma-separated browser origins allowed (with credentials), each `scheme://host[:port]`; `*` allows any origin without credentials",
   },
   redis: {
     type: "string",
     env: "CRIER_REDIS",
     defaultText: "none",
-    help: "share updates and history through this Redis (`redis://…`)",
+    help: "share updates and history through this Redis (a `redis://` or `rediss://` URL)",
   },
   "redis-prefix": {
     type: "string",

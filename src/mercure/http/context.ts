@@ -45,6 +45,8 @@ export interface HandlerOptions {
   readonly maxSubscribers?: number | undefined;
   /** Allow subscribers without a token (they never receive private updates). Default false. */
   readonly anonymous?: boolean | undefined;
+  /** Accept an HMAC secret shorter than 32 bytes (tests, demos). Default false: it is refused. */
+  readonly allowWeakKey?: boolean | undefined;
   /** Largest publish body, in bytes. Default 1 MiB. */
   readonly maxBodyBytes?: number | undefined;
   /** Most topics in one publish or one subscription. Default 100. */
@@ -83,6 +85,7 @@ export function resolveContext(options: HandlerOptions): HttpContext {
       jwks: options.jwks,
       issuer: options.jwtIssuer,
       audience: options.jwtAudience,
+      allowWeakKey: options.allowWeakKey,
     }),
     anonymous: options.anonymous ?? false,
     maxBodyBytes: integerOption("maxBodyBytes", options.maxBodyBytes, D.maxBodyBytes, 1),

@@ -55,6 +55,26 @@ function algorithmsOf(key: KeyObject): string[] {
   );
 }
 
+/**
+ * Shortest HMAC secret accepted, in bytes: the output size of SHA-256. One token signed with a
+ * shorter (human-chosen) secret is enough to guess the secret offline and sign any token.
+ */
+export const MIN_SECRET_BYTES = 32;
+
+/**
+ * Throws `CRIER_ERR_INVALID_OPTION` when `source` is an HMAC secret shorter than
+ * {@link MIN_SECRET_BYTES}. `name` is the setting, `allow` how to accept a weak one anyway.
+ */
+export function checkSecretStrength(source: KeySource, name: string, allow: string): void {
+  if (isPem(source)) return;
+  const bytes = Buffer.byteLength(source, "utf8");
+  if (bytes >= MIN_SECRET_BYTES) return;
+  throw new CrierError(
+    "CRIER_ERR_INVALID_OPTION",
+    `${name} is an HMAC secret of ${bytes} byte${bytes === 1 ? "" : "s"}; use at least ${MIN_SECRET_BYTES} random bytes (openssl rand -base64 32), or ${allow}`,
+  );
+}
+
 /** Prepares a key and the algorithms it may verify. */
 export function prepareKey(source: KeySource): Verifier {
   if (!isPem(source)) return { key: new TextEncoder().encode(source), algorithms: HMAC };
@@ -89,10 +109,40 @@ export function prepareSigningKey(source: string): {
   return { signingKey, alg: algorithmsOf(signingKey)[0] as string };
 }
 
-/** A key given inline (secret or PEM) or as the path of a PEM file. */
-export function readKey(value: string): string {
-  if (isPem(value) || !existsSync(value)) return value;
-  return readFileSync(value, "utf8");
+// What reads as a file path rather than a secret: a key given this way is never used as the
+// secret itself, so a mistyped path cannot become a secret anyone can guess.
+const PATH_LIKE = /^(?:\/|\.{1,2}\/|~)|\.(?:pem|key|json|jwks)$/i;
+
+/**
+ * A key given inline (secret or PEM) or as the path of a file holding one. A value that looks
+ * like a path (starts with `/`, `./`, `../` or `~`, or ends in `.pem`, `.key`, `.json`, `.jwks`)
+ * must name a readable file; `name` (the setting) is in the error otherwise.
+ */
+export function readKey(value: string, name = "the key"): string {
+  if (isPem(value) || (!PATH_LIKE.test(value) && !existsSync(value))) return value;
+  try {
+    return readFileSync(value, "utf8");
+  } catch (err) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${name}: ${value} ${unreadable(err)}; give the path of a readable key file, or the key itself`,
+      { cause: err },
+    );
+  }
+}
+
+function unreadable(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case "ENOENT":
+      return "does not exist";
+    case "EISDIR":
+      return "is a directory";
+    case "EACCES":
+    case "EPERM":
+      return "cannot be read (permission denied)";
+    default:
+      return `cannot be read (${(err as Error).message})`;
+  }
 }
 
 /** A JWK Set file: JSON with a `keys` array. */

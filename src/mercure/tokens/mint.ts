@@ -11,7 +11,10 @@ export interface TokenOptions {
   readonly publish?: readonly string[] | undefined;
   /** Topic selectors the bearer may receive private updates for. */
   readonly subscribe?: readonly string[] | undefined;
-  /** Lifetime in seconds; omitted: the token does not expire. */
+  /**
+   * Lifetime in seconds; omitted: the token does not expire (the command line's `crier token`
+   * defaults to 3600 and asks for `--ttl 0` to mint one that never does).
+   */
   readonly ttlSeconds?: number | undefined;
 }
 

@@ -28,7 +28,13 @@ import {
   compileSelector,
   type Selector,
 } from "../../selectors/selector.ts";
-import { type KeySource, prepareJwks, prepareKey, type Verifier } from "./keys.ts";
+import {
+  checkSecretStrength,
+  type KeySource,
+  prepareJwks,
+  prepareKey,
+  type Verifier,
+} from "./keys.ts";
 
 export { type Credential, credentialOf, TOKEN_COOKIES } from "../http/credential.ts";
 export type { KeySource } from "./keys.ts";
@@ -83,6 +89,12 @@ export interface AuthenticatorOptions {
    * tokens are refused (draft-08 requires the check). v0.x tokens are never checked for `aud`.
    */
   readonly audience?: string | undefined;
+  /**
+   * Accept an HMAC secret shorter than 32 bytes. Default false: such a key is refused with
+   * `CRIER_ERR_INVALID_OPTION`, since one token signed with it lets anyone guess it offline.
+   * Only for tests and keys you cannot change.
+   */
+  readonly allowWeakKey?: boolean | undefined;
   /** Verified tokens remembered, so a publisher's token is not re-verified per request. Default 1,000. */
   readonly cacheSize?: number | undefined;
 }
@@ -97,6 +109,11 @@ export class Authenticator {
   constructor(options: AuthenticatorOptions) {
     const jwks = options.jwks === undefined ? undefined : prepareJwks(options.jwks);
     const { publisherKey, subscriberKey } = options;
+    if (options.allowWeakKey !== true) {
+      const allow = "set allowWeakKey";
+      if (publisherKey !== undefined) checkSecretStrength(publisherKey, "publisherKey", allow);
+      if (subscriberKey !== undefined) checkSecretStrength(subscriberKey, "subscriberKey", allow);
+    }
     this.#verifiers = {
       publisher: publisherKey === undefined ? jwks : prepareKey(publisherKey),
       subscriber: subscriberKey === undefined ? jwks : prepareKey(subscriberKey),

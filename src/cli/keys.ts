@@ -1,0 +1,66 @@
+/**
+ * The standalone hub's token keys, from its settings: one key for both roles (`--jwt-key`), a
+ * key per role, and/or a JWK Set; or none at all, which is dev mode (a throwaway key, anonymous
+ * subscribers). A key that names a file must name a readable one (see `readKey`), and an HMAC
+ * secret must be 32 bytes or more unless `--allow-weak-key` says otherwise.
+ */
+import { randomBytes } from "node:crypto";
+import type { JSONWebKeySet } from "jose";
+import { CrierError } from "../errors.ts";
+import { checkSecretStrength, readJwks, readKey } from "../mercure/tokens/keys.ts";
+import type { SettingName } from "./settings.ts";
+
+/** What is read of the settings (`Settings` in `config.ts`). */
+export interface GivenSettings {
+  text(name: SettingName): string | undefined;
+  boolean(name: SettingName): boolean;
+  /** The flag or variable a setting was given by, for messages. */
+  origin(name: SettingName): string;
+}
+
+/** The keys the hub verifies tokens with. */
+export interface HubKeys {
+  readonly publisherKey: string | undefined;
+  readonly subscriberKey: string | undefined;
+  readonly jwks: JSONWebKeySet | undefined;
+  /** No key was configured: a throwaway secret was generated. */
+  readonly devMode: boolean;
+}
+
+/** Reads and checks the keys; throws `CRIER_ERR_INVALID_OPTION` naming the setting at fault. */
+export function keysOf(s: GivenSettings): HubKeys {
+  const jwksFile = s.text("jwks");
+  const jwks = jwksFile === undefined ? undefined : readJwks(jwksFile);
+  let publisherKey = roleKey(s, "publisher-jwt-key");
+  let subscriberKey = roleKey(s, "subscriber-jwt-key");
+  const devMode = publisherKey === undefined && subscriberKey === undefined && jwks === undefined;
+  if (devMode) {
+    publisherKey = subscriberKey = randomBytes(32).toString("base64url");
+  } else if ((publisherKey === undefined || subscriberKey === undefined) && jwks === undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "give --jwt-key, or both --publisher-jwt-key and --subscriber-jwt-key, or --jwks",
+    );
+  }
+  if (jwks !== undefined && publisherKey !== undefined && subscriberKey !== undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "--jwks verifies the roles without a key of their own; with keys for both it would be ignored",
+    );
+  }
+  return { publisherKey, subscriberKey, jwks, devMode };
+}
+
+// A role's own key, else the shared `--jwt-key`, read (from its file, if it names one).
+function roleKey(
+  s: GivenSettings,
+  name: "publisher-jwt-key" | "subscriber-jwt-key",
+): string | undefined {
+  const setting = s.text(name) === undefined ? "jwt-key" : name;
+  const value = s.text(setting);
+  if (value === undefined) return undefined;
+  const key = readKey(value, s.origin(setting));
+  if (!s.boolean("allow-weak-key"))
+    checkSecretStrength(key, s.origin(setting), "pass --allow-weak-key");
+  return key;
+}

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { crier, serve, waitFor } from "./cli-harness.ts";
+import { openStream } from "./helpers.ts";
+
+const KEY = "cli-test-secret-cli-test-secret-123";
+
+/** Runs `crier` and checks it exits 2 with `reason` as the first line on stderr. */
+async function refused(args: string[], env: Record<string, string>, reason: RegExp) {
+  const run = crier(args, { CRIER_JWT_KEY: KEY, ...env });
+  assert.equal(await run.exit, 2, run.stderr);
+  const first = run.stderr.split("\n")[0] ?? "";
+  assert.match(first, reason);
+  return first;
+}
+
+describe("the crier command refuses a configuration mistake instead of starting", () => {
+  test("refuses a boolean variable spelt in no documented way, naming it and the accepted values", async () => {
+    await refused(
+      [],
+      { CRIER_ANONYMOUS: "nope" },
+      /^crier: CRIER_ANONYMOUS must be one of 1\/0, true\/false, yes\/no, on\/off \(any case\), got "nope"$/,
+    );
+    await refused(
+      ["--subscriptions=maybe"],
+      {},
+      /^crier: --subscriptions must be one of .*"maybe"$/,
+    );
+  });
+
+  test("reads CRIER_ANONYMOUS=no as off, so subscribers without a token are refused", async () => {
+    const { run, url } = await serve([], { CRIER_JWT_KEY: KEY, CRIER_ANONYMOUS: "No" });
+    try {
+      const s = await openStream(`${url}?topic=x`);
+      assert.equal(s.status, 401);
+      s.close();
+    } finally {
+      run.child.kill("SIGTERM");
+      await run.exit;
+    }
+  });
+
+  test("refuses a key that names a missing file or a directory, naming the path", async () => {
+    const missing = join(tmpdir(), `crier-missing-${process.pid}`, "publisher.pem");
+    await refused(
+      ["--jwt-key", missing],
+      {},
+      new RegExp(
+        `^crier: --jwt-key: ${missing} does not exist; give the path of a readable key file, or the key itself$`,
+      ),
+    );
+    await refused(
+      [],
+      { CRIER_PUBLISHER_JWT_KEY: "./no-such-publisher.key" },
+      /^crier: CRIER_PUBLISHER_JWT_KEY: \.\/no-such-publisher\.key does not exist;/,
+    );
+    await refused(["--jwt-key", tmpdir()], {}, /^crier: --jwt-key: \S+ is a directory;/);
+  });
+
+  test("refuses an HMAC secret shorter than 32 bytes, naming the fix", async () => {
+    await refused(
+      [],
+      { CRIER_JWT_KEY: "x" },
+      /^crier: CRIER_JWT_KEY is an HMAC secret of 1 byte; use at least 32 random bytes \(openssl rand -base64 32\), or pass --allow-weak-key$/,
+    );
+  });
+
+  test("refuses a Redis setting that is not a redis:// URL, with its password redacted", async () => {
+    await refused(
+      ["--redis", "notaurl"],
+      {},
+      /^crier: --redis must be a redis:\/\/ or rediss:\/\/ URL such as redis:\/\/127\.0\.0\.1:6379, got "notaurl"$/,
+    );
+    const line = await refused(
+      [],
+      { CRIER_REDIS: "http://user:hunter2@redis.example:6379" },
+      /^crier: CRIER_REDIS must be a redis:\/\/ or rediss:\/\/ URL .*, got "http:\/\/\*\*\*@redis\.example:6379"$/,
+    );
+    assert.doesNotMatch(line, /hunter2/);
+  });
+
+  test("refuses a CORS entry that is not an origin or *", async () => {
+    await refused(
+      ["--cors-origins", "foo"],
+      {},
+      /^crier: --cors-origins: "foo" is not an origin; give scheme:\/\/host\[:port\] .*, or \* alone$/,
+    );
+    await refused(
+      [],
+      { CRIER_CORS_ORIGINS: "https://app.example, https://app.example/path" },
+      /^crier: CRIER_CORS_ORIGINS: "https:\/\/app\.example\/path" is not an origin;/,
+    );
+  });
+
+  test("serves with a short secret when --allow-weak-key is given", async () => {
+    const run = crier(["--port", "0", "--allow-weak-key"], { CRIER_JWT_KEY: "x" });
+    let exited = false;
+    void run.exit.then(() => (exited = true));
+    await waitFor(() => (exited || /listening on/.test(run.stderr) ? true : undefined), "a start");
+    run.child.kill("SIGTERM");
+    await run.exit;
+    assert.match(run.stderr, /listening on/);
+  });
+});
