@@ -59,7 +59,8 @@ describe("a subscriber that stops reading", () => {
 describe("a subscriber whose connection stays backed up on a quiet topic", () => {
   test("is evicted as stalled after four keep-alive intervals, and its socket is closed", async () => {
     // A queue bound far above what is sent, so only the stalled check can end it.
-    const t = await startHub({ keepAliveMs: 100, queue: { maxBytes: 64 * 1024 * 1024 } });
+    // Four intervals of 1 s: long enough that a loaded machine never stalls the healthy reader.
+    const t = await startHub({ keepAliveMs: 1000, queue: { maxBytes: 64 * 1024 * 1024 } });
     const reasons: string[] = [];
     t.hub.on("disconnect", (_, reason) => reasons.push(reason));
     const stalled = connect(t.port, "127.0.0.1");
