@@ -2,12 +2,16 @@
 import type { ServerResponse } from "node:http";
 import { CrierError, type CrierErrorCode } from "../../errors.ts";
 
-/** Answers with a one-line `text/plain` body. */
+/**
+ * Answers with a `text/plain` body: one line ending in a newline, or exactly `body` when
+ * `newline` is false (the publish answer, whose body is the event id and nothing else).
+ */
 export function sendText(
   res: ServerResponse,
   status: number,
   body: string,
   headers: Readonly<Record<string, string>> = {},
+  newline = true,
 ): void {
   if (res.headersSent) {
     res.destroy();
@@ -16,10 +20,10 @@ export function sendText(
   res.writeHead(status, {
     ...headers,
     "Content-Type": "text/plain; charset=utf-8",
-    "Content-Length": Buffer.byteLength(body) + 1,
+    "Content-Length": Buffer.byteLength(body) + (newline ? 1 : 0),
     "X-Content-Type-Options": "nosniff",
   });
-  res.end(`${body}\n`);
+  res.end(newline ? `${body}\n` : body);
 }
 
 /** Answers with the status and reason of a `CrierError`, or 500 for anything else. */
