@@ -124,7 +124,7 @@ describe("the Mercure endpoint over HTTP", () => {
           t.publisherToken,
         );
         assert.equal(res.status, 400);
-        assert.match(res.body, /must not contain CR, LF or NUL/);
+        assert.match(res.body, /must not contain (CR, LF or NUL|control or format characters)/);
         const ok = await publish(t.url, { topic: "inject", data: "after" }, t.publisherToken);
         const [first] = await s.waitForEvents(1);
         assert.equal(first?.data, "after");
@@ -139,7 +139,7 @@ describe("the Mercure endpoint over HTTP", () => {
     for (const id of ["a\u0001b", "a\u007fb", "esc\u001b"]) {
       const res = await publish(t.url, { topic: "ctl", id }, t.publisherToken);
       assert.equal(res.status, 400, JSON.stringify(id));
-      assert.match(res.body, /control characters/);
+      assert.match(res.body, /control or format characters/);
     }
     const s = await openStream(`${t.url}?topic=ctl`);
     assert.equal(s.status, 200, "later subscriptions are unaffected");
@@ -194,15 +194,172 @@ describe("the Mercure endpoint over HTTP", () => {
     }
   });
 
-  test("refuses with 403 a publish to the hub's reserved subscription topics", async () => {
+  // [spec, draft-08] Every topic value (canonical or alternate) MUST NOT address the reserved
+  // hub namespace. To test this, each topic MUST be resolved against the hub's URL […] the path
+  // MUST have its dot-segments removed and its percent-encoded octets that correspond to
+  // unreserved characters decoded […] hubs MUST reject publish requests violating them, for any
+  // topic value, with a 400 "Bad Request" HTTP status code.
+  test("refuses with 400 a publish to the hub's reserved namespace, however the topic spells it", async () => {
     for (const topic of [
+      "/.well-known/mercure",
       "/.well-known/mercure/subscriptions/foo/urn:uuid:1",
       "https://hub.example/.well-known/mercure/subscriptions/foo/bar",
+      "mercure/subscriptions/exact/x/y",
+      "/.well-known/%6Dercure/x",
+      "https://h/.well-known/%6Dercure/x",
+      "/a/../.well-known/mercure/x",
+      "/.well-known/mercure/../mercure/x",
+      "/.well-known/mercure/%2E%2E/mercure/x",
+      "HTTPS://other.example:8443/.well-known/mercure?x#y",
     ]) {
-      const res = await publish(t.url, { topic, data: "{}" }, t.publisherToken);
-      assert.equal(res.status, 403, topic);
-      assert.match(res.body, /reserved/);
+      const res = await publish(t.url, { topic: "ok", data: "{}" }, t.publisherToken);
+      assert.equal(res.status, 200);
+      const refused = await publish(t.url, { topic: ["ok", topic], data: "{}" }, t.publisherToken);
+      assert.equal(refused.status, 400, topic);
+      assert.equal(
+        refused.raw,
+        "topics under /.well-known/mercure are reserved for the hub's own events\n",
+      );
     }
+    // Neighbours of the namespace, and what is no URL path at all, are ordinary topics.
+    for (const topic of [
+      "/.well-known/mercurex",
+      "/.well-known/mercure%2Fx",
+      "urn:x:/.well-known/mercure/y",
+      "https://example.com/books/1",
+    ]) {
+      assert.equal((await publish(t.url, { topic }, t.publisherToken)).status, 200, topic);
+    }
+  });
+
+  // [spec, draft-08] The provided ID MUST NOT start with the `#` character, MUST NOT be the
+  // reserved value `earliest` […] and MUST NOT contain control characters […] or Unicode format
+  // characters […] `type`: […] The value `mercure` is reserved […] Topic strings […] MUST NOT
+  // contain C0 […] or C1 […] control characters, U+007F (DEL), or Unicode format characters.
+  test("refuses ids, types and topics that draft-08 forbids with 400 and a reason", async () => {
+    const cases: [Record<string, string>, string][] = [
+      [{ topic: "t", id: "#frag" }, 'an id must not start with "#"\n'],
+      [{ topic: "t", id: "earliest" }, '"earliest" is reserved: it asks for the whole history\n'],
+      [{ topic: "t", id: "x\u0085" }, "an id must not contain control or format characters\n"],
+      [{ topic: "t", id: "x\u200by" }, "an id must not contain control or format characters\n"],
+      [{ topic: "t", id: "x\u007fy" }, "an id must not contain control or format characters\n"],
+      [{ topic: "t", type: "mercure" }, 'type "mercure" is reserved for the hub\'s own events\n'],
+      [{ topic: "t", type: "x\u200by" }, "a type must not contain control or format characters\n"],
+      [{ topic: "t", type: "x\u009fy" }, "a type must not contain control or format characters\n"],
+      [{ topic: "a\u0001b" }, "a topic must not contain control or format characters\n"],
+      [{ topic: "a\u200bb" }, "a topic must not contain control or format characters\n"],
+      [{ topic: "a\u0085b" }, "a topic must not contain control or format characters\n"],
+      [
+        { topic: ["t", "a\u007fb"] as never },
+        "a topic must not contain control or format characters\n",
+      ],
+    ];
+    for (const [fields, reason] of cases) {
+      const res = await publish(t.url, fields, t.publisherToken);
+      assert.equal(res.status, 400, JSON.stringify(fields));
+      assert.equal(res.raw, reason, JSON.stringify(fields));
+    }
+    // Near misses are accepted: a `#` inside an id, a type that only contains "mercure".
+    for (const fields of [
+      { topic: "t", id: "a#b" },
+      { topic: "t", id: "Earliest" },
+      { topic: "t", type: "mercure-ish" },
+      { topic: "https://example.com/é" },
+    ]) {
+      assert.equal(
+        (await publish(t.url, fields, t.publisherToken)).status,
+        200,
+        JSON.stringify(fields),
+      );
+    }
+  });
+
+  // [spec, draft-08] To allow future extensions, hubs MUST ignore fields they do not recognize.
+  // […] The presence of the field name marks the update as private regardless of its value,
+  // whether or not a value is supplied.
+  test("ignores unknown fields, and reads private from its presence whatever its value", async () => {
+    const s = await openStream(`${t.url}?topic=fields`);
+    try {
+      const res = await publish(
+        t.url,
+        { topic: "fields", data: "public", future: "x", "x-private": "on" },
+        t.publisherToken,
+      );
+      assert.equal(res.status, 200);
+      for (const value of ["", "off", "false"]) {
+        const hidden = await publish(
+          t.url,
+          { topic: "fields", data: "hidden", private: value },
+          t.publisherToken,
+        );
+        assert.equal(hidden.status, 200);
+      }
+      const last = await publish(t.url, { topic: "fields", data: "last" }, t.publisherToken);
+      const events = await s.waitForEvents(2);
+      assert.deepEqual(
+        events.map((e) => [e.id, e.data]),
+        [
+          [res.raw, "public"],
+          [last.raw, "last"],
+        ],
+      );
+    } finally {
+      s.close();
+    }
+  });
+
+  test("refuses a retry outside 100 ms to 24 h with 400, and accepts both bounds", async () => {
+    for (const retry of ["99", "0", "86400001", "999999999999999"]) {
+      const res = await publish(t.url, { topic: "t", retry }, t.publisherToken);
+      assert.equal(res.status, 400, retry);
+      assert.equal(res.raw, "retry must be between 100 and 86400000 milliseconds\n");
+    }
+    for (const retry of ["100", "86400000"]) {
+      assert.equal((await publish(t.url, { topic: "t", retry }, t.publisherToken)).status, 200);
+    }
+  });
+
+  // [spec, draft-08] Field names and values MUST be UTF-8.
+  test("refuses a form that is not UTF-8 once percent-decoded, and keeps UTF-8 intact", async () => {
+    const post = (body: Buffer | string) =>
+      fetch(t.url, {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${t.publisherToken}`,
+          "Content-Type": "application/x-www-form-urlencoded",
+        },
+        body,
+      });
+    for (const body of [
+      "topic=utf8&data=%FF",
+      "topic=utf8&data=%C3",
+      "topic=utf8&data=%ED%A0%80", // a UTF-16 surrogate, which UTF-8 may not encode
+      "topic=%C0%AF",
+      Buffer.concat([Buffer.from("topic=utf8&data="), Buffer.from([0xff])]),
+    ]) {
+      const res = await post(body);
+      assert.equal(res.status, 400, String(body));
+      assert.equal(await res.text(), "a form field is not valid UTF-8\n");
+    }
+    const s = await openStream(`${t.url}?topic=utf8`);
+    try {
+      const ok = await post("topic=utf8&data=caf%C3%A9+%E2%9C%93%&id=u%2B1");
+      assert.equal(ok.status, 200);
+      assert.equal(await ok.text(), "u+1");
+      const [event] = await s.waitForEvents(1);
+      assert.equal(event?.data, "café ✓%");
+    } finally {
+      s.close();
+    }
+  });
+
+  // [spec, draft-08] Requests exceeding any such limit [the number of `topic` fields per
+  // request] MUST be rejected with a 413 "Content Too Large" HTTP status code.
+  test("answers 413 to a publish with more topics than the limit", async () => {
+    const topics = Array.from({ length: 101 }, (_, i) => `t${i}`);
+    const res = await publish(t.url, { topic: topics }, t.publisherToken);
+    assert.equal(res.status, 413);
+    assert.equal(res.raw, "at most 100 topics per update\n");
   });
 
   test("answers 409 for a publisher id already in the history", async () => {

@@ -1,16 +1,19 @@
 /**
  * `POST /.well-known/mercure`: the publish endpoint. Form-encoded fields `topic` (repeatable,
- * the first canonical), `data`, `id`, `type`, `retry`, `private`; the publisher's token must
- * cover every topic. Answers 200 with the event id as `text/plain`.
+ * the first canonical), `data`, `id`, `type`, `retry`, `private`, strictly UTF-8; each field
+ * checked by `publication.ts` (400 with a reason); the publisher's token must cover every topic.
+ * Answers 200 with exactly the event id as `text/plain`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { CrierError } from "../../errors.ts";
 import { ANY_TOPIC, coversAll } from "../../selectors/selector.ts";
 import type { UpdateInput } from "../../update.ts";
-import { RESERVED_PREFIX } from "../paths.ts";
+import { MERCURE_PATH } from "../paths.ts";
+import { checkId, checkTopic, checkType, readRetry } from "../publication.ts";
 import { readBody } from "./body.ts";
 import type { HttpContext } from "./context.ts";
-import { isTrustedOrigin } from "./origin.ts";
+import { parseFormStrict } from "./form.ts";
+import { hubUrlOf, isTrustedOrigin } from "./origin.ts";
 import { sendError, sendText } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
 
@@ -42,16 +45,9 @@ export async function handlePublish(
         "the body must be application/x-www-form-urlencoded",
       );
     }
-    const form = new URLSearchParams((await readBody(req, ctx.maxBodyBytes)).toString("utf8"));
-    const update = parseForm(form, ctx.maxTopics);
-    // The hub alone speaks on its reserved topics (subscription events): a publisher could
-    // otherwise forge them.
-    if ((update.topics as string[]).some(isReserved)) {
-      throw new CrierError(
-        "CRIER_ERR_FORBIDDEN",
-        `topics under ${RESERVED_PREFIX} are reserved for the hub`,
-      );
-    }
+    const form = parseFormStrict(await readBody(req, ctx.maxBodyBytes));
+    // Relative topics are resolved against the hub's URL, as subscribers' URL patterns are.
+    const update = parseForm(form, ctx.maxTopics, hubUrlOf(req, MERCURE_PATH));
     if (!coversAll(claims.publish, update.topics as string[])) {
       throw new CrierError(
         "CRIER_ERR_FORBIDDEN",
@@ -70,35 +66,36 @@ export async function handlePublish(
   }
 }
 
-function isReserved(topic: string): boolean {
-  if (topic.startsWith(RESERVED_PREFIX)) return true;
-  try {
-    return new URL(topic).pathname.startsWith(RESERVED_PREFIX);
-  } catch {
-    return false;
-  }
-}
-
-/** Reads the Mercure publish form; throws `CRIER_ERR_BAD_REQUEST` for a missing or bad field. */
-export function parseForm(form: URLSearchParams, maxTopics: number): UpdateInput {
+/**
+ * Reads the Mercure publish form, `hubUrl` being the hub's URL (the base of relative topics);
+ * throws `CRIER_ERR_BAD_REQUEST` for a missing or bad field, and `CRIER_ERR_PAYLOAD_TOO_LARGE`
+ * past `maxTopics` topics.
+ */
+export function parseForm(form: URLSearchParams, maxTopics: number, hubUrl: string): UpdateInput {
   const topics = form.getAll("topic");
   if (topics.length === 0) throw new CrierError("CRIER_ERR_BAD_REQUEST", "missing topic field");
+  // [spec, draft-08] Requests exceeding any such limit [the number of `topic` fields] MUST be
+  // rejected with a 413 "Content Too Large" HTTP status code.
   if (topics.length > maxTopics) {
-    throw new CrierError("CRIER_ERR_BAD_REQUEST", `at most ${maxTopics} topics per update`);
+    throw new CrierError("CRIER_ERR_PAYLOAD_TOO_LARGE", `at most ${maxTopics} topics per update`);
   }
+  // [spec, draft-08] Every topic value MUST NOT be exactly `*`, which is reserved for the
+  // wildcard matcher.
   if (topics.includes(ANY_TOPIC)) {
     throw new CrierError("CRIER_ERR_BAD_REQUEST", 'topic "*" is a selector; publish to a topic');
   }
+  for (const topic of topics) checkTopic(topic, hubUrl);
+  const id = form.get("id") ?? undefined;
+  if (id !== undefined) checkId(id);
+  const type = form.get("type") ?? undefined;
+  if (type !== undefined) checkType(type);
   const retry = form.get("retry");
-  if (retry !== null && !/^\d{1,15}$/.test(retry)) {
-    throw new CrierError("CRIER_ERR_BAD_REQUEST", "retry must be a whole number of milliseconds");
-  }
   return {
     topics,
     data: form.get("data") ?? undefined,
-    id: form.get("id") ?? undefined,
-    type: form.get("type") ?? undefined,
-    retry: retry === null ? undefined : Number(retry),
+    id,
+    type,
+    retry: retry === null ? undefined : readRetry(retry),
     private: form.has("private"),
   };
 }
