@@ -22,7 +22,12 @@ const DETAIL = "https://mercure.rocks/authorization-detail";
 const grant = (actions: string[], match: string, match_type = "exact") => [
   { type: DETAIL, actions, topics: [{ match, match_type }] },
 ];
-const challenge = (error?: string) => (error === undefined ? "Bearer" : `Bearer error="${error}"`);
+// [spec, draft-08] the challenge SHOULD include the `resource_metadata` parameter
+const METADATA = "https://hub.example/.well-known/oauth-protected-resource/.well-known/mercure";
+const challenge = (error?: string) =>
+  error === undefined
+    ? `Bearer resource_metadata="${METADATA}"`
+    : `Bearer error="${error}", resource_metadata="${METADATA}"`;
 
 describe("tokens over HTTP", () => {
   let t: TestHub;
@@ -40,7 +45,7 @@ describe("tokens over HTTP", () => {
   });
   after(() => t.close());
 
-  test("answers 401 with a plain Bearer challenge when no token is presented", async () => {
+  test("answers 401 with a Bearer challenge without an error code, naming the metadata, when no token is presented", async () => {
     const res = await publish(t.url, { topic: "t" });
     assert.equal(res.status, 401);
     assert.equal(res.headers.get("www-authenticate"), challenge());
@@ -149,6 +154,27 @@ describe("tokens over HTTP", () => {
       rsa.privateKey,
     );
     assert.equal((await publish(t.url, fields, other)).status, 403);
+  });
+
+  // [spec, draft-08] the hub SHOULD publish OAuth 2.0 Protected Resource Metadata […] at
+  // `/.well-known/oauth-protected-resource/.well-known/mercure` […] MUST include the `resource`
+  // member
+  test("serves its protected resource metadata at the path RFC 9728 derives from its audience", async () => {
+    const res = await fetch(
+      `http://127.0.0.1:${t.port}/.well-known/oauth-protected-resource/.well-known/mercure`,
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/json");
+    assert.equal(
+      await res.text(),
+      JSON.stringify({
+        resource: AUDIENCE,
+        authorization_servers: [ISSUER],
+        authorization_details_types_supported: [DETAIL],
+        bearer_methods_supported: ["header"],
+        mercure_cookie: "__Secure-mercure_access_token",
+      }),
+    );
   });
 
   test("delivers a private update to an at+jwt subscriber only for the topics it grants", async () => {

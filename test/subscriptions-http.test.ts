@@ -276,6 +276,15 @@ describe("active subscriptions over HTTP", () => {
     assert.equal(v0.body.lastEventID, last.raw);
   });
 
+  // [spec, draft-08] Hubs supporting this feature SHOULD advertise it with the
+  // `mercure_subscriptions` metadata member
+  test("advertises active subscriptions in its protected resource metadata", async () => {
+    const res = await getJson(`${origin}/.well-known/oauth-protected-resource/.well-known/mercure`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.resource, AUDIENCE);
+    assert.equal(res.body.mercure_subscriptions, true);
+  });
+
   test("lists one selector's subscriptions in v0.x and draft-08 collections, and omits ended ones", async () => {
     const topic = "https://example.com/books/{id}";
     const first = await open(`topic=${enc(topic)}`);

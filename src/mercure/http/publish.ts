@@ -62,7 +62,7 @@ export async function handlePublish(
   } catch (err) {
     // An oversized body is refused before it is read; close so the rest is not parsed as a request.
     if (err instanceof CrierError && err.status === 413) res.shouldKeepAlive = false;
-    sendError(res, err, cors);
+    sendError(res, err, cors, ctx.metadata?.url);
   }
 }
 

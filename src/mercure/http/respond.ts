@@ -26,11 +26,15 @@ export function sendText(
   res.end(newline ? `${body}\n` : body);
 }
 
-/** Answers with the status and reason of a `CrierError`, or 500 for anything else. */
+/**
+ * Answers with the status and reason of a `CrierError`, or 500 for anything else. A 401 or 403
+ * challenge names `resourceMetadata`, the URL of the hub's protected resource metadata, if any.
+ */
 export function sendError(
   res: ServerResponse,
   err: unknown,
   headers: Readonly<Record<string, string>> = {},
+  resourceMetadata?: string,
 ): void {
   if (!(err instanceof CrierError)) {
     sendText(res, 500, "internal error", headers);
@@ -38,7 +42,14 @@ export function sendError(
   }
   const extra: Record<string, string> = { ...headers };
   const challenge = CHALLENGES[err.code];
-  if (challenge !== undefined) extra["WWW-Authenticate"] = challenge;
+  if (challenge !== undefined) {
+    // [spec, draft-08] every such 401 or 403 carries that header, and the challenge SHOULD
+    // include the `resource_metadata` parameter […] not only when no token is presented.
+    extra["WWW-Authenticate"] =
+      resourceMetadata === undefined || (err.status !== 401 && err.status !== 403)
+        ? challenge
+        : `${challenge}${challenge === "Bearer" ? " " : ", "}resource_metadata="${resourceMetadata}"`;
+  }
   if (err.status === 429) extra["Retry-After"] = String(RETRY_AFTER_SECONDS);
   sendText(res, err.status, err.message, extra);
 }

@@ -76,7 +76,7 @@ export async function handleSubscribe(
       ),
     );
   } catch (err) {
-    sendError(res, err, cors);
+    sendError(res, err, cors, ctx.metadata?.url);
   }
 }
 

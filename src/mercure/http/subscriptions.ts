@@ -76,7 +76,7 @@ export async function handleSubscriptions(
       sendJson(res, "application/json", found.body, lastEventID, cors, true);
     }
   } catch (err) {
-    sendError(res, err, cors);
+    sendError(res, err, cors, ctx.metadata?.url);
   }
 }
 
