@@ -102,8 +102,11 @@ export interface Subscription {
 export interface Connection extends Subscription {
   /** The sink can take more bytes (`drain`). */
   drained(): void;
-  /** The peer went away. */
-  gone(): void;
+  /**
+   * The peer went away: `client` when it closed, `stalled` when the transport gave up on it
+   * (nothing acknowledged for its timeout: a vanished peer or one that stopped reading).
+   */
+  gone(reason?: "client" | "stalled"): void;
 }
 
 /**
@@ -297,9 +300,9 @@ export class Subscriber implements Connection {
     this.offer(keepAlive);
   }
 
-  /** The peer went away. */
-  gone(): void {
-    this.close("client");
+  /** The peer went away (see {@link Connection.gone}). */
+  gone(reason: "client" | "stalled" = "client"): void {
+    this.close(reason);
   }
 
   /**

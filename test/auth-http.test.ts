@@ -18,9 +18,16 @@ const rsa = rsaKeys();
 const now = () => Math.floor(Date.now() / 1000);
 const v0 = (mercure: Record<string, unknown>, claims: Record<string, unknown> = {}) =>
   sign({ mercure, ...claims }, rsa.privateKey);
-const grant = (actions: string[], match: string, matchType = "Exact") => [
-  { type: "mercure", actions, topics: [{ match, matchType }] },
+const DETAIL = "https://mercure.rocks/authorization-detail";
+const grant = (actions: string[], match: string, match_type = "exact") => [
+  { type: DETAIL, actions, topics: [{ match, match_type }] },
 ];
+// [spec, draft-08] the challenge SHOULD include the `resource_metadata` parameter
+const METADATA = "https://hub.example/.well-known/oauth-protected-resource/.well-known/mercure";
+const challenge = (error?: string) =>
+  error === undefined
+    ? `Bearer resource_metadata="${METADATA}"`
+    : `Bearer error="${error}", resource_metadata="${METADATA}"`;
 
 describe("tokens over HTTP", () => {
   let t: TestHub;
@@ -38,10 +45,10 @@ describe("tokens over HTTP", () => {
   });
   after(() => t.close());
 
-  test("answers 401 with a plain Bearer challenge when no token is presented", async () => {
+  test("answers 401 with a Bearer challenge without an error code, naming the metadata, when no token is presented", async () => {
     const res = await publish(t.url, { topic: "t" });
     assert.equal(res.status, 401);
-    assert.equal(res.headers.get("www-authenticate"), "Bearer");
+    assert.equal(res.headers.get("www-authenticate"), challenge());
   });
 
   const refused: [string, () => Promise<string>][] = [
@@ -60,22 +67,42 @@ describe("tokens over HTTP", () => {
       () => accessToken(grant(["publish"], "*"), rsa.privateKey, { iss: "https://evil.example" }),
     ],
     [
-      "an at+jwt with an invalid matchType",
-      () => accessToken(grant(["publish"], "t", "Regex"), rsa.privateKey),
+      "an at+jwt with an unknown match_type",
+      () => accessToken(grant(["publish"], "t", "regex"), rsa.privateKey),
+    ],
+    [
+      "an at+jwt whose match_type is in the wrong case",
+      () => accessToken(grant(["publish"], "t", "URLPattern"), rsa.privateKey),
+    ],
+    [
+      "an at+jwt with a non-string action",
+      () =>
+        accessToken(
+          [{ type: DETAIL, actions: ["publish", 7], topics: [{ match: "*" }] }],
+          rsa.privateKey,
+        ),
+    ],
+    [
+      "an at+jwt with one malformed detail beside a valid one",
+      () =>
+        accessToken(
+          [...grant(["publish"], "*"), { type: DETAIL, actions: ["publish"], topics: "*" }],
+          rsa.privateKey,
+        ),
     ],
   ];
   for (const [name, make] of refused) {
     test(`answers 401 invalid_token to a publisher presenting ${name}`, async () => {
       const res = await publish(t.url, { topic: "t" }, await make());
       assert.equal(res.status, 401);
-      assert.equal(res.headers.get("www-authenticate"), 'Bearer error="invalid_token"');
+      assert.equal(res.headers.get("www-authenticate"), challenge("invalid_token"));
     });
 
     test(`answers 401 invalid_token to a subscriber presenting ${name}`, async () => {
       const s = await openStream(`${t.url}?topic=t`, { Authorization: `Bearer ${await make()}` });
       s.close();
       assert.equal(s.status, 401);
-      assert.equal(s.headers["www-authenticate"], 'Bearer error="invalid_token"');
+      assert.equal(s.headers["www-authenticate"], challenge("invalid_token"));
     });
   }
 
@@ -87,7 +114,7 @@ describe("tokens over HTTP", () => {
   test("answers 403 insufficient_scope to a v0.x token without the publish claim", async () => {
     const res = await publish(t.url, { topic: "t" }, await v0({ subscribe: ["*"] }));
     assert.equal(res.status, 403);
-    assert.equal(res.headers.get("www-authenticate"), 'Bearer error="insufficient_scope"');
+    assert.equal(res.headers.get("www-authenticate"), challenge("insufficient_scope"));
   });
 
   test("accepts an at+jwt granting publish on the topic, 403 without the action or the topic", async () => {
@@ -97,7 +124,7 @@ describe("tokens over HTTP", () => {
     const subscribeOnly = await accessToken(grant(["subscribe"], "*"), rsa.privateKey);
     const noAction = await publish(t.url, fields, subscribeOnly);
     assert.equal(noAction.status, 403);
-    assert.equal(noAction.headers.get("www-authenticate"), 'Bearer error="insufficient_scope"');
+    assert.equal(noAction.headers.get("www-authenticate"), challenge("insufficient_scope"));
     const otherTopic = await accessToken(
       grant(["publish"], "https://example.com/books/2"),
       rsa.privateKey,
@@ -105,9 +132,54 @@ describe("tokens over HTTP", () => {
     assert.equal((await publish(t.url, fields, otherTopic)).status, 403);
   });
 
+  // [spec, draft-08] Hubs MUST ignore action values they do not recognize: an unrecognized
+  // action grants nothing, and its presence does not invalidate the token.
+  test("ignores an unknown action: it grants nothing and does not invalidate the token", async () => {
+    const fields = { topic: "https://example.com/books/1" };
+    const withPublish = await accessToken(grant(["publish", "admin"], "*"), rsa.privateKey);
+    assert.equal((await publish(t.url, fields, withPublish)).status, 200);
+    const onlyUnknown = await accessToken(grant(["admin"], "*"), rsa.privateKey);
+    const res = await publish(t.url, fields, onlyUnknown);
+    assert.equal(res.status, 403);
+    assert.equal(res.headers.get("www-authenticate"), challenge("insufficient_scope"));
+  });
+
+  test("ignores authorization details of another type, and those spelled with the old type", async () => {
+    const fields = { topic: "https://example.com/books/1" };
+    const other = await accessToken(
+      [
+        { type: "mercure", actions: ["publish"], topics: [{ match: "*" }] },
+        { type: "https://example.com/payment", actions: 3 },
+      ],
+      rsa.privateKey,
+    );
+    assert.equal((await publish(t.url, fields, other)).status, 403);
+  });
+
+  // [spec, draft-08] the hub SHOULD publish OAuth 2.0 Protected Resource Metadata […] at
+  // `/.well-known/oauth-protected-resource/.well-known/mercure` […] MUST include the `resource`
+  // member
+  test("serves its protected resource metadata at the path RFC 9728 derives from its audience", async () => {
+    const res = await fetch(
+      `http://127.0.0.1:${t.port}/.well-known/oauth-protected-resource/.well-known/mercure`,
+    );
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "application/json");
+    assert.equal(
+      await res.text(),
+      JSON.stringify({
+        resource: AUDIENCE,
+        authorization_servers: [ISSUER],
+        authorization_details_types_supported: [DETAIL],
+        bearer_methods_supported: ["header"],
+        mercure_cookie: "__Secure-mercure_access_token",
+      }),
+    );
+  });
+
   test("delivers a private update to an at+jwt subscriber only for the topics it grants", async () => {
     const books = await accessToken(
-      grant(["subscribe"], "https://example.com/books/:id", "URLPattern"),
+      grant(["subscribe"], "https://example.com/books/:id", "urlpattern"),
       rsa.privateKey,
     );
     const s = await openStream(`${t.url}?topic=*`, {

@@ -103,85 +103,146 @@ describe("v0.x tokens (the mercure claim)", () => {
 });
 
 describe("draft-08 access tokens (typ at+jwt)", () => {
-  // The spec's example: a subscriber allowed to read two books only.
-  const books = [
-    {
-      type: "mercure",
-      actions: ["subscribe"],
-      topics: [
-        { match: "https://example.com/books/1", matchType: "Exact" },
-        { match: "https://example.com/books/7", matchType: "Exact" },
-      ],
-    },
-  ];
+  const DETAIL = "https://mercure.rocks/authorization-detail";
+  const detail = (actions: unknown[], topics: unknown, extra: Record<string, unknown> = {}) => ({
+    type: DETAIL,
+    actions,
+    topics,
+    ...extra,
+  });
 
+  // [spec, draft-08] a self-issued subscriber token is a JWS with the protected header
+  // `{"alg": "ES256", "typ": "at+jwt"}` and the following claims: […] "authorization_details":
+  // [{"type": "https://mercure.rocks/authorization-detail", "actions": ["subscribe"], "topics":
+  // [{"match": "https://example.com/books/:id", "match_type": "urlpattern"}]}]
+  test("shaped as the spec's self-issued subscriber token grant subscribe on the book pattern", async () => {
+    const ec = ecKeys();
+    const hub = new Authenticator({
+      subscriberKey: ec.publicPem,
+      audience: "https://hub.example.com/.well-known/mercure",
+      issuer: "https://example.com",
+    });
+    const iat = now();
+    const token = await sign(
+      {
+        iss: "https://example.com",
+        aud: "https://hub.example.com/.well-known/mercure",
+        sub: "urn:uuid:bb3de268-05b0-4c65-b44e-8f9acefc29d6",
+        client_id: "https://example.com",
+        iat,
+        exp: iat + 300,
+        jti: "urn:uuid:e70ff8d7-59d5-4a92-b0b7-505e8f6d09fa",
+        authorization_details: [
+          {
+            type: "https://mercure.rocks/authorization-detail",
+            actions: ["subscribe"],
+            topics: [{ match: "https://example.com/books/:id", match_type: "urlpattern" }],
+          },
+        ],
+      },
+      ec.privateKey,
+      { alg: "ES256", typ: "at+jwt" },
+    );
+    const claims = await hub.verify(
+      token,
+      "subscriber",
+      "https://hub.example.com/.well-known/mercure",
+    );
+    assert.equal(claims.revision, "draft-08");
+    assert.equal(claims.subject, "urn:uuid:bb3de268-05b0-4c65-b44e-8f9acefc29d6");
+    assert.ok(coversAny(claims.subscribe, ["https://example.com/books/1"]));
+    assert.ok(!coversAny(claims.subscribe, ["https://example.com/authors/1"]));
+    assert.deepEqual(claims.publish, []);
+  });
+
+  // [spec, draft-08] the example of a token that authorizes reading only specific books:
+  // {"match": "https://example.com/books/1", "match_type": "exact"}, {"match":
+  // "https://example.com/books/7", "match_type": "exact"}
   test("grant subscribe on exactly the listed topics (the spec's books example)", async () => {
+    const books = [
+      detail(
+        ["subscribe"],
+        [
+          { match: "https://example.com/books/1", match_type: "exact" },
+          { match: "https://example.com/books/7", match_type: "exact" },
+        ],
+      ),
+    ];
     const claims = await auth.verify(await accessToken(books, rsa.privateKey), "subscriber", BASE);
     assert.equal(claims.revision, "draft-08");
     assert.equal(claims.subject, "user-1");
     assert.ok(coversAny(claims.subscribe, ["https://example.com/books/1"]));
+    assert.ok(coversAny(claims.subscribe, ["https://example.com/books/7"]));
     assert.ok(!coversAny(claims.subscribe, ["https://example.com/books/2"]));
     assert.deepEqual(claims.publish, []);
   });
 
-  test("match URL patterns, relative ones against the hub's URL, and * whatever the matchType", async () => {
+  // [spec, draft-08] a subscriber authorized only for its own namespace,
+  // `https://example.com/users/42/*` […] The token does grant `subscribe` on the alternate
+  // topic, so the hub delivers the update.
+  test("grant subscribe through an alternate topic (the spec's users/42 example)", async () => {
     const token = await accessToken(
       [
-        {
-          type: "mercure",
-          actions: ["publish", "subscribe"],
-          topics: [
-            { match: "https://example.com/bar/:id", matchType: "URLPattern" },
+        detail(
+          ["subscribe"],
+          [{ match: "https://example.com/users/42/*", match_type: "urlpattern" }],
+        ),
+      ],
+      rsa.privateKey,
+    );
+    const claims = await auth.verify(token, "subscriber", BASE);
+    const update = ["https://example.com/books/1", "https://example.com/users/42/books/1"];
+    assert.ok(coversAny(claims.subscribe, update));
+    assert.ok(!coversAny(claims.subscribe, ["https://example.com/books/1"]));
+    assert.ok(!coversAny(claims.subscribe, ["https://example.com/users/43/books/1"]));
+  });
+
+  test("match URL patterns, relative ones against the hub's URL, and * whatever the match_type", async () => {
+    const token = await accessToken(
+      [
+        detail(
+          ["publish", "subscribe"],
+          [
+            { match: "https://example.com/bar/:id", match_type: "urlpattern" },
             {
-              match: "/.well-known/mercure/subscriptions/Exact/:topic/:subscriber",
-              match_type: "URLPattern",
+              match: "/.well-known/mercure/subscriptions/exact/:topic/:subscriber",
+              match_type: "urlpattern",
             },
             { match: "https://example.com/{x}" },
           ],
-        },
+        ),
       ],
       SECRET,
     );
     const claims = await auth.verify(token, "publisher", BASE);
     assert.ok(coversAll(claims.publish, ["https://example.com/bar/42"]));
-    assert.ok(coversAll(claims.publish, ["/.well-known/mercure/subscriptions/Exact/a/b"]));
-    // Exact is byte for byte: a template-looking matcher is not a template.
+    assert.ok(coversAll(claims.publish, ["/.well-known/mercure/subscriptions/exact/a/b"]));
+    // exact is byte for byte: a template-looking matcher is not a template.
     assert.ok(coversAll(claims.publish, ["https://example.com/{x}"]));
     assert.ok(!coversAny(claims.publish, ["https://example.com/y"]));
-    const wildcard = await accessToken(
-      [
-        {
-          type: "mercure",
-          actions: ["publish"],
-          topics: [{ match: "*", matchType: "URLPattern" }],
-        },
-      ],
-      SECRET,
-    );
-    assert.ok(coversAll((await auth.verify(wildcard, "publisher", BASE)).publish, ["any"]));
+    for (const topics of [[{ match: "*", match_type: "urlpattern" }], [{ match: "*" }]]) {
+      const wildcard = await accessToken([detail(["publish"], topics)], SECRET);
+      assert.ok(coversAll((await auth.verify(wildcard, "publisher", BASE)).publish, ["any"]));
+    }
   });
 
+  // [spec, draft-08] Example access token claims carrying payloads (custom1, custom2, custom3).
   test("choose payloads by the first grant matching the subscription's matcher (the spec's example)", async () => {
     const token = await accessToken(
       [
-        {
-          type: "mercure",
-          actions: ["subscribe"],
-          topics: [{ match: "https://example.com/foo" }],
+        detail(["subscribe"], [{ match: "https://example.com/foo" }], {
           payload: { custom1: "data only available for this topic" },
-        },
-        {
-          type: "mercure",
-          actions: ["subscribe"],
-          topics: [{ match: "https://example.com/bar/:id", matchType: "URLPattern" }],
-          payload: { custom2: "data available for matching subscriptions" },
-        },
-        {
-          type: "mercure",
-          actions: ["subscribe"],
-          topics: [{ match: "*" }],
+        }),
+        detail(
+          ["subscribe"],
+          [{ match: "https://example.com/bar/:id", match_type: "urlpattern" }],
+          {
+            payload: { custom2: "data available for matching subscriptions" },
+          },
+        ),
+        detail(["subscribe"], [{ match: "*" }], {
           payload: { custom3: "default data for all other subscriptions" },
-        },
+        }),
       ],
       rsa.privateKey,
     );
@@ -197,14 +258,34 @@ describe("draft-08 access tokens (typ at+jwt)", () => {
     });
   });
 
-  test("ignore authorization details of other types, and grant nothing without a mercure one", async () => {
-    const token = await accessToken([{ type: "payment_initiation", actions: ["pay"] }], SECRET);
+  test('ignore authorization details of other types, the old type "mercure" included', async () => {
+    const token = await accessToken(
+      [
+        { type: "payment_initiation", actions: ["pay"] },
+        { type: "mercure", actions: ["publish"], topics: [{ match: "*" }] },
+        { type: `${DETAIL}/`, actions: ["publish"], topics: [{ match: "*" }] },
+      ],
+      SECRET,
+    );
     const claims = await auth.verify(token, "publisher", BASE);
     assert.deepEqual(claims.publish, []);
   });
 
+  // [spec, draft-08] Hubs MUST ignore action values they do not recognize: an unrecognized
+  // action grants nothing, and its presence does not invalidate the token.
+  test("ignore an unknown action: it grants nothing and the token stays valid", async () => {
+    const token = await accessToken(
+      [detail(["publish", "admin"], [{ match: "a" }]), detail(["delete"], [{ match: "b" }])],
+      SECRET,
+    );
+    const claims = await auth.verify(token, "publisher", BASE);
+    assert.ok(coversAll(claims.publish, ["a"]));
+    assert.ok(!coversAny(claims.publish, ["b"]));
+    assert.deepEqual(claims.subscribe, []);
+  });
+
   test("are refused without exp, with a wrong aud, a wrong iss, or before nbf", async () => {
-    const grant = [{ type: "mercure", actions: ["publish"], topics: [{ match: "*" }] }];
+    const grant = [detail(["publish"], [{ match: "*" }])];
     await rejects(
       auth.verify(
         await sign({ aud: AUDIENCE, iss: ISSUER, authorization_details: grant }, SECRET, {
@@ -233,59 +314,85 @@ describe("draft-08 access tokens (typ at+jwt)", () => {
 
   test("are refused by a hub that has no resource identifier configured", async () => {
     const bare = new Authenticator({ publisherKey: SECRET });
-    const grant = [{ type: "mercure", actions: ["publish"], topics: [{ match: "*" }] }];
+    const grant = [detail(["publish"], [{ match: "*" }])];
     await rejects(
       bare.verify(await accessToken(grant, SECRET), "publisher"),
       /resource identifier/,
     );
   });
 
-  for (const [name, detail, reason] of [
-    ["no actions", { type: "mercure", actions: [], topics: [{ match: "*" }] }, /actions/],
+  for (const [name, bad, reason] of [
+    ["no actions", detail([], [{ match: "*" }]), /actions/],
+    ["actions that are not an array", detail("publish" as never, [{ match: "*" }]), /actions/],
+    ["a non-string action", detail(["publish", 7], [{ match: "*" }]), /not a string/],
+    ["a null action", detail([null], [{ match: "*" }]), /not a string/],
+    ["no topics", detail(["publish"], []), /topics/],
+    ["topics that are not an array", detail(["publish"], "*"), /topics/],
+    ["a topic that is a string", detail(["publish"], ["*"]), /object/],
+    ["a matcher without match", detail(["publish"], [{ match_type: "exact" }]), /match string/],
+    ["an empty match", detail(["publish"], [{ match: "" }]), /match string/],
     [
-      "an unknown action",
-      { type: "mercure", actions: ["delete"], topics: [{ match: "*" }] },
-      /action/,
+      "an unknown match_type",
+      detail(["publish"], [{ match: "a", match_type: "regex" }]),
+      /match_type/,
     ],
-    ["no topics", { type: "mercure", actions: ["publish"], topics: [] }, /topics/],
     [
-      "a topic that is a string",
-      { type: "mercure", actions: ["publish"], topics: ["*"] },
-      /object/,
+      "a match_type in the wrong case",
+      detail(["publish"], [{ match: "a", match_type: "URLPattern" }]),
+      /match_type/,
     ],
     [
-      "a lowercase matchType",
-      { type: "mercure", actions: ["publish"], topics: [{ match: "a", matchType: "exact" }] },
-      /matchType/,
+      "a match_type that is not a string",
+      detail(["publish"], [{ match: "a", match_type: 1 }]),
+      /match_type/,
+    ],
+    [
+      "the old matchType spelling",
+      detail(["publish"], [{ match: "a", matchType: "Exact" }]),
+      /match_type/,
     ],
     [
       "an invalid URL pattern",
-      {
-        type: "mercure",
-        actions: ["publish"],
-        topics: [{ match: "https://x/(", matchType: "URLPattern" }],
-      },
+      detail(["publish"], [{ match: "https://x/(", match_type: "urlpattern" }]),
       /matcher/,
     ],
     [
       "a payload that is not an object",
-      { type: "mercure", actions: ["subscribe"], topics: [{ match: "*" }], payload: 3 },
+      detail(["subscribe"], [{ match: "*" }], { payload: 3 }),
+      /payload/,
+    ],
+    [
+      "a payload that is an array",
+      detail(["subscribe"], [{ match: "*" }], { payload: [] }),
       /payload/,
     ],
   ] as const) {
+    // [spec, draft-08] If any Mercure authorization detail fails to parse or validate […] the
+    // hub MUST reject the token the same way and MUST NOT act on the basis of the remaining
+    // entries.
     test(`are refused whole when one detail has ${name}`, async () => {
-      const good = { type: "mercure", actions: ["publish"], topics: [{ match: "*" }] };
-      await rejects(
-        auth.verify(await accessToken([good, detail], SECRET), "publisher", BASE),
-        reason,
-      );
+      const good = detail(["publish"], [{ match: "*" }]);
+      await rejects(auth.verify(await accessToken([good, bad], SECRET), "publisher", BASE), reason);
     });
   }
 
+  test("are refused when authorization_details is not an array or holds a non-object", async () => {
+    await rejects(
+      auth.verify(await accessToken({} as never, SECRET), "publisher", BASE),
+      /must be an array/,
+    );
+    await rejects(
+      auth.verify(await accessToken(["x"], SECRET), "publisher", BASE),
+      /must be an object/,
+    );
+  });
+
   test("are refused past the limits on details and topics", async () => {
     const topics = Array.from({ length: 257 }, (_, i) => ({ match: `t${i}` }));
-    const token = await accessToken([{ type: "mercure", actions: ["publish"], topics }], SECRET);
+    const token = await accessToken([detail(["publish"], topics)], SECRET);
     await rejects(auth.verify(token, "publisher", BASE), /more than 256/);
+    const many = Array.from({ length: 65 }, () => detail(["publish"], [{ match: "a" }]));
+    await rejects(auth.verify(await accessToken(many, SECRET), "publisher", BASE), /more than 64/);
   });
 });
 

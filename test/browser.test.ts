@@ -9,9 +9,10 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { mintToken } from "../src/mercure/tokens/mint.ts";
+import { mintAccessToken, mintToken } from "../src/mercure/tokens/mint.ts";
 import type { Subscription } from "../src/subscriber.ts";
 import { publish, SECRET, startHub, type TestHub } from "./helpers.ts";
+import { AUDIENCE } from "./tokens.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CI = process.env.CI === "true";
@@ -69,7 +70,7 @@ describe("the hub in a real browser", { skip }, () => {
   after(() => browser?.close());
 
   beforeEach(async () => {
-    t = await startHub({ keepAliveMs: 0 });
+    t = await startHub({ keepAliveMs: 0 }, { jwtAudience: AUDIENCE });
     page = await browser.newPage();
     await page.goto(`${new URL(t.url).origin}/`);
   });
@@ -151,8 +152,31 @@ describe("the hub in a real browser", { skip }, () => {
     assert.equal(given.body, "urn:uuid:6a3e-given");
   });
 
+  // [spec, draft-08] a subscriber may listen to all books via the routing matcher
+  // `match_urlpattern=https://example.com/books/:id`
+  test("delivers to a page subscribed with match_urlpattern what a draft-08 access token publishes", async () => {
+    await listen("drafted", [["match_urlpattern", "https://example.com/books/:id"]]);
+    const publisher = await mintAccessToken(SECRET, {
+      audience: AUDIENCE,
+      publish: [{ match: "https://example.com/books/:id", match_type: "urlpattern" }],
+    });
+    const refused = await publish(
+      t.url,
+      { topic: "https://example.com/authors/1", data: "no" },
+      publisher,
+    );
+    assert.equal(refused.status, 403);
+    const sent = await publish(
+      t.url,
+      { topic: "https://example.com/books/1", data: "book 1" },
+      publisher,
+    );
+    assert.equal(sent.status, 200);
+    assert.deepEqual(await received("drafted", 1), [{ data: "book 1", id: sent.raw }]);
+  });
+
   // [spec, v0.x] url.searchParams.append('topic', 'https://example.com/bar/{id}');
-  // [spec, draft-08] url.searchParams.append('matchURLPattern', 'https://example.com/bar/:id');
+  // [spec, draft-08] url.searchParams.append('match_urlpattern', 'https://example.com/bar/:id');
   test("matches URI-template and URL-pattern selectors as the spec's examples do", async () => {
     await listen("template", [["topic", "https://example.com/books/{id}"]]);
     await listen("pattern", [["match_urlpattern", "https://example.com/books/:id"]]);

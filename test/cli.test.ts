@@ -38,6 +38,65 @@ describe("the crier command", () => {
     assert.match(never.stderr, /^crier: warning: this token never expires \(--ttl 0\);.*\n$/);
   });
 
+  test("mints a draft-08 access token that a hub with that audience and issuer accepts", async () => {
+    const audience = "https://hub.example/.well-known/mercure";
+    const issuer = "https://issuer.example";
+    const run = crier([
+      "token",
+      "--draft-08",
+      "--jwt-key",
+      KEY,
+      "--audience",
+      audience,
+      "--issuer",
+      issuer,
+      "--publish-urlpattern",
+      "https://example.com/books/:id",
+      "--subscribe",
+      "*",
+    ]);
+    assert.equal(await run.exit, 0, run.stderr);
+    const jwt = run.stdout.trim();
+    const { payload, protectedHeader } = await jwtVerify(jwt, new TextEncoder().encode(KEY));
+    assert.equal(protectedHeader.typ, "at+jwt");
+    assert.equal(payload.aud, audience);
+    assert.equal(payload.iss, issuer);
+    assert.equal(typeof payload.exp, "number");
+    assert.deepEqual(payload.authorization_details, [
+      {
+        type: "https://mercure.rocks/authorization-detail",
+        actions: ["publish"],
+        topics: [{ match: "https://example.com/books/:id", match_type: "urlpattern" }],
+      },
+      {
+        type: "https://mercure.rocks/authorization-detail",
+        actions: ["subscribe"],
+        topics: [{ match: "*" }],
+      },
+    ]);
+    const hub = await serve(["--jwt-issuer", issuer, "--jwt-audience", audience], {
+      CRIER_JWT_KEY: KEY,
+    });
+    try {
+      const ok = await publish(hub.url, { topic: "https://example.com/books/1" }, jwt);
+      assert.equal(ok.status, 200);
+      const other = await publish(hub.url, { topic: "https://example.com/users/1" }, jwt);
+      assert.equal(other.status, 403);
+    } finally {
+      hub.run.child.kill("SIGTERM");
+      await hub.run.exit;
+    }
+  });
+
+  test("refuses draft-08 options without --draft-08, and --draft-08 without an audience", async () => {
+    const v0 = crier(["token", "--jwt-key", KEY, "--audience", "https://hub.example/"]);
+    assert.notEqual(await v0.exit, 0);
+    assert.match(v0.stderr, /--audience needs --draft-08/);
+    const noAudience = crier(["token", "--jwt-key", KEY, "--draft-08", "--publish", "*"]);
+    assert.notEqual(await noAudience.exit, 0);
+    assert.match(noAudience.stderr, /--draft-08 needs --audience/);
+  });
+
   test("serves, publishes and subscribes, and on SIGTERM closes every subscriber with a retry hint and exits 0", async () => {
     const { run, url } = await serve(["--anonymous", "--keep-alive", "1000"], {
       CRIER_JWT_KEY: KEY,

@@ -54,7 +54,10 @@ export async function startHub(
 
 export interface PublishResult {
   readonly status: number;
+  /** The body without surrounding whitespace (error reasons end in a newline). */
   readonly body: string;
+  /** The body exactly as received. */
+  readonly raw: string;
   readonly headers: Headers;
 }
 
@@ -74,7 +77,8 @@ export async function publish(
     body: form,
     headers: token === undefined ? headers : { Authorization: `Bearer ${token}`, ...headers },
   });
-  return { status: res.status, body: (await res.text()).trim(), headers: res.headers };
+  const raw = await res.text();
+  return { status: res.status, body: raw.trim(), raw, headers: res.headers };
 }
 
 /** A streaming subscription read with eventsource-parser; keeps the raw bytes too. */

@@ -123,7 +123,7 @@ describe("resuming with Last-Event-ID", () => {
       await new Promise((resolve) => {
         es.onopen = resolve;
       });
-      await publish(t.url, { topic: "auto", data: "before", retry: "50" }, t.publisherToken);
+      await publish(t.url, { topic: "auto", data: "before", retry: "100" }, t.publisherToken);
       await until(() => got.length >= 1, "the first event");
       (connections[0] as Subscription).close();
       await publish(t.url, { topic: "auto", data: "while away" }, t.publisherToken);

@@ -60,7 +60,7 @@ describe("topic selectors over HTTP", () => {
   });
 
   it("resolves a relative URL pattern against the hub's URL", async () => {
-    const relative = subscribe({ matchURLPattern: "/books/:id", match: "exact" });
+    const relative = subscribe({ match_urlpattern: "/books/:id", match_exact: "exact" });
     await relative.opened;
     await hub.publish({ topics: "https://example.com/books/1", data: "elsewhere" });
     await hub.publish({ topics: `${new URL(base).origin}/books/1`, data: "here" });
@@ -69,12 +69,31 @@ describe("topic selectors over HTTP", () => {
     assert.deepEqual(relative.received, ["here", "exact"]);
   });
 
-  it("answers 400 for a pathological pattern and for an unknown matcher type", async () => {
+  // [spec, draft-08] A request using a parameter name in the reserved `match` namespace […]
+  // that does not correspond to a matcher type supported by the hub […] MUST be rejected with a
+  // 400 […] The value of each topic matcher query parameter […] MUST NOT contain C0 […] or C1
+  // […] control characters, U+007F, or Unicode format characters.
+  it("answers 400 for a pathological pattern, an unknown matcher parameter, and a value with control or format characters", async () => {
     for (const query of [
       "match_urlpattern=https%3A%2F%2Fexample.com%2F*a*a*a*b",
       "match_urlpattern=https%3A%2F%2Fexample.com%2F%3Aid((a%2B)%2B)",
       "topic=https%3A%2F%2Fexample.com%2F%7Bid",
       "matchRegexp=.*",
+      "matchExact=a",
+      "matchURLPattern=https%3A%2F%2Fexample.com%2F%3Aid",
+      "match_URLPattern=https%3A%2F%2Fexample.com%2F%3Aid",
+      "Match=a",
+      "match_regex=a",
+      "matches=a",
+      "match=a%01b",
+      "match=a%7Fb",
+      "match_exact=a%C2%85b",
+      "match=a%E2%80%8Bb",
+      "match_urlpattern=https%3A%2F%2Fexample.com%2F%E2%80%AE",
+      // [spec, draft-08] Requests exceeding any such limit [matchers per request, pattern
+      // length] MUST be rejected with a 400 "Bad Request" HTTP status code.
+      Array.from({ length: 101 }, (_, i) => `match=t${i}`).join("&"),
+      `match=${"a".repeat(1025)}`,
     ]) {
       const response = await fetch(`${base}?${query}`);
       assert.equal(response.status, 400, query);

@@ -101,7 +101,7 @@ describe("URI template selectors (Mercure v0.x)", () => {
 });
 
 describe("URL pattern selectors (Mercure draft-08)", () => {
-  // [spec] url.searchParams.append('matchURLPattern', 'https://example.com/bar/:id');
+  // [spec, draft-08] url.searchParams.append('match_urlpattern', 'https://example.com/bar/:id');
   it("matches the subscription example's pattern", () => {
     const selector = { urlpattern: "https://example.com/bar/:id" };
     assert.ok(matches(selector, "https://example.com/bar/1"));
@@ -110,22 +110,22 @@ describe("URL pattern selectors (Mercure draft-08)", () => {
     assert.ok(!matches(selector, "bar"));
   });
 
-  // [spec] URL patterns MAY be absolute (e.g., `https://example.com/books/:id`) or relative
-  // (e.g., `/.well-known/mercure/subscriptions/Exact/:topic/:subscriber`). When evaluating a
+  // [spec, draft-08] URL patterns MAY be absolute (e.g., `https://example.com/books/:id`) or relative
+  // (e.g., `/.well-known/mercure/subscriptions/exact/:topic/:subscriber`). When evaluating a
   // relative pattern or a relative topic, the hub MUST use the hub's URL as the base URL.
   it("resolves relative patterns and relative topics against the hub's URL", () => {
     const selector = {
-      urlpattern: "/.well-known/mercure/subscriptions/Exact/:topic/:subscriber",
+      urlpattern: "/.well-known/mercure/subscriptions/exact/:topic/:subscriber",
       base: "https://hub.example.com/.well-known/mercure",
     };
     assert.ok(
-      matches(selector, "/.well-known/mercure/subscriptions/Exact/https%3A%2F%2Fa%2Fb/urn%3Ax"),
+      matches(selector, "/.well-known/mercure/subscriptions/exact/https%3A%2F%2Fa%2Fb/urn%3Ax"),
     );
     assert.ok(
-      matches(selector, "https://hub.example.com/.well-known/mercure/subscriptions/Exact/a/b"),
+      matches(selector, "https://hub.example.com/.well-known/mercure/subscriptions/exact/a/b"),
     );
     assert.ok(
-      !matches(selector, "https://other.example/.well-known/mercure/subscriptions/Exact/a/b"),
+      !matches(selector, "https://other.example/.well-known/mercure/subscriptions/exact/a/b"),
     );
     assert.ok(
       matches({ urlpattern: "https://example.com/books/:id" }, "https://example.com/books/7"),

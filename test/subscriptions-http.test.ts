@@ -11,11 +11,12 @@ import {
   type TestHub,
   until,
 } from "./helpers.ts";
+import { AUDIENCE, accessToken } from "./tokens.ts";
 
 const S = "/.well-known/mercure/subscriptions";
 const V0_EVENTS = `${S}/{topic}/{subscriber}`;
-const V8_EVENTS = `${S}/{matchType}/{match}/{subscriber}`;
 const enc = encodeURIComponent;
+const DETAIL = "https://mercure.rocks/authorization-detail";
 
 /** A subscriber token with `mercure.subscribe` and, optionally, `mercure.payload`. */
 function token(subscribe: string[], payload?: unknown): Promise<string> {
@@ -25,10 +26,19 @@ function token(subscribe: string[], payload?: unknown): Promise<string> {
     .sign(new TextEncoder().encode(SECRET));
 }
 
+/** A draft-08 access token granting subscribe on each URL pattern of `patterns`. */
+function accessTokenFor(patterns: string[], payload?: Record<string, unknown>): Promise<string> {
+  const topics = patterns.map((match) => ({ match, match_type: "urlpattern" }));
+  const detail = { type: DETAIL, actions: ["subscribe"], topics };
+  return accessToken([payload === undefined ? detail : { ...detail, payload }], SECRET);
+}
+
 const bearer = (jwt: string) => ({ Authorization: `Bearer ${jwt}` });
 
-async function getJson(url: string, jwt?: string) {
-  const res = await fetch(url, { headers: jwt === undefined ? {} : bearer(jwt) });
+async function getJson(url: string, jwt?: string, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    headers: jwt === undefined ? headers : { ...bearer(jwt), ...headers },
+  });
   const text = await res.text();
   const type = res.headers.get("content-type") ?? "";
   return {
@@ -45,7 +55,10 @@ describe("active subscriptions over HTTP", () => {
   const ids: string[] = [];
 
   beforeEach(async () => {
-    t = await startHub({ keepAliveMs: 0 }, { subscriptions: true });
+    t = await startHub(
+      { keepAliveMs: 0 },
+      { subscriptions: true, jwtAudience: AUDIENCE, corsOrigins: ["https://app.example"] },
+    );
     origin = new URL(t.url).origin;
     ids.length = 0;
     t.hub.on("connect", (subscription) => ids.push(subscription.id));
@@ -89,36 +102,74 @@ describe("active subscriptions over HTTP", () => {
     assert.ok(ended?.id !== started?.id);
   });
 
-  test("names draft-08 subscriptions by matcher type, one event per selector, one subscriber id", async () => {
+  // [spec, draft-08] The hub MUST dispatch subscription events with the update `type` field […]
+  // set to the reserved value `mercure`. […] `type`: the fixed value `subscription`.
+  // `match_type` […] `match` […] `payload`: the `payload` of the first `subscribe`
+  // authorization detail whose `topics` matches the subscription's own matcher.
+  test("publishes draft-08 subscription events: type mercure, one per selector, one subscriber id, each its own payload", async () => {
     const watcher = await open(
-      `match_urlpattern=${enc(`${S}/Exact/*`)}&match_urlpattern=${enc(`${S}/URLPattern/*`)}`,
-      bearer(await token([V8_EVENTS])),
+      `match_urlpattern=${enc(`${S}/exact/*`)}&match_urlpattern=${enc(`${S}/urlpattern/*`)}`,
+      bearer(await accessTokenFor([`${S}/*`])),
+    );
+    const reader = await accessToken(
+      [
+        {
+          type: DETAIL,
+          actions: ["subscribe"],
+          topics: [{ match: "https://example.com/bar/:id", match_type: "urlpattern" }],
+          payload: { for: "bar" },
+        },
+        {
+          type: DETAIL,
+          actions: ["subscribe"],
+          topics: [{ match: "*" }],
+          payload: { for: "rest" },
+        },
+      ],
+      SECRET,
     );
     await open(
-      `match=${enc("https://example.com/foo")}&matchURLPattern=${enc("https://example.com/bar/:id")}`,
+      `match=${enc("https://example.com/foo")}&match_urlpattern=${enc("https://example.com/bar/:id")}`,
+      bearer(reader),
     );
     const subscriber = ids[1] as string;
-    const events = (await watcher.waitForEvents(4)).slice(2).map((e) => JSON.parse(e.data));
+    const events = (await watcher.waitForEvents(4)).slice(2);
     assert.deepEqual(
-      events.map((e) => [e.id, e.matchType, e.match, e.subscriber, e.active]),
+      events.map((e) => e.event),
+      ["mercure", "mercure"],
+    );
+    const foo = `${S}/exact/${enc("https://example.com/foo")}/${enc(subscriber)}`;
+    const bar = `${S}/urlpattern/${enc("https://example.com/bar/:id")}/${enc(subscriber)}`;
+    assert.deepEqual(
+      events.map((e) => e.data),
       [
-        [
-          `${S}/Exact/${enc("https://example.com/foo")}/${enc(subscriber)}`,
-          "Exact",
-          "https://example.com/foo",
+        JSON.stringify({
+          id: foo,
+          type: "subscription",
+          match_type: "exact",
+          match: "https://example.com/foo",
           subscriber,
-          true,
-        ],
-        [
-          `${S}/URLPattern/${enc("https://example.com/bar/:id")}/${enc(subscriber)}`,
-          "URLPattern",
-          "https://example.com/bar/:id",
+          active: true,
+          payload: { for: "rest" },
+        }),
+        JSON.stringify({
+          id: bar,
+          type: "subscription",
+          match_type: "urlpattern",
+          match: "https://example.com/bar/:id",
           subscriber,
-          true,
-        ],
+          active: true,
+          payload: { for: "bar" },
+        }),
       ],
     );
-    assert.equal(events[0].topic, undefined);
+  });
+
+  test("keeps v0.x subscription events without an event type", async () => {
+    const watcher = await open(`topic=${enc(V0_EVENTS)}`, bearer(await token([V0_EVENTS])));
+    const [own] = await watcher.waitForEvents(1);
+    assert.equal(own?.event, undefined);
+    assert.equal(JSON.parse(own?.data ?? "")["@context"], "https://mercure.rocks/");
   });
 
   test("never sends subscription events to an anonymous subscriber or to a token that does not cover them", async () => {
@@ -180,13 +231,67 @@ describe("active subscriptions over HTTP", () => {
     assert.equal(listed.body.subscriptions[0]["@context"], undefined);
   });
 
+  // [spec, draft-08] The web API MUST set the `Content-Type` HTTP header to `application/json`
+  // […] every endpoint MUST carry the reconciliation cursor as a `last-event-id` target
+  // attribute on the `rel="mercure"` Link header […] it MUST expose the `Link` response header
+  // to them […] `type`: the fixed value `subscriptions`.
+  test("answers a draft-08 token in the draft-08 shape: JSON, the cursor on the Link header, Link exposed to other origins", async () => {
+    const jwt = await accessTokenFor([`${S}`, `${S}/*`]);
+    const cors = { Origin: "https://app.example" };
+    const empty = await getJson(`${origin}${S}`, jwt, cors);
+    assert.equal(empty.status, 200);
+    assert.equal(empty.headers.get("content-type"), "application/json");
+    assert.equal(
+      empty.headers.get("link"),
+      '</.well-known/mercure>; rel="mercure"; last-event-id="earliest"; content-type="application/json"; type="mercure"',
+    );
+    assert.equal(empty.headers.get("access-control-expose-headers"), "Link");
+    assert.deepEqual(empty.body, { id: S, type: "subscriptions", subscriptions: [] });
+    await open(`match=${enc("https://example.com/b")}`);
+    const last = await publish(t.url, { topic: "https://example.com/b" }, t.publisherToken);
+    const listed = await getJson(`${origin}${S}`, jwt, cors);
+    assert.equal(
+      listed.headers.get("link"),
+      `</.well-known/mercure>; rel="mercure"; last-event-id="${last.raw}"; content-type="application/json"; type="mercure"`,
+    );
+    assert.deepEqual(listed.body, {
+      id: S,
+      type: "subscriptions",
+      subscriptions: [
+        {
+          id: `${S}/exact/${enc("https://example.com/b")}/${enc(ids[0] as string)}`,
+          type: "subscription",
+          match_type: "exact",
+          match: "https://example.com/b",
+          subscriber: ids[0],
+          active: true,
+        },
+      ],
+    });
+    // A v0.x answer keeps its cursor in the body, and its Link as it was.
+    const v0 = await getJson(`${origin}${S}`, await token([S]), cors);
+    assert.equal(v0.headers.get("content-type"), "application/ld+json");
+    assert.equal(v0.headers.get("link"), '</.well-known/mercure>; rel="mercure"');
+    assert.equal(v0.headers.get("access-control-expose-headers"), null);
+    assert.equal(v0.body.lastEventID, last.raw);
+  });
+
+  // [spec, draft-08] Hubs supporting this feature SHOULD advertise it with the
+  // `mercure_subscriptions` metadata member
+  test("advertises active subscriptions in its protected resource metadata", async () => {
+    const res = await getJson(`${origin}/.well-known/oauth-protected-resource/.well-known/mercure`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.resource, AUDIENCE);
+    assert.equal(res.body.mercure_subscriptions, true);
+  });
+
   test("lists one selector's subscriptions in v0.x and draft-08 collections, and omits ended ones", async () => {
     const topic = "https://example.com/books/{id}";
     const first = await open(`topic=${enc(topic)}`);
     await open(`topic=${enc(topic)}&topic=other`);
     await open(`match=${enc("https://example.com/books/1")}`);
     const v0 = `${S}/${enc(topic)}`;
-    const v8 = `${S}/Exact/${enc("https://example.com/books/1")}`;
+    const v8 = `${S}/exact/${enc("https://example.com/books/1")}`;
     const jwt = await token([`${S}/{topic}`, `${S}/{matchType}/{match}`]);
     const books = await getJson(`${origin}${v0}`, jwt);
     assert.equal(books.status, 200);
@@ -197,9 +302,11 @@ describe("active subscriptions over HTTP", () => {
       [ids[0], ids[1]],
     );
     const exact = await getJson(`${origin}${v8}`, jwt);
+    assert.equal(exact.headers.get("content-type"), "application/json");
+    assert.equal(exact.body.type, "subscriptions");
     assert.deepEqual(
-      exact.body.subscriptions.map((s: Record<string, unknown>) => [s.matchType, s.subscriber]),
-      [["Exact", ids[2]]],
+      exact.body.subscriptions.map((s: Record<string, unknown>) => [s.match_type, s.subscriber]),
+      [["exact", ids[2]]],
     );
     const none = await getJson(`${origin}${S}/nobody`, jwt);
     assert.deepEqual(none.body.subscriptions, []);
@@ -219,8 +326,22 @@ describe("active subscriptions over HTTP", () => {
     assert.equal(res.status, 200);
     assert.equal(res.headers.get("content-type"), "application/ld+json");
     assert.deepEqual(res.body, { ...JSON.parse(event?.data ?? ""), lastEventID: event?.id });
-    const v8 = `${S}/Exact/${enc("https://example.com/one")}/${enc(ids[1] as string)}`;
+    const v8 = `${S}/exact/${enc("https://example.com/one")}/${enc(ids[1] as string)}`;
     assert.equal((await getJson(`${origin}${v8}`, await token(["*"]))).status, 404);
+    // A draft-08 subscription is answered as its event's document, unchanged.
+    await open(`match=${enc("https://example.com/two")}`);
+    const mine = `${S}/exact/${enc("https://example.com/two")}/${enc(ids[2] as string)}`;
+    const single = await getJson(`${origin}${mine}`, await token(["*"]));
+    assert.equal(single.status, 200);
+    assert.equal(single.headers.get("content-type"), "application/json");
+    assert.deepEqual(single.body, {
+      id: mine,
+      type: "subscription",
+      match_type: "exact",
+      match: "https://example.com/two",
+      subscriber: ids[2],
+      active: true,
+    });
     const unknown = `${S}/${enc("https://example.com/one")}/${enc("urn:uuid:nope")}`;
     assert.equal((await getJson(`${origin}${unknown}`, await token(["*"]))).status, 404);
   });

@@ -14,9 +14,11 @@ const SUBSCRIBER = "urn:uuid:bb3de268-05b0-4c65-b44e-8f9acefc29d6";
 describe("naming active subscriptions", () => {
   // [spec, v0.x] "id": "/.well-known/mercure/subscriptions/https%3A%2F%2Fexample.com%2F%7Bselector%7D/urn%3Auuid%3Abb3de268-…"
   it("names a v0.x topic subscription as the spec's example does", () => {
-    const [sub] = describeSubscriptions(SUBSCRIBER, ["https://example.com/{selector}"], {
-      foo: "bar",
-    });
+    const [sub] = describeSubscriptions(
+      SUBSCRIBER,
+      ["https://example.com/{selector}"],
+      [{ foo: "bar" }],
+    );
     assert.ok(sub);
     assert.equal(
       sub.id,
@@ -33,25 +35,32 @@ describe("naming active subscriptions", () => {
     });
   });
 
-  // [spec, draft-08] "id": "/.well-known/mercure/subscriptions/URLPattern/https%3A%2F%2Fexample.com%2F%3Aselector/urn%3Auuid%3Abb3de268-…"
-  it("names draft-08 subscriptions by matcher type as the spec's example does", () => {
+  // [spec, draft-08] { "id": "/.well-known/mercure/subscriptions/urlpattern/https%3A%2F%2Fexample.com%2F%3Aselector/urn%3Auuid%3Abb3de268-05b0-4c65-b44e-8f9acefc29d6",
+  // "type": "subscription", "match_type": "urlpattern", "match": "https://example.com/:selector",
+  // "subscriber": "urn:uuid:bb3de268-05b0-4c65-b44e-8f9acefc29d6", "active": true, "payload": {"foo": "bar"} }
+  it("names and describes draft-08 subscriptions as the spec's example does, byte for byte", () => {
     const [pattern, exact] = describeSubscriptions(
       SUBSCRIBER,
       [{ urlpattern: "https://example.com/:selector" }, { exact: "https://example.com/a-topic" }],
-      undefined,
+      [{ foo: "bar" }, undefined],
     );
     assert.ok(pattern && exact);
     assert.equal(
       pattern.id,
-      `${S}/URLPattern/https%3A%2F%2Fexample.com%2F%3Aselector/urn%3Auuid%3Abb3de268-05b0-4c65-b44e-8f9acefc29d6`,
+      `${S}/urlpattern/https%3A%2F%2Fexample.com%2F%3Aselector/urn%3Auuid%3Abb3de268-05b0-4c65-b44e-8f9acefc29d6`,
     );
-    assert.equal(exact.collection, `${S}/Exact/https%3A%2F%2Fexample.com%2Fa-topic`);
-    assert.deepEqual(JSON.parse(subscriptionEventData(pattern, false)), {
-      "@context": "https://mercure.rocks/",
-      id: pattern.id,
-      type: "Subscription",
-      matchType: "URLPattern",
-      match: "https://example.com/:selector",
+    assert.equal(exact.collection, `${S}/exact/https%3A%2F%2Fexample.com%2Fa-topic`);
+    assert.equal(
+      subscriptionEventData(pattern, true),
+      '{"id":"/.well-known/mercure/subscriptions/urlpattern/https%3A%2F%2Fexample.com%2F%3Aselector/urn%3Auuid%3Abb3de268-05b0-4c65-b44e-8f9acefc29d6",' +
+        '"type":"subscription","match_type":"urlpattern","match":"https://example.com/:selector",' +
+        '"subscriber":"urn:uuid:bb3de268-05b0-4c65-b44e-8f9acefc29d6","active":true,"payload":{"foo":"bar"}}',
+    );
+    assert.deepEqual(JSON.parse(subscriptionEventData(exact, false)), {
+      id: exact.id,
+      type: "subscription",
+      match_type: "exact",
+      match: "https://example.com/a-topic",
       subscriber: SUBSCRIBER,
       active: false,
     });
@@ -73,20 +82,28 @@ describe("naming active subscriptions", () => {
       path: `${S}/a%3Ab`,
       maybeOne: false,
     });
-    assert.deepEqual(parseSubscriptionsPath(`${S}/Exact/a`), {
+    assert.deepEqual(parseSubscriptionsPath(`${S}/exact/a`), {
       kind: "collection",
-      path: `${S}/Exact/a`,
+      path: `${S}/exact/a`,
       maybeOne: true,
     });
     assert.deepEqual(parseSubscriptionsPath(`${S}/topic/sub`), {
       kind: "one",
       path: `${S}/topic/sub`,
     });
-    assert.deepEqual(parseSubscriptionsPath(`${S}/URLPattern/a/sub`), {
+    assert.deepEqual(parseSubscriptionsPath(`${S}/urlpattern/a/sub`), {
       kind: "one",
-      path: `${S}/URLPattern/a/sub`,
+      path: `${S}/urlpattern/a/sub`,
     });
-    for (const bad of [`${S}/a/b/c`, `${S}/Exact/a/b/c`, `${S}/%zz`, `${S}/`, `${S}x`, `${S}//a`]) {
+    for (const bad of [
+      `${S}/a/b/c`,
+      `${S}/exact/a/b/c`,
+      `${S}/Exact/a/b`,
+      `${S}/%zz`,
+      `${S}/`,
+      `${S}x`,
+      `${S}//a`,
+    ]) {
       assert.equal(parseSubscriptionsPath(bad), undefined, bad);
     }
   });

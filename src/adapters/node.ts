@@ -54,6 +54,15 @@ function onDrain(this: Carrier): void {
 function onClose(this: Carrier): void {
   this[SUBSCRIBER]?.gone();
 }
+// The kernel ended the connection because nothing was acknowledged within TCP_USER_TIMEOUT:
+// the peer vanished or stopped reading. Reported as `stalled`; `close` follows.
+const TIMED_OUT = Symbol("crier.timedOut");
+interface TimeoutCarrier {
+  [TIMED_OUT]?: Connection;
+}
+function onSocketError(this: TimeoutCarrier, err: NodeJS.ErrnoException): void {
+  if (err.code === "ETIMEDOUT") this[TIMED_OUT]?.gone("stalled");
+}
 
 /**
  * The request's `Last-Event-ID` header, if any. Browsers send it as UTF-8 and node reads header
@@ -90,6 +99,8 @@ export function subscribeNode(
     sink,
     lastEventId === options.lastEventId ? options : { ...options, lastEventId },
   );
+  (req.socket as TimeoutCarrier)[TIMED_OUT] = subscriber;
+  req.socket.on("error", onSocketError);
   const emitter = direct ? req.socket : res;
   (emitter as Carrier)[SUBSCRIBER] = subscriber;
   emitter.on("drain", onDrain);

@@ -5,9 +5,11 @@
  * holds its socket, a place under the subscriber cap, and grows by each keep-alive meanwhile.
  *
  * `TCP_USER_TIMEOUT` (RFC 5482) bounds how long sent data may stay unacknowledged: the kernel
- * then closes the connection and the socket emits `close`, which ends the subscription. A peer
- * that is alive but not reading still acknowledges (zero-window probes), so only dead peers are
- * reaped. Node has no API for the option: it is set through the `net-keepalive` package, an
+ * then ends the connection (`ETIMEDOUT`), and the subscription ends as `stalled`. Linux applies
+ * the same bound to a peer whose receive window stays closed (zero-window probes): a client
+ * that stopped reading for that long is dropped too, and resumes from the history like any
+ * other. Both are what the hub's own stalled check (four keep-alive intervals backed up) does
+ * for transports the kernel does not see, only sooner. Node has no API for the option: it is set through the `net-keepalive` package, an
  * optional dependency loaded on first use; without it (or off Linux) only TCP keep-alive probes
  * are armed, which cover idle connections but not the in-flight case above.
  */

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { createParser } from "eventsource-parser";
 import { MERCURE_PATH } from "../mercure/paths.ts";
 import { readKey } from "../mercure/tokens/keys.ts";
-import { mintToken } from "../mercure/tokens/mint.ts";
+import { mintAccessToken, mintToken, type TopicMatcher } from "../mercure/tokens/mint.ts";
 import { log, UsageError } from "./output.ts";
 
 export async function publish(argv: string[]): Promise<number> {
@@ -82,6 +82,12 @@ export async function subscribe(argv: string[]): Promise<number> {
 /** Lifetime of the tokens `crier token` mints, unless `--ttl` says otherwise. */
 export const DEFAULT_TTL_SECONDS = 3600;
 
+/**
+ * `crier token`: a v0.x token (the `mercure` claim) by default; with `--draft-08`, a draft-08
+ * access token (`typ: at+jwt`) for `--audience` (the hub's resource identifier), with
+ * `--issuer` when the hub trusts one. `--publish`/`--subscribe` are exact topics (or `*`);
+ * `--publish-urlpattern`/`--subscribe-urlpattern` are URL patterns (draft-08 only).
+ */
 export async function token(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -89,7 +95,13 @@ export async function token(argv: string[]): Promise<number> {
       "jwt-key": { type: "string" },
       publish: { type: "string", multiple: true },
       subscribe: { type: "string", multiple: true },
+      "publish-urlpattern": { type: "string", multiple: true },
+      "subscribe-urlpattern": { type: "string", multiple: true },
       ttl: { type: "string" },
+      "draft-08": { type: "boolean" },
+      audience: { type: "string" },
+      issuer: { type: "string" },
+      subject: { type: "string" },
     },
   });
   const key = keyOf(values);
@@ -100,11 +112,39 @@ export async function token(argv: string[]): Promise<number> {
   if (ttlSeconds === 0) {
     log("warning: this token never expires (--ttl 0); it works until the key changes");
   }
-  const jwt = await mintToken(key, {
-    publish: values.publish,
-    subscribe: values.subscribe,
-    ttlSeconds: ttlSeconds === 0 ? undefined : ttlSeconds,
-  });
+  let jwt: string;
+  if (values["draft-08"] === true) {
+    if (values.audience === undefined || values.audience === "") {
+      throw new UsageError("--draft-08 needs --audience, the hub's resource identifier");
+    }
+    const matchers = (exact: string[] = [], patterns: string[] = []): TopicMatcher[] => [
+      ...exact.map((match) => ({ match })),
+      ...patterns.map((match) => ({ match, match_type: "urlpattern" as const })),
+    ];
+    jwt = await mintAccessToken(key, {
+      audience: values.audience,
+      issuer: values.issuer,
+      subject: values.subject,
+      publish: matchers(values.publish, values["publish-urlpattern"]),
+      subscribe: matchers(values.subscribe, values["subscribe-urlpattern"]),
+      ttlSeconds: ttlSeconds === 0 ? undefined : ttlSeconds,
+    });
+  } else {
+    for (const name of [
+      "audience",
+      "issuer",
+      "subject",
+      "publish-urlpattern",
+      "subscribe-urlpattern",
+    ] as const) {
+      if (values[name] !== undefined) throw new UsageError(`--${name} needs --draft-08`);
+    }
+    jwt = await mintToken(key, {
+      publish: values.publish,
+      subscribe: values.subscribe,
+      ttlSeconds: ttlSeconds === 0 ? undefined : ttlSeconds,
+    });
+  }
   process.stdout.write(`${jwt}\n`);
   return 0;
 }

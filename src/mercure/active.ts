@@ -3,7 +3,7 @@
  * hold, and the private subscription events that announce each one's start and end. It learns
  * of a subscription's end from the hub's `disconnect` event; the hub itself knows nothing of it.
  *
- *   handler ──add(subscription, selectors, payload)──▶ registry ──hub.publish(event)──▶ history
+ *   handler ──add(subscription, selectors, payloads)──▶ registry ──hub.publish(event)──▶ history
  *   hub ──"disconnect"──▶ registry: remove, announce the end
  *
  * One registry per hub (see {@link activeSubscriptionsOf}), so that two handlers on one hub do not
@@ -15,6 +15,7 @@ import type { Subscription } from "../subscriber.ts";
 import {
   type ActiveSubscription,
   describeSubscriptions,
+  SUBSCRIPTION_EVENT_TYPE,
   subscriptionEventData,
 } from "./subscriptions.ts";
 
@@ -36,16 +37,16 @@ export class ActiveSubscriptions {
   /**
    * Registers the subscriptions of a subscriber just connected, one per selector as written (a
    * plain string or `{ template }` is a v0.x `topic`, `{ exact }` and `{ urlpattern }` draft-08
-   * matchers), and announces them.
+   * matchers), `payloads[i]` being the payload of `selectors[i]`, and announces them.
    */
   add(
     subscription: Subscription,
     selectors: readonly (SelectorInput | Selector)[],
-    payload: unknown,
+    payloads: readonly unknown[] = [],
   ): void {
     // Ended already (its replay failed at once): there is nothing to announce.
     if (subscription.closed) return;
-    const active = describeSubscriptions(subscription.id, selectors, payload);
+    const active = describeSubscriptions(subscription.id, selectors, payloads);
     this.#active.set(subscription, active);
     // [spec] it MUST publish an update when a subscription is created or terminated.
     this.#announce(active, true);
@@ -63,6 +64,9 @@ export class ActiveSubscriptions {
       const update = {
         topics: [subscription.id],
         data: subscriptionEventData(subscription, active),
+        // [spec, draft-08] The hub MUST dispatch subscription events with the update `type`
+        // field […] set to the reserved value `mercure`. The v0.x text has no type.
+        type: subscription.matchType === undefined ? undefined : SUBSCRIPTION_EVENT_TYPE,
         private: true,
       };
       // A failure (backplane down, hub closed) is the hub's to report; the registry stays right.

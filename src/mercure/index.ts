@@ -14,7 +14,13 @@ export type { HandlerOptions } from "./http/context.ts";
 export { createHandler, createHubServer, shutdown } from "./http/server.ts";
 export { MERCURE_PATH, SUBSCRIPTIONS_PATH } from "./paths.ts";
 export type { ActiveSubscription, MatchType } from "./subscriptions.ts";
-export { mintToken, type TokenOptions } from "./tokens/mint.ts";
+export {
+  type AccessTokenOptions,
+  mintAccessToken,
+  mintToken,
+  type TokenOptions,
+  type TopicMatcher,
+} from "./tokens/mint.ts";
 export {
   Authenticator,
   type AuthenticatorOptions,

@@ -5,6 +5,3 @@ export const MERCURE_PATH = "/.well-known/mercure";
 
 /** Where the subscription events and the subscriptions API live. */
 export const SUBSCRIPTIONS_PATH = `${MERCURE_PATH}/subscriptions`;
-
-/** Topics under this prefix belong to the hub (subscription events): publishers may not use them. */
-export const RESERVED_PREFIX = `${MERCURE_PATH}/`;

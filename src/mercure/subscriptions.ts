@@ -1,28 +1,37 @@
 /**
  * Active subscriptions (Mercure): how each topic selector of a connected subscriber is named,
- * described as JSON-LD, and found again from a URL. Pure: no I/O; `active.ts` keeps the registry
- * and publishes the events, `http/subscriptions.ts` serves the web API.
+ * described, and found again from a URL. Pure: no I/O; `active.ts` keeps the registry and
+ * publishes the events, `http/subscriptions.ts` serves the web API.
  *
  * One connection with N selectors is N subscriptions sharing one `{subscriber}` (the connection's
- * `urn:uuid:` id). Each is named after the revision of the parameter that created it:
+ * `urn:uuid:` id). Each is named, and described, after the revision of the parameter that
+ * created it:
  *
  *   topic=S                    (v0.x)      /.well-known/mercure/subscriptions/{S}/{subscriber}
- *   match=S, matchExact=S      (draft-08)  /.well-known/mercure/subscriptions/Exact/{S}/{subscriber}
- *   match_urlpattern=S, …      (draft-08)  /.well-known/mercure/subscriptions/URLPattern/{S}/{subscriber}
+ *   match=S, match_exact=S     (draft-08)  /.well-known/mercure/subscriptions/exact/{S}/{subscriber}
+ *   match_urlpattern=S         (draft-08)  /.well-known/mercure/subscriptions/urlpattern/{S}/{subscriber}
  *
- * That name is at once the topic of its (private) subscription events, the `id` of its JSON-LD
- * document, and the URL the API serves it at, so one token claim covers all three.
+ * v0.x documents are JSON-LD (`@context`, `type: "Subscription"`, `topic`); draft-08 documents
+ * are JSON (`type: "subscription"`, `match_type`, `match`). That name is at once the topic of its
+ * (private) subscription events, the `id` of its document, and the URL the API serves it at, so
+ * one token grant covers all three.
  */
 import type { Selector, SelectorInput } from "../selectors/selector.ts";
 import { SUBSCRIPTIONS_PATH } from "./paths.ts";
 
-/** The fixed JSON-LD context of every document. */
+/** The fixed JSON-LD context of every v0.x document. */
 export const JSONLD_CONTEXT = "https://mercure.rocks/";
 
 /** Draft-08 matcher type names, in their canonical case. */
-export type MatchType = "Exact" | "URLPattern";
+export type MatchType = "exact" | "urlpattern";
 
-const MATCH_TYPES: ReadonlySet<string> = new Set<MatchType>(["Exact", "URLPattern"]);
+const MATCH_TYPES: ReadonlySet<string> = new Set<MatchType>(["exact", "urlpattern"]);
+
+/**
+ * [spec, draft-08] The hub MUST dispatch subscription events with the update `type` field — the
+ * SSE `event` property — set to the reserved value `mercure`. (v0.x events have no type.)
+ */
+export const SUBSCRIPTION_EVENT_TYPE = "mercure";
 
 /** One topic selector of one connected subscriber. Immutable. */
 export interface ActiveSubscription {
@@ -41,21 +50,23 @@ export interface ActiveSubscription {
 }
 
 /**
- * Names the subscriptions of one subscriber, one per selector. A plain string or `{ template }`
- * is a v0.x `topic`; `{ exact }` is draft-08 `Exact`; `{ urlpattern }` is `URLPattern`. A
- * precompiled selector is named by its kind: `urlpattern` as `URLPattern`, the others as v0.x.
+ * Names the subscriptions of one subscriber, one per selector, `payloads[i]` being the payload
+ * of `inputs[i]`. A plain string or `{ template }` is a v0.x `topic`; `{ exact }` is draft-08
+ * `exact`; `{ urlpattern }` is `urlpattern`. A precompiled selector is named by its kind:
+ * `urlpattern` as draft-08 `urlpattern`, the others as v0.x.
  */
 export function describeSubscriptions(
   subscriber: string,
   inputs: readonly (SelectorInput | Selector)[],
-  payload: unknown,
+  payloads: readonly unknown[] = [],
 ): ActiveSubscription[] {
-  return inputs.map((input) => {
+  return inputs.map((input, i) => {
+    const payload = payloads[i];
     const [matchType, selector] = nameOf(input);
     // [spec, v0.x] The topic of these updates MUST be an expansion of
     // `/.well-known/mercure/subscriptions/{topic}/{subscriber}`.
-    // [spec, draft-08] … an expansion of
-    // `/.well-known/mercure/subscriptions/{matchType}/{match}/{subscriber}`.
+    // [spec, draft-08] The topic of these updates MUST be the path of the hub's URL followed by
+    // an expansion of `/subscriptions/{match_type}/{match}/{subscriber}`.
     const collection =
       matchType === undefined
         ? `${SUBSCRIPTIONS_PATH}/${expand(selector)}`
@@ -66,20 +77,26 @@ export function describeSubscriptions(
 }
 
 /**
- * The JSON-LD document of one subscription, without `@context` (add it at the root).
- * [spec] `id`: the identifier of this update, it MUST be the same value as the subscription
- * update's topic; `type`: the fixed value `Subscription`; v0.x `topic` / draft-08 `matchType` and
- * `match`; `subscriber`; `active`; `payload` (optional).
+ * The document of one subscription, in its own revision's shape; a v0.x document without its
+ * `@context` (add it at the root, see {@link subscriptionEventData}).
+ *
+ * [spec, v0.x] `id`: the identifier of this update, it MUST be the same value as the
+ * subscription update's topic; `type`: the fixed value `Subscription`; `topic`; `subscriber`;
+ * `active`; `payload` (optional).
+ * [spec, draft-08] `id` […] `type`: the fixed value `subscription`. `match_type` […] `match`
+ * […] `subscriber` […] `active` […] `payload` (optional).
  */
 export function subscriptionDocument(
   subscription: ActiveSubscription,
   active: boolean,
 ): Record<string, unknown> {
-  const doc: Record<string, unknown> = { id: subscription.id, type: "Subscription" };
+  const doc: Record<string, unknown> = { id: subscription.id };
   if (subscription.matchType === undefined) {
+    doc.type = "Subscription";
     doc.topic = subscription.selector;
   } else {
-    doc.matchType = subscription.matchType;
+    doc.type = "subscription";
+    doc.match_type = subscription.matchType;
     doc.match = subscription.selector;
   }
   doc.subscriber = subscription.subscriber;
@@ -88,12 +105,15 @@ export function subscriptionDocument(
   return doc;
 }
 
-/** The data of a subscription event: the document with its `@context`, as JSON. */
+/**
+ * The data of a subscription event, as JSON: a v0.x document with its `@context` (JSON-LD), a
+ * draft-08 document as it is.
+ */
 export function subscriptionEventData(subscription: ActiveSubscription, active: boolean): string {
-  return JSON.stringify({
-    "@context": JSONLD_CONTEXT,
-    ...subscriptionDocument(subscription, active),
-  });
+  const doc = subscriptionDocument(subscription, active);
+  return JSON.stringify(
+    subscription.matchType === undefined ? { "@context": JSONLD_CONTEXT, ...doc } : doc,
+  );
 }
 
 /** What a subscriptions API path asks for. `path` is its canonical form (see {@link expand}). */
@@ -110,9 +130,9 @@ export type SubscriptionsQuery =
  *
  *   /subscriptions                          all
  *   /subscriptions/{topic}                  v0.x collection
- *   /subscriptions/{matchType}/{match}      draft-08 collection (or a v0.x subscription)
+ *   /subscriptions/{match_type}/{match}     draft-08 collection (or a v0.x subscription)
  *   /subscriptions/{topic}/{subscriber}     v0.x subscription
- *   /subscriptions/{matchType}/{match}/{s}  draft-08 subscription
+ *   /subscriptions/{match_type}/{match}/{s} draft-08 subscription
  */
 export function parseSubscriptionsPath(pathname: string): SubscriptionsQuery | undefined {
   if (pathname === SUBSCRIPTIONS_PATH) return { kind: "all", path: SUBSCRIPTIONS_PATH };
@@ -153,8 +173,8 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 function nameOf(input: SelectorInput | Selector): [MatchType | undefined, string] {
   if (typeof input === "string") return [undefined, input];
   if ("kind" in input)
-    return [input.kind === "urlpattern" ? "URLPattern" : undefined, input.source];
-  if ("exact" in input) return ["Exact", input.exact];
-  if ("urlpattern" in input) return ["URLPattern", input.urlpattern];
+    return [input.kind === "urlpattern" ? "urlpattern" : undefined, input.source];
+  if ("exact" in input) return ["exact", input.exact];
+  if ("urlpattern" in input) return ["urlpattern", input.urlpattern];
   return [undefined, input.template];
 }

@@ -7,6 +7,7 @@ import type { Hub } from "../../hub.ts";
 import { integerOption } from "../../options.ts";
 import { type ActiveSubscriptions, activeSubscriptionsOf } from "../active.ts";
 import { Authenticator, type KeySource } from "../tokens/verify.ts";
+import { type MetadataLocation, metadataLocation } from "./metadata.ts";
 
 /** Defaults of {@link HandlerOptions}. */
 export const HANDLER_DEFAULTS = {
@@ -73,6 +74,12 @@ export interface HttpContext {
   readonly maxSubscribers: number;
   /** The active subscriptions registry, when the handler serves them. */
   readonly subscriptions: ActiveSubscriptions | undefined;
+  /** The hub's resource identifier (`aud` of access tokens), if configured. */
+  readonly audience: string | undefined;
+  /** The trusted issuer of access tokens, if configured. */
+  readonly issuer: string | undefined;
+  /** Where the protected resource metadata is served, when the hub has a resource identifier. */
+  readonly metadata: MetadataLocation | undefined;
 }
 
 /** Checks the options and resolves their defaults. */
@@ -94,17 +101,8 @@ export function resolveContext(options: HandlerOptions): HttpContext {
     authorizationQuery: options.authorizationQuery ?? false,
     maxSubscribers: integerOption("maxSubscribers", options.maxSubscribers, D.maxSubscribers, 1),
     subscriptions: options.subscriptions === true ? activeSubscriptionsOf(options.hub) : undefined,
+    audience: options.jwtAudience,
+    issuer: options.jwtIssuer,
+    metadata: metadataLocation(options.jwtAudience),
   };
-}
-
-/** What every route needs, resolved once. */
-export interface HttpContext {
-  readonly hub: Hub;
-  readonly auth: Authenticator;
-  readonly anonymous: boolean;
-  readonly maxBodyBytes: number;
-  readonly maxTopics: number;
-  readonly corsOrigins: readonly string[];
-  readonly authorizationQuery: boolean;
-  readonly maxSubscribers: number;
 }

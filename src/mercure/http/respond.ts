@@ -2,12 +2,16 @@
 import type { ServerResponse } from "node:http";
 import { CrierError, type CrierErrorCode } from "../../errors.ts";
 
-/** Answers with a one-line `text/plain` body. */
+/**
+ * Answers with a `text/plain` body: one line ending in a newline, or exactly `body` when
+ * `newline` is false (the publish answer, whose body is the event id and nothing else).
+ */
 export function sendText(
   res: ServerResponse,
   status: number,
   body: string,
   headers: Readonly<Record<string, string>> = {},
+  newline = true,
 ): void {
   if (res.headersSent) {
     res.destroy();
@@ -16,17 +20,21 @@ export function sendText(
   res.writeHead(status, {
     ...headers,
     "Content-Type": "text/plain; charset=utf-8",
-    "Content-Length": Buffer.byteLength(body) + 1,
+    "Content-Length": Buffer.byteLength(body) + (newline ? 1 : 0),
     "X-Content-Type-Options": "nosniff",
   });
-  res.end(`${body}\n`);
+  res.end(newline ? `${body}\n` : body);
 }
 
-/** Answers with the status and reason of a `CrierError`, or 500 for anything else. */
+/**
+ * Answers with the status and reason of a `CrierError`, or 500 for anything else. A 401 or 403
+ * challenge names `resourceMetadata`, the URL of the hub's protected resource metadata, if any.
+ */
 export function sendError(
   res: ServerResponse,
   err: unknown,
   headers: Readonly<Record<string, string>> = {},
+  resourceMetadata?: string,
 ): void {
   if (!(err instanceof CrierError)) {
     sendText(res, 500, "internal error", headers);
@@ -34,7 +42,14 @@ export function sendError(
   }
   const extra: Record<string, string> = { ...headers };
   const challenge = CHALLENGES[err.code];
-  if (challenge !== undefined) extra["WWW-Authenticate"] = challenge;
+  if (challenge !== undefined) {
+    // [spec, draft-08] every such 401 or 403 carries that header, and the challenge SHOULD
+    // include the `resource_metadata` parameter […] not only when no token is presented.
+    extra["WWW-Authenticate"] =
+      resourceMetadata === undefined || (err.status !== 401 && err.status !== 403)
+        ? challenge
+        : `${challenge}${challenge === "Bearer" ? " " : ", "}resource_metadata="${resourceMetadata}"`;
+  }
   if (err.status === 429) extra["Retry-After"] = String(RETRY_AFTER_SECONDS);
   sendText(res, err.status, err.message, extra);
 }

@@ -9,6 +9,7 @@ import { MERCURE_PATH, SUBSCRIPTIONS_PATH } from "../paths.ts";
 import { type HandlerOptions, type HttpContext, resolveContext } from "./context.ts";
 import { corsHeaders, preflight } from "./cors.ts";
 import { sendHomePage } from "./home.ts";
+import { sendMetadata } from "./metadata.ts";
 import { handlePublish } from "./publish.ts";
 import { sendError, sendText } from "./respond.ts";
 import { handleSubscribe } from "./subscribe.ts";
@@ -17,7 +18,8 @@ import { requestUrl } from "./target.ts";
 
 /**
  * A request listener serving the Mercure endpoint, the subscriptions API (when the hub tracks
- * subscriptions), `/healthz` and a home page at `/`.
+ * subscriptions), the protected resource metadata (when the hub has a resource identifier),
+ * `/healthz` and a home page at `/`.
  */
 export function createHandler(
   options: HandlerOptions,
@@ -53,6 +55,22 @@ function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): voi
   }
   if (ctx.subscriptions !== undefined && url.pathname.startsWith(SUBSCRIPTIONS_PATH)) {
     void handleSubscriptions(ctx, req, res, url, cors);
+    return;
+  }
+  if (ctx.metadata !== undefined && url.pathname === ctx.metadata.path && ctx.audience) {
+    if (req.method === "GET" || req.method === "HEAD") {
+      sendMetadata(
+        res,
+        {
+          audience: ctx.audience,
+          issuer: ctx.issuer,
+          subscriptions: ctx.subscriptions !== undefined,
+        },
+        cors,
+      );
+    } else {
+      sendText(res, 405, "use GET to read the metadata", { ...cors, Allow: "GET, HEAD" });
+    }
     return;
   }
   if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {

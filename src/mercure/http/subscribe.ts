@@ -1,8 +1,8 @@
 /**
  * `GET /.well-known/mercure?topic=…`: the subscription endpoint. Selectors are repeatable and
- * may be mixed: `topic` (v0.x: `*`, a URI template, or an exact topic), `match` / `matchExact`
- * (draft-08: exact) and `match_urlpattern` / `matchURLPattern` (draft-08: a URL pattern,
- * relative ones resolved against the hub's URL); the
+ * may be mixed: `topic` (v0.x: `*`, a URI template, or an exact topic), `match` / `match_exact`
+ * (draft-08: exact) and `match_urlpattern` (draft-08: a URL pattern, relative ones resolved
+ * against the hub's URL); any other name in the `match` namespace is a 400; the
  * token (optional when anonymous subscribers are allowed) decides which private updates reach the
  * subscriber; a resume point comes from `Last-Event-ID`, or the `lastEventID` / `last_event_id`
  * query parameters when the client cannot set headers (the header wins).
@@ -10,7 +10,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { lastEventIdHeader, subscribeNode } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
-import { compileSelector, type Selector, type SelectorInput } from "../../selectors/selector.ts";
+import { compileSelector, type SelectorInput } from "../../selectors/selector.ts";
+import { hasForbiddenCharacter } from "../publication.ts";
 import { payloadFor } from "../tokens/verify.ts";
 import type { HttpContext } from "./context.ts";
 import { hubUrlOf } from "./origin.ts";
@@ -64,13 +65,18 @@ export async function handleSubscribe(
     });
     // The selectors as given, so that subscription events name each by the revision of its
     // parameter: `topic` (v0.x) or `match…` (draft-08).
+    // [spec, draft-08] The `payload` of the first `subscribe` authorization detail whose
+    // `topics` matches the subscription's own matcher […] MUST be included under the `payload`
+    // key of the JSON object describing the subscription.
     ctx.subscriptions?.add(
       subscription,
       topics,
-      claims === undefined ? undefined : payloadFor(claims, (selectors[0] as Selector).source),
+      selectors.map((selector) =>
+        claims === undefined ? undefined : payloadFor(claims, selector.source),
+      ),
     );
   } catch (err) {
-    sendError(res, err, cors);
+    sendError(res, err, cors, ctx.metadata?.url);
   }
 }
 
@@ -87,26 +93,41 @@ function admit(ctx: HttpContext): void {
   }
 }
 
+// [spec, draft-08] the bare `match` parameter selects the default `exact` matcher type, and a
+// `match_<matcher-type>` parameter selects the named matcher type […] `match_exact` is the
+// explicit spelling of the default. `topic` is the v0.x parameter.
 const KINDS: Readonly<Record<string, (value: string, base: string) => SelectorInput>> = {
   topic: (value) => value,
   match: (exact) => ({ exact }),
-  matchExact: (exact) => ({ exact }),
+  match_exact: (exact) => ({ exact }),
   match_urlpattern: (urlpattern, base) => ({ urlpattern, base }),
-  matchURLPattern: (urlpattern, base) => ({ urlpattern, base }),
 };
 
-// [spec, draft-08] A request using a parameter name in the reserved `match` namespace […] that
-// does not correspond to a matcher type […] MUST be rejected with a 400 "Bad Request".
 function readSelectors(req: IncomingMessage, url: URL): SelectorInput[] {
   const base = hubUrlOf(req, url.pathname);
   const selectors: SelectorInput[] = [];
   for (const [name, value] of url.searchParams) {
     const kind = KINDS[name];
-    if (kind !== undefined) {
-      selectors.push(value === "" ? "" : kind(value, base));
-    } else if (name.toLowerCase().startsWith("match")) {
-      throw new CrierError("CRIER_ERR_BAD_REQUEST", `unknown topic matcher parameter "${name}"`);
+    // [spec, draft-08] A request using a parameter name in the reserved `match` namespace (a
+    // name equal to `match`, or beginning with `match` under an ASCII case-insensitive
+    // comparison) that does not correspond to a matcher type supported by the hub […] MUST be
+    // rejected with a 400 "Bad Request" HTTP status code.
+    if (kind === undefined) {
+      if (name.toLowerCase().startsWith("match")) {
+        throw new CrierError("CRIER_ERR_BAD_REQUEST", `unknown topic matcher parameter "${name}"`);
+      }
+      continue;
     }
+    // [spec, draft-08] The value of each topic matcher query parameter […] MUST NOT contain C0
+    // […] or C1 […] control characters, U+007F, or Unicode format characters […] Requests
+    // violating any of these constraints MUST be rejected with a 400 "Bad Request".
+    if (name !== "topic" && hasForbiddenCharacter(value)) {
+      throw new CrierError(
+        "CRIER_ERR_BAD_REQUEST",
+        `the value of "${name}" must not contain control or format characters`,
+      );
+    }
+    selectors.push(value === "" ? "" : kind(value, base));
   }
   return selectors;
 }

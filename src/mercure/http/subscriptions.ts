@@ -1,11 +1,21 @@
 /**
  * `GET /.well-known/mercure/subscriptions[/…]`: the Mercure subscriptions web API, served only
- * when the hub tracks active subscriptions (else 404). Answers JSON-LD documents of this node's
- * subscriptions; terminated ones are omitted (the spec allows either).
+ * when the hub tracks active subscriptions (else 404). Answers the documents of this node's
+ * subscriptions; terminated ones are omitted (the spec allows either). Each answer has its
+ * revision's shape:
+ *
+ * - v0.x (a `topic` path, or the whole collection asked with a v0.x token): JSON-LD,
+ *   `application/ld+json`, `lastEventID` in the body;
+ * - draft-08 (a `{match_type}/{match}` path, or the whole collection asked with an access
+ *   token): JSON, `application/json`, the cursor as the `last-event-id` of the `rel="mercure"`
+ *   Link header.
+ *
+ * A collection lists every member in its own revision's shape.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { CrierError } from "../../errors.ts";
 import { coversAny } from "../../selectors/selector.ts";
+import { discoveryLink } from "../discovery.ts";
 import { MERCURE_PATH } from "../paths.ts";
 import {
   JSONLD_CONTEXT,
@@ -13,6 +23,7 @@ import {
   type SubscriptionsQuery,
   subscriptionDocument,
 } from "../subscriptions.ts";
+import type { TokenRevision } from "../tokens/verify.ts";
 import type { HttpContext } from "./context.ts";
 import { sendError, sendText } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
@@ -44,70 +55,112 @@ export async function handleSubscriptions(
     if (!coversAny(claims.subscribe, [query.path])) {
       throw new CrierError(
         "CRIER_ERR_FORBIDDEN",
-        `the token's mercure.subscribe claim does not cover ${query.path}`,
+        `the token does not grant subscribe on ${query.path}`,
       );
     }
     // [spec] `lastEventID`: the identifier of the last event dispatched by the hub at the time of
     // this request. The value MUST be `earliest` if no events have been dispatched yet.
     const lastEventID = (await ctx.hub.lastEventId()) ?? "earliest";
     if (res.destroyed) return;
-    const body = documentFor(ctx, query, lastEventID);
-    if (body === undefined) {
+    const found = documentFor(ctx, query, claims.revision);
+    if (found === undefined) {
       // [spec] If the requested subscription does not exist, a `404` status code MUST be returned.
       sendText(res, 404, "no such subscription", cors);
       return;
     }
-    sendJsonLd(res, body, lastEventID, cors);
+    if (found.revision === "v0") {
+      // [spec, v0.x] all endpoints MUST set the `lastEventID` property at the root of the
+      // returned JSON-LD document
+      sendJson(res, "application/ld+json", { ...found.body, lastEventID }, lastEventID, cors);
+    } else {
+      sendJson(res, "application/json", found.body, lastEventID, cors, true);
+    }
   } catch (err) {
-    sendError(res, err, cors);
+    sendError(res, err, cors, ctx.metadata?.url);
   }
+}
+
+/** A document to answer, and the revision whose shape it has. */
+interface Found {
+  readonly revision: TokenRevision;
+  readonly body: Record<string, unknown>;
 }
 
 function documentFor(
   ctx: HttpContext,
   query: SubscriptionsQuery,
-  lastEventID: string,
-): Record<string, unknown> | undefined {
+  tokenRevision: TokenRevision,
+): Found | undefined {
   const all = ctx.subscriptions?.list() ?? [];
   if (query.kind !== "all") {
-    // [spec] URLs returning a single subscription … MUST expose the same JSON-LD document as
-    // described in (#subscription-events).
+    // [spec] URLs returning a single subscription … MUST expose the same document as described
+    // in (#subscription-events).
     const one =
       query.kind === "one" || query.maybeOne ? all.find((s) => s.id === query.path) : undefined;
     if (one !== undefined) {
-      return { "@context": JSONLD_CONTEXT, ...subscriptionDocument(one, true), lastEventID };
+      const doc = subscriptionDocument(one, true);
+      return one.matchType === undefined
+        ? { revision: "v0", body: { "@context": JSONLD_CONTEXT, ...doc } }
+        : { revision: "draft-08", body: doc };
     }
     if (query.kind === "one") return undefined;
   }
   const members = query.kind === "all" ? all : all.filter((s) => s.collection === query.path);
-  // [spec] Collection endpoints MUST return JSON-LD documents containing at least `@context`,
-  // `id` (the URL used to retrieve the document), `type` (`Subscriptions`), `subscriptions`.
-  return {
-    "@context": JSONLD_CONTEXT,
-    id: query.path,
-    type: "Subscriptions",
-    lastEventID,
-    subscriptions: members.map((s) => subscriptionDocument(s, true)),
-  };
+  const revision: TokenRevision =
+    query.kind === "all" ? tokenRevision : query.maybeOne ? "draft-08" : "v0";
+  const subscriptions = members.map((s) => subscriptionDocument(s, true));
+  // [spec, v0.x] Collection endpoints MUST return JSON-LD documents containing at least
+  // `@context`, `id` (the URL used to retrieve the document), `type` (`Subscriptions`),
+  // `subscriptions`.
+  // [spec, draft-08] Collection endpoints MUST return JSON documents containing at least […]
+  // `id`: the URL used to retrieve the document. `type`: the fixed value `subscriptions`.
+  // `subscriptions`: an array of subscription documents.
+  return revision === "v0"
+    ? {
+        revision,
+        body: { "@context": JSONLD_CONTEXT, id: query.path, type: "Subscriptions", subscriptions },
+      }
+    : { revision, body: { id: query.path, type: "subscriptions", subscriptions } };
 }
 
-// [spec] The web API MUST set the `Content-Type` HTTP header to `application/ld+json`.
-function sendJsonLd(
+// [spec, v0.x] The web API MUST set the `Content-Type` HTTP header to `application/ld+json`.
+// [spec, draft-08] The web API MUST set the `Content-Type` HTTP header to `application/json`.
+// When the hub serves cross-origin subscribers, it MUST expose the `Link` response header to
+// them […] every endpoint MUST carry the reconciliation cursor as a `last-event-id` target
+// attribute on the `rel="mercure"` Link header […] the hub SHOULD also set the `type` and
+// `content-type` attributes on the same `rel="mercure"` Link header, with the values `mercure`
+// and `application/json` respectively.
+function sendJson(
   res: ServerResponse,
+  contentType: string,
   body: Record<string, unknown>,
   lastEventID: string,
   headers: Readonly<Record<string, string>>,
+  cursorInLink = false,
 ): void {
   const json = JSON.stringify(body);
+  const link = cursorInLink
+    ? `${discoveryLink(MERCURE_PATH, { lastEventId: lastEventID, contentType: "application/json" })}; type="mercure"`
+    : `<${MERCURE_PATH}>; rel="mercure"`;
+  const extra: Record<string, string> = {};
+  if (cursorInLink && headers["Access-Control-Allow-Origin"] !== undefined) {
+    extra["Access-Control-Expose-Headers"] = "Link";
+  }
   res.writeHead(200, {
     ...headers,
-    "Content-Type": "application/ld+json",
+    ...extra,
+    "Content-Type": contentType,
     "Content-Length": Buffer.byteLength(json),
     // The list changes with every connection: clients revalidate, against the last event id.
     "Cache-Control": "private, must-revalidate",
-    ETag: JSON.stringify(lastEventID),
-    Link: `<${MERCURE_PATH}>; rel="mercure"`,
+    // Header values are bytes: an id with non-ASCII characters travels as its UTF-8 bytes.
+    ETag: latin1(JSON.stringify(lastEventID)),
+    Link: latin1(link),
     "X-Content-Type-Options": "nosniff",
   });
   res.end(json);
+}
+
+function latin1(value: string): string {
+  return Buffer.from(value, "utf8").toString("latin1");
 }

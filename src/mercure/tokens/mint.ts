@@ -1,9 +1,14 @@
 /**
  * Minting Mercure tokens, for the `crier token` command, dev mode and tests. Signs with an HMAC
- * secret (HS256) or a PEM private key (RS256, ES256/384/512, EdDSA).
+ * secret (HS256) or a PEM private key (RS256, ES256/384/512, EdDSA). Two shapes:
+ *
+ * - {@link mintToken}: a v0.x token, the grants in its `mercure` claim;
+ * - {@link mintAccessToken}: a draft-08 access token (RFC 9068, `typ: at+jwt`), the grants in
+ *   Mercure `authorization_details`.
  */
 import { SignJWT } from "jose";
 import { prepareSigningKey } from "./keys.ts";
+import { AUTHORIZATION_DETAIL_TYPE } from "./verify.ts";
 
 /** What the token grants. */
 export interface TokenOptions {
@@ -26,5 +31,49 @@ export async function mintToken(key: string, options: TokenOptions): Promise<str
   const { signingKey, alg } = prepareSigningKey(key);
   const jwt = new SignJWT({ mercure }).setProtectedHeader({ alg, typ: "JWT" }).setIssuedAt();
   if (options.ttlSeconds !== undefined) jwt.setExpirationTime(`${options.ttlSeconds}s`);
+  return jwt.sign(signingKey);
+}
+
+/** A draft-08 topic matcher: `exact` (the default) or `urlpattern`; `*` matches every topic. */
+export interface TopicMatcher {
+  readonly match: string;
+  readonly match_type?: "exact" | "urlpattern" | undefined;
+}
+
+/** What a draft-08 access token grants, and to whom it is addressed. */
+export interface AccessTokenOptions {
+  /** The hub's resource identifier, the token's `aud`. Required: hubs refuse tokens without it. */
+  readonly audience: string;
+  /** The `iss` claim. Default none (a hub that trusts an issuer refuses the token). */
+  readonly issuer?: string | undefined;
+  /** The `sub` claim. Default none. */
+  readonly subject?: string | undefined;
+  /** Topic matchers the bearer may publish to. Default none. */
+  readonly publish?: readonly TopicMatcher[] | undefined;
+  /** Topic matchers the bearer may receive private updates for. Default none. */
+  readonly subscribe?: readonly TopicMatcher[] | undefined;
+  /** Lifetime in seconds. Default 3,600: access tokens always expire. */
+  readonly ttlSeconds?: number | undefined;
+}
+
+/**
+ * Signs a draft-08 access token: header `typ: at+jwt`, `aud`, `exp`, `iat`, and one Mercure
+ * authorization detail per action that has topics.
+ */
+export async function mintAccessToken(key: string, options: AccessTokenOptions): Promise<string> {
+  const details: Record<string, unknown>[] = [];
+  for (const action of ["publish", "subscribe"] as const) {
+    const topics = options[action];
+    if (topics === undefined || topics.length === 0) continue;
+    details.push({ type: AUTHORIZATION_DETAIL_TYPE, actions: [action], topics });
+  }
+  const { signingKey, alg } = prepareSigningKey(key);
+  const jwt = new SignJWT({ authorization_details: details })
+    .setProtectedHeader({ alg, typ: "at+jwt" })
+    .setAudience(options.audience)
+    .setIssuedAt()
+    .setExpirationTime(`${options.ttlSeconds ?? 3600}s`);
+  if (options.issuer !== undefined) jwt.setIssuer(options.issuer);
+  if (options.subject !== undefined) jwt.setSubject(options.subject);
   return jwt.sign(signingKey);
 }

@@ -4,7 +4,8 @@
  *
  * - A token whose header says `typ: at+jwt` is a draft-08 access token (RFC 9068): it needs
  *   `exp`, an `aud` naming the hub's resource identifier, the trusted `iss` when one is
- *   configured, and grants what its `mercure` `authorization_details` say.
+ *   configured, and grants what its Mercure `authorization_details` (type
+ *   `https://mercure.rocks/authorization-detail`) say.
  * - Any other token is a v0.x token: a valid signature and an unexpired `exp` if it has one; it
  *   grants what its `mercure` claim (`publish`, `subscribe`, `payload`) says.
  *
@@ -66,7 +67,7 @@ export interface SubscriptionPayload {
 
 export type Role = "publisher" | "subscriber";
 
-/** Most `mercure` authorization details in one token; more makes the token invalid. */
+/** Most Mercure authorization details in one token; more makes the token invalid. */
 export const MAX_AUTHORIZATION_DETAILS = 64;
 /** Most topic matchers in one authorization detail; more makes the token invalid. */
 export const MAX_DETAIL_TOPICS = 256;
@@ -201,15 +202,18 @@ function readMercureClaim(payload: JWTPayload): Claims {
   };
 }
 
-// [spec, draft-08] If any `mercure` authorization detail fails to parse or validate (including
-// failures specific to a matcher's `matchType`), the hub MUST reject the token the same way and
+/** [spec, draft-08] The type of a Mercure authorization detail, compared byte by byte. */
+export const AUTHORIZATION_DETAIL_TYPE = "https://mercure.rocks/authorization-detail";
+
+// [spec, draft-08] If any Mercure authorization detail fails to parse or validate (including
+// failures specific to a matcher's `match_type`), the hub MUST reject the token the same way and
 // MUST NOT act on the basis of the remaining entries; partial acceptance is forbidden.
 function readAccessToken(payload: JWTPayload, base: string | undefined): Claims {
   const publish: Selector[] = [];
   const subscribe: Selector[] = [];
   const payloads: SubscriptionPayload[] = [];
   const details = payload.authorization_details;
-  // [spec, draft-08] Tokens with no `mercure` authorization detail grant no publish or subscribe
+  // [spec, draft-08] Tokens with no Mercure authorization detail grant no publish or subscribe
   // rights.
   if (details !== undefined) {
     if (!Array.isArray(details)) throw invalid("authorization_details must be an array");
@@ -219,19 +223,26 @@ function readAccessToken(payload: JWTPayload, base: string | undefined): Claims 
         throw invalid("each authorization_details entry must be an object");
       }
       const entry = detail as Record<string, unknown>;
-      if (entry.type !== "mercure") continue;
+      // [spec, draft-08] MUST have a `type` property whose value is the string
+      // `https://mercure.rocks/authorization-detail`, compared byte by byte.
+      // Details of other types are for other resources (RFC 9396): not ours to judge.
+      if (entry.type !== AUTHORIZATION_DETAIL_TYPE) continue;
       if (++count > MAX_AUTHORIZATION_DETAILS) {
-        throw invalid(`more than ${MAX_AUTHORIZATION_DETAILS} mercure authorization details`);
+        throw invalid(`more than ${MAX_AUTHORIZATION_DETAILS} Mercure authorization details`);
       }
       const actions = readActions(entry.actions);
       const topics = readTopics(entry.topics, base);
       if (actions.has("publish")) publish.push(...topics);
       if (actions.has("subscribe")) subscribe.push(...topics);
       if (entry.payload !== undefined) {
-        if (typeof entry.payload !== "object" || entry.payload === null) {
+        if (
+          typeof entry.payload !== "object" ||
+          entry.payload === null ||
+          Array.isArray(entry.payload)
+        ) {
           throw invalid("an authorization detail's payload must be a JSON object");
         }
-        // [spec, draft-08] A `payload` property (a JSON object), meaningful only for the
+        // [spec, draft-08] MAY have a `payload` property (a JSON object), meaningful only for the
         // `subscribe` action.
         if (actions.has("subscribe")) payloads.push({ topics, payload: entry.payload });
       }
@@ -247,15 +258,17 @@ function readAccessToken(payload: JWTPayload, base: string | undefined): Claims 
   };
 }
 
-// [spec, draft-08] MUST have an `actions` property: a non-empty JSON array whose values are a
-// subset of ["publish", "subscribe"].
+// [spec, draft-08] MUST have an `actions` property: a non-empty JSON array of strings […] Hubs
+// MUST ignore action values they do not recognize: an unrecognized action grants nothing, and
+// its presence does not invalidate the token. […] A non-string entry in `actions` remains a
+// validation failure.
 function readActions(value: unknown): Set<string> {
   if (!Array.isArray(value) || value.length === 0) {
     throw invalid("an authorization detail needs a non-empty actions array");
   }
   for (const action of value) {
-    if (action !== "publish" && action !== "subscribe") {
-      throw invalid(`unknown action ${JSON.stringify(action)}: use publish or subscribe`);
+    if (typeof action !== "string") {
+      throw invalid(`action ${JSON.stringify(action)} is not a string`);
     }
   }
   return new Set(value as string[]);
@@ -263,9 +276,11 @@ function readActions(value: unknown): Set<string> {
 
 // [spec, draft-08] MUST have a `topics` property: a non-empty JSON array of topic matcher objects.
 // [A topic matcher object] MUST be a JSON object with a `match` property […] and MAY have an
-// OPTIONAL `matchType` property […] case-sensitive and MUST be either `Exact` or `URLPattern`. If
-// no `matchType` key is present, the hub MUST assume the `Exact` matcher type. A `match` value of
-// `*` is the reserved wildcard and matches every topic regardless of `matchType`.
+// OPTIONAL `match_type` property […] case-sensitive and MUST be the name of a matcher type
+// supported by the hub; this document defines `exact` and `urlpattern`. […] a `match_type` the
+// hub does not support MUST cause the token to be rejected […] If no `match_type` key is present,
+// the hub MUST assume the `exact` matcher type. A `match` value of `*` is the reserved wildcard
+// and matches every topic regardless of `match_type`.
 function readTopics(value: unknown, base: string | undefined): Selector[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw invalid("an authorization detail needs a non-empty topics array");
@@ -277,21 +292,23 @@ function readTopics(value: unknown, base: string | undefined): Selector[] {
     if (typeof item !== "object" || item === null || Array.isArray(item)) {
       throw invalid("each topic matcher must be an object");
     }
-    const { match, matchType, match_type } = item as Record<string, unknown>;
-    // `match_type` is the spelling of an earlier draft-08 text; both mean the same.
-    if (matchType !== undefined && match_type !== undefined && matchType !== match_type) {
-      throw invalid("a topic matcher has both matchType and match_type, and they differ");
+    const matcher = item as Record<string, unknown>;
+    // The spelling of an earlier draft. Ignoring it would silently read a URL pattern as an
+    // exact topic; refusing says what to change.
+    if ("matchType" in matcher) {
+      throw invalid('a topic matcher has "matchType": draft-08 spells it "match_type"');
     }
-    const type = matchType ?? match_type ?? "Exact";
+    const { match } = matcher;
+    const type = matcher.match_type ?? "exact";
     if (typeof match !== "string" || match === "") {
       throw invalid("a topic matcher needs a non-empty match string");
     }
-    if (type !== "Exact" && type !== "URLPattern") {
-      throw invalid(`unknown matchType ${JSON.stringify(type)}: use Exact or URLPattern`);
+    if (type !== "exact" && type !== "urlpattern") {
+      throw invalid(`unknown match_type ${JSON.stringify(type)}: use exact or urlpattern`);
     }
     if (match === ANY_TOPIC) return ANY;
     try {
-      return compileSelector(type === "Exact" ? { exact: match } : { urlpattern: match, base });
+      return compileSelector(type === "exact" ? { exact: match } : { urlpattern: match, base });
     } catch (err) {
       throw invalid(`a topic matcher is invalid: ${(err as Error).message}`, err);
     }
