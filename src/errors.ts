@@ -52,11 +52,21 @@ export class CrierError extends Error {
   override readonly name = "CrierError";
   readonly code: CrierErrorCode;
   readonly status: number;
+  /**
+   * Seconds after which a refused client may try again (sent as `Retry-After`); `undefined`:
+   * the status's own default (5 s for 429, none otherwise).
+   */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: CrierErrorCode, message: string, options?: ErrorOptions) {
+  constructor(
+    code: CrierErrorCode,
+    message: string,
+    options?: ErrorOptions & { retryAfterSeconds?: number | undefined },
+  ) {
     super(message, options);
     this.code = code;
     this.status = STATUS[code];
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 }
 

@@ -6,7 +6,7 @@ import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { createHub, type Hub, type HubOptions } from "../src/hub.ts";
 import {
   createHubServer,
-  type HandlerOptions,
+  type HubServerOptions,
   MERCURE_PATH,
   shutdown,
 } from "../src/mercure/index.ts";
@@ -29,7 +29,7 @@ export interface TestHub {
 /** Starts a hub with a server on 127.0.0.1:0. */
 export async function startHub(
   hubOptions: HubOptions = {},
-  handler: Partial<HandlerOptions> = {},
+  handler: Partial<HubServerOptions> = {},
 ): Promise<TestHub> {
   const hub = createHub(hubOptions);
   const server = createHubServer({

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { CrierError } from "../errors.ts";
 import type { HubOptions } from "../hub.ts";
-import type { HandlerOptions } from "../mercure/http/context.ts";
+import type { HubServerOptions } from "../mercure/http/server.ts";
 import { integerOption } from "../options.ts";
 import { keysOf } from "./keys.ts";
 import { SETTINGS, type SettingName } from "./settings.ts";
@@ -18,8 +18,8 @@ export interface ServeConfig {
   readonly host: string | undefined;
   /** Options of the hub (its backplane comes from {@link redis}). */
   readonly hub: Pick<HubOptions, "keepAliveMs" | "history">;
-  /** Options of the Mercure handler, all but the hub. */
-  readonly handler: Omit<HandlerOptions, "hub">;
+  /** Options of the Mercure handler and its server, all but the hub. */
+  readonly handler: Omit<HubServerOptions, "hub">;
   /** Where updates are shared between nodes; `undefined`: in this process only. */
   readonly redis: RedisConfig | undefined;
   /** Processes serving the port (node:cluster). 1: this process only. */
@@ -155,6 +155,10 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       anonymous: s.boolean("anonymous") || devMode,
       subscriptions: s.boolean("subscriptions"),
       corsOrigins: corsOriginsOf(s.text("cors-origins") ?? "", s.origin("cors-origins")),
+      maxSubscribersPerIp: s.integer("max-subscribers-per-ip"),
+      maxSubscribeRate: s.integer("max-subscribe-rate"),
+      headersTimeoutMs: s.integer("headers-timeout"),
+      requestTimeoutMs: s.integer("request-timeout"),
     },
     redis:
       redisUrl === undefined

@@ -10,6 +10,7 @@ import { HISTORY_DEFAULTS } from "../history/memory.ts";
 import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
 import { HUB_DEFAULTS } from "../hub.ts";
 import { HANDLER_DEFAULTS } from "../mercure/http/context.ts";
+import { SERVER_DEFAULTS } from "../mercure/http/server.ts";
 
 /** How a setting's text is read. */
 export type SettingType = "string" | "integer" | "boolean";
@@ -176,6 +177,39 @@ const table = {
     max: 1024,
     help: "processes serving the port (node:cluster); needs `--redis`",
   },
+  "max-subscribers-per-ip": {
+    type: "integer",
+    env: "CRIER_MAX_SUBSCRIBERS_PER_IP",
+    default: String(HANDLER_DEFAULTS.maxSubscribersPerIp),
+    defaultText: "`0` (off)",
+    min: 0,
+    max: 100_000_000,
+    help: "concurrent subscriptions from one client address (IPv6: one /64); past it, `429` with `Retry-After`; off by default since behind a proxy every client has the proxy's address",
+  },
+  "max-subscribe-rate": {
+    type: "integer",
+    env: "CRIER_MAX_SUBSCRIBE_RATE",
+    default: String(HANDLER_DEFAULTS.maxSubscribeRate),
+    min: 0,
+    max: 100_000_000,
+    help: "new subscriptions admitted per second per process; past it, `503` with `Retry-After: 1`; `0` turns it off",
+  },
+  "headers-timeout": {
+    type: "integer",
+    env: "CRIER_HEADERS_TIMEOUT",
+    default: String(SERVER_DEFAULTS.headersTimeoutMs),
+    min: 0,
+    max: 3_600_000,
+    help: "ms a client has to send its request headers, then `408` and the connection is closed (slowloris); never ends an event stream; `0` turns it off",
+  },
+  "request-timeout": {
+    type: "integer",
+    env: "CRIER_REQUEST_TIMEOUT",
+    default: String(SERVER_DEFAULTS.requestTimeoutMs),
+    min: 0,
+    max: 3_600_000,
+    help: "ms a client has to send its whole request (a publish body too), then `408`; never ends an event stream; `0` turns it off",
+  },
 } as const satisfies Record<string, Setting>;
 
 /** The settings, by flag name (without `--`). */
@@ -189,10 +223,13 @@ export function defaultTextOf(setting: Setting): string {
 
 /** The lines of `crier --help` that list the settings. */
 export function settingsHelp(): string {
-  return Object.entries(SETTINGS)
+  const entries = Object.entries(SETTINGS);
+  const flagWidth = Math.max(...entries.map(([name]) => name.length)) + 2;
+  const envWidth = Math.max(...entries.map(([, s]) => s.env.length));
+  return entries
     .map(([name, s]) => {
       const text = defaultTextOf(s).replaceAll("`", "");
-      return `  --${name.padEnd(20)} ${s.env.padEnd(26)} ${s.help.replaceAll("`", "")} (default: ${text})`;
+      return `  ${`--${name}`.padEnd(flagWidth)} ${s.env.padEnd(envWidth)} ${s.help.replaceAll("`", "")} (default: ${text})`;
     })
     .join("\n");
 }

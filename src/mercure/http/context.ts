@@ -7,6 +7,7 @@ import type { Hub } from "../../hub.ts";
 import { integerOption } from "../../options.ts";
 import { type ActiveSubscriptions, activeSubscriptionsOf } from "../active.ts";
 import { Authenticator, type KeySource } from "../tokens/verify.ts";
+import { Admission } from "./admission.ts";
 import { type MetadataLocation, metadataLocation } from "./metadata.ts";
 
 /** Defaults of {@link HandlerOptions}. */
@@ -14,6 +15,8 @@ export const HANDLER_DEFAULTS = {
   maxBodyBytes: 1024 * 1024,
   maxTopics: 100,
   maxSubscribers: 100_000,
+  maxSubscribersPerIp: 0,
+  maxSubscribeRate: 10_000,
 } as const;
 const D = HANDLER_DEFAULTS;
 
@@ -44,6 +47,21 @@ export interface HandlerOptions {
   readonly authorizationQuery?: boolean | undefined;
   /** Most concurrent subscriptions; past it a subscribe is answered 429 with Retry-After. Default 100,000. */
   readonly maxSubscribers?: number | undefined;
+  /**
+   * Most concurrent subscriptions from one client address (IPv6: one /64); past it a subscribe
+   * is answered 429 with Retry-After. Default 0: off, because behind a reverse proxy every
+   * client has the proxy's address (limit per client at the proxy then), and many clients share
+   * one address behind NAT. Set it when clients connect to the hub directly.
+   */
+  readonly maxSubscribersPerIp?: number | undefined;
+  /**
+   * Most new subscriptions admitted per second by this handler (a token bucket holding one
+   * second's worth); past it a subscribe is answered 503 with `Retry-After: 1`. It spreads a
+   * reconnect storm (every client of a restarted node at once) over time. Default 10,000, above
+   * what one process accepts (about 7,500 per second in BENCHMARKS.md), so it bites only when
+   * lowered; 0 turns it off.
+   */
+  readonly maxSubscribeRate?: number | undefined;
   /** Allow subscribers without a token (they never receive private updates). Default false. */
   readonly anonymous?: boolean | undefined;
   /** Accept an HMAC secret shorter than 32 bytes (tests, demos). Default false: it is refused. */
@@ -71,7 +89,8 @@ export interface HttpContext {
   readonly maxTopics: number;
   readonly corsOrigins: readonly string[];
   readonly authorizationQuery: boolean;
-  readonly maxSubscribers: number;
+  /** The subscription limits: total, per client address, per second. */
+  readonly admission: Admission;
   /** The active subscriptions registry, when the handler serves them. */
   readonly subscriptions: ActiveSubscriptions | undefined;
   /** The hub's resource identifier (`aud` of access tokens), if configured. */
@@ -99,7 +118,19 @@ export function resolveContext(options: HandlerOptions): HttpContext {
     maxTopics: integerOption("maxTopics", options.maxTopics, D.maxTopics, 1),
     corsOrigins: options.corsOrigins ?? [],
     authorizationQuery: options.authorizationQuery ?? false,
-    maxSubscribers: integerOption("maxSubscribers", options.maxSubscribers, D.maxSubscribers, 1),
+    admission: new Admission(options.hub, {
+      maxSubscribers: integerOption("maxSubscribers", options.maxSubscribers, D.maxSubscribers, 1),
+      maxSubscribersPerIp: integerOption(
+        "maxSubscribersPerIp",
+        options.maxSubscribersPerIp,
+        D.maxSubscribersPerIp,
+      ),
+      maxSubscribeRate: integerOption(
+        "maxSubscribeRate",
+        options.maxSubscribeRate,
+        D.maxSubscribeRate,
+      ),
+    }),
     subscriptions: options.subscriptions === true ? activeSubscriptionsOf(options.hub) : undefined,
     audience: options.jwtAudience,
     issuer: options.jwtIssuer,

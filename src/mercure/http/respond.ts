@@ -50,11 +50,13 @@ export function sendError(
         ? challenge
         : `${challenge}${challenge === "Bearer" ? " " : ", "}resource_metadata="${resourceMetadata}"`;
   }
-  if (err.status === 429) extra["Retry-After"] = String(RETRY_AFTER_SECONDS);
+  const retryAfter =
+    err.retryAfterSeconds ?? (err.status === 429 ? RETRY_AFTER_SECONDS : undefined);
+  if (retryAfter !== undefined) extra["Retry-After"] = String(retryAfter);
   sendText(res, err.status, err.message, extra);
 }
 
-/** Seconds a client refused with 429 is told to wait before it tries again. */
+/** Seconds a client refused with 429 is told to wait, unless the refusal names its own. */
 export const RETRY_AFTER_SECONDS = 5;
 
 // [spec, draft-08] If no access token is presented and the requested operation requires one, the

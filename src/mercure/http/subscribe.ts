@@ -40,13 +40,13 @@ export async function handleSubscribe(
       throw new CrierError("CRIER_ERR_BAD_REQUEST", "a topic parameter is empty");
     // Compile now: an invalid or too costly selector is a 400 before the token is checked.
     const selectors = topics.map(compileSelector);
-    admit(ctx);
+    ctx.admission.check(req, true);
     const claims = (await verifyRequest(ctx, req, url, "subscriber"))?.claims;
     if (claims === undefined && !ctx.anonymous) {
       throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a subscriber token is required");
     }
     if (res.destroyed) return;
-    admit(ctx);
+    ctx.admission.check(req, false);
     const lastEventId =
       lastEventIdHeader(req) ??
       url.searchParams.get("lastEventID") ??
@@ -63,6 +63,7 @@ export async function handleSubscribe(
       // The standalone hub owns its connections: free node:http's objects of idle subscribers.
       detach: true,
     });
+    ctx.admission.admitted(req, subscription);
     // The selectors as given, so that subscription events name each by the revision of its
     // parameter: `topic` (v0.x) or `match…` (draft-08).
     // [spec, draft-08] The `payload` of the first `subscribe` authorization detail whose
@@ -77,19 +78,6 @@ export async function handleSubscribe(
     );
   } catch (err) {
     sendError(res, err, cors, ctx.metadata?.url);
-  }
-}
-
-// [spec, draft-08] Hubs MAY also limit the number of concurrent subscriptions […] and MAY reject
-// further subscription attempts with a 429 "Too Many Requests" status code once the limit is
-// reached. Checked before the token (no work for a request that cannot be served) and again just
-// before registering, so concurrent requests cannot overshoot the cap.
-function admit(ctx: HttpContext): void {
-  if (ctx.hub.stats.subscribers >= ctx.maxSubscribers) {
-    throw new CrierError(
-      "CRIER_ERR_TOO_MANY",
-      `the hub serves its maximum of ${ctx.maxSubscribers} subscriptions; retry later`,
-    );
   }
 }
 
