@@ -176,6 +176,18 @@ const table = {
     max: 1024,
     help: "processes serving the port (node:cluster); needs `--redis`",
   },
+  "tls-cert": {
+    type: "string",
+    env: "CRIER_TLS_CERT",
+    defaultText: "none: plain HTTP",
+    help: "certificate chain file (PEM): serve HTTPS, HTTP/2 with HTTP/1.1 fallback on the same port; needs `--tls-key`",
+  },
+  "tls-key": {
+    type: "string",
+    env: "CRIER_TLS_KEY",
+    defaultText: "none",
+    help: "private key file (PEM) of `--tls-cert`",
+  },
 } as const satisfies Record<string, Setting>;
 
 /** The settings, by flag name (without `--`). */

@@ -3,7 +3,7 @@
  * the first canonical), `data`, `id`, `type`, `retry`, `private`; the publisher's token must
  * cover every topic. Answers 200 with the event id as `text/plain`.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { isHttp2Response, type NodeRequest, type NodeResponse } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import { ANY_TOPIC, coversAll } from "../../selectors/selector.ts";
 import type { UpdateInput } from "../../update.ts";
@@ -16,8 +16,8 @@ import { verifyRequest } from "./token.ts";
 
 export async function handlePublish(
   ctx: HttpContext,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: NodeRequest,
+  res: NodeResponse,
   url: URL,
   cors: Readonly<Record<string, string>>,
 ): Promise<void> {
@@ -61,8 +61,11 @@ export async function handlePublish(
     const stored = await ctx.hub.publish(update);
     sendText(res, 200, stored.id, cors);
   } catch (err) {
-    // An oversized body is refused before it is read; close so the rest is not parsed as a request.
-    if (err instanceof CrierError && err.status === 413) res.shouldKeepAlive = false;
+    // An oversized body is refused before it is read; close so the rest is not parsed as a
+    // request (HTTP/1.1). An HTTP/2 stream ends alone, the rest of its body is discarded.
+    if (err instanceof CrierError && err.status === 413 && !isHttp2Response(res)) {
+      res.shouldKeepAlive = false;
+    }
     sendError(res, err, cors);
   }
 }

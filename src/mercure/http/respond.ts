@@ -1,10 +1,10 @@
 /** Plain-text answers: every error is a status and one line a person can act on. */
-import type { ServerResponse } from "node:http";
+import type { NodeResponse } from "../../adapters/node.ts";
 import { CrierError, type CrierErrorCode } from "../../errors.ts";
 
 /** Answers with a one-line `text/plain` body. */
 export function sendText(
-  res: ServerResponse,
+  res: NodeResponse,
   status: number,
   body: string,
   headers: Readonly<Record<string, string>> = {},
@@ -24,7 +24,7 @@ export function sendText(
 
 /** Answers with the status and reason of a `CrierError`, or 500 for anything else. */
 export function sendError(
-  res: ServerResponse,
+  res: NodeResponse,
   err: unknown,
   headers: Readonly<Record<string, string>> = {},
 ): void {

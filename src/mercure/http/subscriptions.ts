@@ -3,7 +3,7 @@
  * when the hub tracks active subscriptions (else 404). Answers JSON-LD documents of this node's
  * subscriptions; terminated ones are omitted (the spec allows either).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import { coversAny } from "../../selectors/selector.ts";
 import { MERCURE_PATH } from "../paths.ts";
@@ -19,8 +19,8 @@ import { verifyRequest } from "./token.ts";
 
 export async function handleSubscriptions(
   ctx: HttpContext,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: NodeRequest,
+  res: NodeResponse,
   url: URL,
   cors: Readonly<Record<string, string>>,
 ): Promise<void> {
@@ -93,7 +93,7 @@ function documentFor(
 
 // [spec] The web API MUST set the `Content-Type` HTTP header to `application/ld+json`.
 function sendJsonLd(
-  res: ServerResponse,
+  res: NodeResponse,
   body: Record<string, unknown>,
   lastEventID: string,
   headers: Readonly<Record<string, string>>,
