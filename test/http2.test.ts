@@ -151,6 +151,29 @@ describe("the hub over HTTP/2", () => {
     assert.equal(s.events[0]?.data, "over h1");
   });
 
+  test("streams over HTTP/1.1 on the same TLS port to a client without HTTP/2", async () => {
+    t = await startSecureHub(certificate, { keepAliveMs: 0 });
+    const req = httpsRequest(`${t.url}?topic=a`, { rejectUnauthorized: false, agent: false });
+    req.end();
+    const [res] = (await once(req, "response")) as [import("node:http").IncomingMessage];
+    try {
+      assert.equal(res.httpVersion, "1.1");
+      assert.equal(res.headers["content-type"], "text/event-stream");
+      let raw = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        raw += chunk;
+      });
+      await until(() => raw === ":\n", "the opening comment");
+      const { id } = await t.hub.publish({ topics: "a", data: "tls h1" });
+      await until(() => raw === `:\nid: ${id}\ndata: tls h1\n\n`, "the event");
+      // The socket take-over works over TLS too.
+      assert.deepEqual(t.hub.stats.sinks, { "node-socket": 1 });
+    } finally {
+      req.destroy();
+    }
+  });
+
   test("resumes after Last-Event-ID, saying where it resumed from", async () => {
     t = await startSecureHub(certificate, { keepAliveMs: 0 });
     const ids: string[] = [];
