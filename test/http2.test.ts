@@ -130,6 +130,26 @@ describe("the hub over HTTP/2", () => {
     assert.deepEqual(s.events[0], { id: answer.body, data: "over h2", event: undefined });
   });
 
+  test("knows its own https origin from :authority, for a publish authenticated by cookie", async () => {
+    t = await startSecureHub(certificate, { keepAliveMs: 0 });
+    const session = open(t.origin);
+    const send = async (origin: string) => {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/.well-known/mercure",
+        cookie: `mercureAuthorization=${(t as SecureTestHub).publisherToken}`,
+        origin,
+        "content-type": "application/x-www-form-urlencoded",
+      });
+      stream.end("topic=a&data=by+cookie");
+      const [headers] = (await once(stream, "response")) as [IncomingHttpHeaders];
+      stream.resume();
+      return headers[":status"];
+    };
+    assert.equal(await send(t.origin), 200);
+    assert.equal(await send(t.origin.replace("https:", "http:")), 403);
+  });
+
   test("publishes over HTTP/1.1 on the same TLS port", async () => {
     t = await startSecureHub(certificate, { keepAliveMs: 0 });
     const s = await subscribe(open(t.origin), "topic=a");
