@@ -66,7 +66,7 @@ export const CAN_PIN = ((): boolean => {
 })();
 
 /** Runs `argv` under `taskset -c core` with the soft fd limit raised to the hard limit. */
-function pinned(core: number, argv: string[], stdout: "pipe" | "ignore"): ChildProcess {
+export function pinned(core: number, argv: string[], stdout: "pipe" | "ignore"): ChildProcess {
   const script = `ulimit -n ${FD_LIMIT}; exec "$@"`;
   const pin = CAN_PIN ? ["taskset", "-c", String(core)] : [];
   const [cmd = "bash", ...rest] = [...pin, "bash", "-c", script, "bench", ...argv];

@@ -4,7 +4,7 @@
  * `crier/mercure`, the Redis backplane `crier/redis`.
  */
 
-export { subscribeNode } from "./adapters/node.ts";
+export { type NodeRequest, type NodeResponse, subscribeNode } from "./adapters/node.ts";
 export type { Backplane, Replay } from "./backplane/backplane.ts";
 export { encodeComment, encodeEvent, encodeRetry, type SseEvent } from "./encoder.ts";
 export { CrierError, type CrierErrorCode, isCrierError } from "./errors.ts";

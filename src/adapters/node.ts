@@ -1,13 +1,26 @@
 /**
  * The node:http binding: a {@link Sink} over the request's socket (see `socket-sink.ts`) or, when
  * node:http cannot hand the socket over, over the `ServerResponse`; and the wiring of `drain`
- * and `close` to the subscriber. Works for anything built on node:http (Express, Koa…).
+ * and `close` to the subscriber. Works for anything built on node:http (Express, Koa…), and
+ * hands the request/response pair of node:http2's compatibility API to `http2.ts`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Hub, SubscribeOptions } from "../hub.ts";
 import type { Connection, Sink, Subscription } from "../subscriber.ts";
+import { subscribeHttp2 } from "./http2.ts";
 import { canTakeOver, destroyStream, END_GRACE_MS, SocketSink } from "./socket-sink.ts";
 import { armDeadPeerDetection } from "./tcp-liveness.ts";
+
+/** A request of node:http, or of node:http2's compatibility API (HTTP/2 or HTTP/1.1 fallback). */
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+/** The response paired with a {@link NodeRequest}. */
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/** True for the response of an HTTP/2 stream (node:http2's compatibility API). */
+export function isHttp2Response(res: NodeResponse): res is Http2ServerResponse {
+  return "stream" in res;
+}
 
 // A response whose end never got out (the client stopped reading) is dropped; a finished one is
 // left alone, its keep-alive connection may already carry the client's next request.
@@ -68,7 +81,7 @@ function onSocketError(this: TimeoutCarrier, err: NodeJS.ErrnoException): void {
  * The request's `Last-Event-ID` header, if any. Browsers send it as UTF-8 and node reads header
  * bytes as latin1: decoded back, so that an id with non-ASCII characters resumes exactly.
  */
-export function lastEventIdHeader(req: IncomingMessage): string | undefined {
+export function lastEventIdHeader(req: NodeRequest): string | undefined {
   const header = req.headers["last-event-id"];
   if (typeof header !== "string" || header === "") return undefined;
   const utf8 = Buffer.from(header, "latin1").toString("utf8");
@@ -81,24 +94,34 @@ export function lastEventIdHeader(req: IncomingMessage): string | undefined {
  * closes. Resumes after the request's `Last-Event-ID` header unless `options.lastEventId` is
  * given. With `detach`, the socket is taken over from node:http once the head is written (see
  * `socket-sink.ts`); where node:http cannot hand it over, the stream goes through the
- * `ServerResponse` instead (counted as `node-fallback` in `hub.stats.sinks`).
+ * `ServerResponse` instead (counted as `node-fallback` in `hub.stats.sinks`). An HTTP/2 pair
+ * (node:http2's `Http2ServerRequest`/`Http2ServerResponse`) streams over its own HTTP/2 stream
+ * (`node-http2`); `detach` does not apply there, the socket belongs to the session.
  */
 export function subscribeNode(
+  hub: Hub,
+  req: NodeRequest,
+  res: NodeResponse,
+  options: SubscribeOptions,
+): Subscription {
+  const lastEventId = options.lastEventId ?? lastEventIdHeader(req);
+  const resolved = lastEventId === options.lastEventId ? options : { ...options, lastEventId };
+  if (isHttp2Response(res)) return subscribeHttp2(hub, res, resolved);
+  return subscribeHttp1(hub, req as IncomingMessage, res, resolved);
+}
+
+function subscribeHttp1(
   hub: Hub,
   req: IncomingMessage,
   res: ServerResponse,
   options: SubscribeOptions,
 ): Subscription {
-  const lastEventId = options.lastEventId ?? lastEventIdHeader(req);
   req.socket.setNoDelay(true);
   armDeadPeerDetection(req.socket, hub.keepAliveMs);
   const detach = options.detach === true;
   const direct = detach && canTakeOver(req, res);
   const sink = direct ? new SocketSink(req, res) : new ResponseSink(res, detach);
-  const subscriber = hub.connect(
-    sink,
-    lastEventId === options.lastEventId ? options : { ...options, lastEventId },
-  );
+  const subscriber = hub.connect(sink, options);
   (req.socket as TimeoutCarrier)[TIMED_OUT] = subscriber;
   req.socket.on("error", onSocketError);
   const emitter = direct ? req.socket : res;

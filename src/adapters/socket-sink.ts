@@ -171,9 +171,10 @@ function track(socket: HttpSocket): void {
     const own = new Set<HttpSocket>();
     sockets = own;
     takenOver.set(server, own);
-    const closeAll = server.closeAllConnections;
+    // node:http2's server (HTTP/1.1 fallback over TLS) has no closeAllConnections of its own.
+    const closeAll = server.closeAllConnections as Server["closeAllConnections"] | undefined;
     server.closeAllConnections = function closeAllConnections(this: Server): void {
-      closeAll.call(this);
+      closeAll?.call(this);
       for (const s of own) s.destroy();
     };
   }

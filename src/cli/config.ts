@@ -3,6 +3,8 @@
  * the one settings table (`settings.ts`); the keys and dev mode come from `keys.ts`. The result is shaped as the options of what it configures, so
  * serving spreads it rather than copying it field by field.
  */
+import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import { CrierError } from "../errors.ts";
 import type { HubOptions } from "../hub.ts";
@@ -22,6 +24,8 @@ export interface ServeConfig {
   readonly handler: Omit<HubServerOptions, "hub">;
   /** Where updates are shared between nodes; `undefined`: in this process only. */
   readonly redis: RedisConfig | undefined;
+  /** Certificate and key (PEM) to serve HTTPS with HTTP/2; `undefined`: plain HTTP/1.1. */
+  readonly tls: TlsConfig | undefined;
   /** Processes serving the port (node:cluster). 1: this process only. */
   readonly workers: number;
   /** No key was configured: a throwaway secret was generated and anonymous subscribers allowed. */
@@ -34,6 +38,12 @@ export interface RedisConfig {
   readonly prefix: string;
   readonly maxLen: number;
   readonly maxAgeMs: number;
+}
+
+/** The `--tls-*` flags, read. */
+export interface TlsConfig {
+  readonly cert: Buffer;
+  readonly key: Buffer;
 }
 
 /** The spellings a boolean setting accepts, any case; a bare flag means true. */
@@ -169,7 +179,48 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
             maxLen: s.integer("redis-max-len"),
             maxAgeMs: s.integer("redis-max-age"),
           },
+    tls: tlsOf(s),
     workers,
     devMode,
   };
+}
+
+// Both files or neither; each must be readable, and the pair must make a TLS context (a PEM
+// certificate and its private key), so that a wrong file is refused at start, not at the first
+// handshake.
+function tlsOf(s: Settings): TlsConfig | undefined {
+  const certPath = s.text("tls-cert");
+  const keyPath = s.text("tls-key");
+  if (certPath === undefined && keyPath === undefined) return undefined;
+  if (certPath === undefined || keyPath === undefined) {
+    const [given, missing] =
+      certPath === undefined ? ["tls-key", "tls-cert"] : ["tls-cert", "tls-key"];
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${s.origin(given as SettingName)} needs --${missing} (${SETTINGS[missing as SettingName].env}) too: HTTPS needs a certificate and its private key`,
+    );
+  }
+  const cert = readTlsFile(s, "tls-cert", certPath);
+  const key = readTlsFile(s, "tls-key", keyPath);
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${s.origin("tls-cert")} and ${s.origin("tls-key")} are not a PEM certificate and its private key (${(err as Error).message})`,
+    );
+  }
+  return { cert, key };
+}
+
+function readTlsFile(s: Settings, name: SettingName, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${s.origin(name)}: cannot read ${JSON.stringify(path)} (${reason})`,
+    );
+  }
 }

@@ -5,7 +5,7 @@
 import cluster from "node:cluster";
 import type { Backplane } from "../backplane/backplane.ts";
 import { createHub, type Hub } from "../hub.ts";
-import { createHubServer, shutdown } from "../mercure/http/server.ts";
+import { createHubServer, createSecureHubServer, shutdown } from "../mercure/http/server.ts";
 import { MERCURE_PATH } from "../mercure/paths.ts";
 import { mintToken } from "../mercure/tokens/mint.ts";
 import { parseServeConfig, type RedisConfig } from "./config.ts";
@@ -22,20 +22,24 @@ export async function serve(argv: string[]): Promise<number> {
     const env = config.devMode
       ? { CRIER_JWT_KEY: key, CRIER_ANONYMOUS: "1" }
       : ({} as Record<string, string>);
-    if (config.devMode) await announceDevMode(defaultUrlOf(config.port), key);
+    if (config.devMode) await announceDevMode(defaultUrlOf(config), key);
     return runWorkers(config.workers, env, log);
   }
   const backplane = config.redis === undefined ? undefined : await redisBackplane(config.redis);
   const hub = createHub({ ...config.hub, backplane });
   if (config.redis !== undefined) await connected(hub, config.redis);
-  const server = createHubServer({ hub, ...config.handler });
+  const server =
+    config.tls === undefined
+      ? createHubServer({ hub, ...config.handler })
+      : createSecureHubServer({ hub, ...config.handler, ...config.tls });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, resolve);
   });
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : config.port;
-  const url = `http://${config.host ?? "localhost"}:${port}${MERCURE_PATH}`;
+  const scheme = config.tls === undefined ? "http" : "https";
+  const url = `${scheme}://${config.host ?? "localhost"}:${port}${MERCURE_PATH}`;
   log(`listening on ${url}`);
   if (config.devMode) await announceDevMode(url, config.handler.publisherKey as string);
   return new Promise((resolve) => {
@@ -75,8 +79,8 @@ async function connected(hub: Hub, config: RedisConfig): Promise<void> {
   }
 }
 
-function defaultUrlOf(port: number): string {
-  return `http://localhost:${port}${MERCURE_PATH}`;
+function defaultUrlOf(config: { port: number; tls: unknown }): string {
+  return `${config.tls === undefined ? "http" : "https"}://localhost:${config.port}${MERCURE_PATH}`;
 }
 
 // The dev-mode token lives as long as a working day; its key dies with the process anyway.

@@ -210,6 +210,18 @@ const table = {
     max: 3_600_000,
     help: "ms a client has to send its whole request (a publish body too), then `408`; never ends an event stream; `0` turns it off",
   },
+  "tls-cert": {
+    type: "string",
+    env: "CRIER_TLS_CERT",
+    defaultText: "none: plain HTTP",
+    help: "certificate chain file (PEM): serve HTTPS, HTTP/2 with HTTP/1.1 fallback on the same port; needs `--tls-key`",
+  },
+  "tls-key": {
+    type: "string",
+    env: "CRIER_TLS_KEY",
+    defaultText: "none",
+    help: "private key file (PEM) of `--tls-cert`",
+  },
 } as const satisfies Record<string, Setting>;
 
 /** The settings, by flag name (without `--`). */

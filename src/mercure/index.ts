@@ -11,7 +11,14 @@
 export { type ActiveSubscriptions, activeSubscriptionsOf } from "./active.ts";
 export { type DiscoveryOptions, discoveryLink } from "./discovery.ts";
 export type { HandlerOptions } from "./http/context.ts";
-export { createHandler, createHubServer, type HubServerOptions, shutdown } from "./http/server.ts";
+export {
+  createHandler,
+  createHubServer,
+  createSecureHubServer,
+  type HubServerOptions,
+  type SecureHubServerOptions,
+  shutdown,
+} from "./http/server.ts";
 export { MERCURE_PATH, SUBSCRIPTIONS_PATH } from "./paths.ts";
 export type { ActiveSubscription, MatchType } from "./subscriptions.ts";
 export {

@@ -9,8 +9,9 @@
  * verified only after), and the rate bucket spends a token only on a request no other limit
  * refuses, so a client over its own cap cannot use up everyone else's admissions.
  */
-import type { IncomingMessage } from "node:http";
+
 import { isIPv6 } from "node:net";
+import type { NodeRequest } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import type { Hub } from "../../hub.ts";
 import type { Subscription } from "../../subscriber.ts";
@@ -42,7 +43,7 @@ export class Admission {
    * rate (the first check of a request); the check just before registering does not, so that
    * concurrent requests cannot overshoot the caps while each request counts once.
    */
-  check(req: IncomingMessage, spend: boolean): void {
+  check(req: NodeRequest, spend: boolean): void {
     const { maxSubscribers, maxSubscribersPerIp } = this.#limits;
     if (this.#hub.stats.subscribers >= maxSubscribers) {
       // [spec, draft-08] Hubs MAY also limit the number of concurrent subscriptions […] and MAY
@@ -71,7 +72,7 @@ export class Admission {
   }
 
   /** Counts a subscription just registered against its client's address. */
-  admitted(req: IncomingMessage, subscription: Subscription): void {
+  admitted(req: NodeRequest, subscription: Subscription): void {
     // Ended already (the peer left, the replay failed): the hub has said `disconnect`.
     if (this.#limits.maxSubscribersPerIp === 0 || subscription.closed) return;
     const address = addressKey(req.socket.remoteAddress);

@@ -1,9 +1,9 @@
 /** Reads a request body, refusing it as soon as it passes the limit. */
-import type { IncomingMessage } from "node:http";
+import type { NodeRequest } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 
 /** Resolves with the whole body; rejects with `CRIER_ERR_PAYLOAD_TOO_LARGE` past `limit` bytes. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
   const tooLarge = () =>
     new CrierError("CRIER_ERR_PAYLOAD_TOO_LARGE", `request body is larger than ${limit} bytes`);
   const declared = Number(req.headers["content-length"] ?? 0);

@@ -4,13 +4,13 @@
  * credentials (browsers refuse `*` with credentials, and a blind echo would hand every site the
  * user's cookie).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
 
 const NONE: Readonly<Record<string, string>> = {};
 
 /** The CORS headers for `req` under the allowlist `origins` (empty when not allowed). */
 export function corsHeaders(
-  req: IncomingMessage,
+  req: NodeRequest,
   origins: readonly string[],
 ): Readonly<Record<string, string>> {
   const origin = req.headers.origin;
@@ -27,11 +27,7 @@ export function corsHeaders(
 }
 
 /** Answers a preflight request: 204 with the allowed methods and headers, or 403. */
-export function preflight(
-  req: IncomingMessage,
-  res: ServerResponse,
-  origins: readonly string[],
-): void {
+export function preflight(req: NodeRequest, res: NodeResponse, origins: readonly string[]): void {
   const headers = corsHeaders(req, origins);
   if (headers === NONE) {
     res.writeHead(403, { "Content-Type": "text/plain; charset=utf-8" });

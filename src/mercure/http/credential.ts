@@ -4,7 +4,7 @@
  * cookie is ambient (the browser sends it on any site's behalf), so a publish carrying one must
  * also prove its origin (see `http/origin.ts`).
  */
-import type { IncomingMessage } from "node:http";
+import type { NodeRequest } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 
 /** A presented token and the mechanism that carried it. */
@@ -34,7 +34,7 @@ const TOKEN_PARAMS = ["authorization", "access_token"];
  * The query value is a bearer credential: it must never be logged; callers log `url.pathname`.
  */
 export function credentialOf(
-  req: IncomingMessage,
+  req: NodeRequest,
   url?: URL,
   allowQuery = false,
 ): Credential | undefined {

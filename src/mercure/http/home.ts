@@ -3,7 +3,7 @@
  * string, no external resources, no script; served with a CSP that allows nothing else, except
  * connections back to this origin (so a console on the page can open an EventSource).
  */
-import type { ServerResponse } from "node:http";
+import type { NodeResponse } from "../../adapters/node.ts";
 
 export const HOME_PAGE = `<!doctype html>
 <html lang="en">
@@ -54,7 +54,7 @@ const HEADERS = {
 };
 
 /** Answers the home page. */
-export function sendHomePage(res: ServerResponse): void {
+export function sendHomePage(res: NodeResponse): void {
   res.writeHead(200, HEADERS);
   res.end(HOME_PAGE);
 }

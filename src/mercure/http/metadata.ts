@@ -4,7 +4,7 @@
  * (`/.well-known/oauth-protected-resource/.well-known/mercure` for the usual one), and named by
  * the `resource_metadata` parameter of every 401 and 403 challenge.
  */
-import type { ServerResponse } from "node:http";
+import type { NodeResponse } from "../../adapters/node.ts";
 import { AUTHORIZATION_DETAIL_TYPE } from "../tokens/verify.ts";
 import { TOKEN_COOKIES } from "./credential.ts";
 
@@ -65,7 +65,7 @@ export function metadataDocument(options: MetadataOptions): Record<string, unkno
 
 /** Answers the metadata document as `application/json`. */
 export function sendMetadata(
-  res: ServerResponse,
+  res: NodeResponse,
   options: MetadataOptions,
   headers: Readonly<Record<string, string>>,
 ): void {

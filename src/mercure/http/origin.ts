@@ -3,15 +3,26 @@
  * authenticate with a cookie: a browser attaches the cookie whatever site made the request, so
  * such a request must also come from an origin the hub trusts.
  */
-import type { IncomingMessage } from "node:http";
+import type { NodeRequest } from "../../adapters/node.ts";
 
 /** `scheme://host[:port]` of the hub, from the connection and the `Host` header. */
-export function originOf(req: IncomingMessage): string {
-  return `${"encrypted" in req.socket ? "https" : "http"}://${req.headers.host ?? "localhost"}`;
+export function originOf(req: NodeRequest): string {
+  return `${"encrypted" in req.socket ? "https" : "http"}://${hostOf(req) ?? "localhost"}`;
+}
+
+/**
+ * The `Host` header, or on HTTP/2 the `:authority` pseudo-header, which replaces it.
+ * [RFC 9113 §8.3.1] Clients that generate HTTP/2 requests directly MUST use the ":authority"
+ * pseudo-header field to convey authority information, unless there is no authority information
+ * to convey.
+ */
+export function hostOf(req: NodeRequest): string | undefined {
+  const authority = (req.headers as Record<string, string | string[] | undefined>)[":authority"];
+  return req.headers.host ?? (typeof authority === "string" ? authority : undefined);
 }
 
 /** The hub's URL for `pathname`: the base of relative URL patterns and relative topics. */
-export function hubUrlOf(req: IncomingMessage, pathname: string): string {
+export function hubUrlOf(req: NodeRequest, pathname: string): string {
   return `${originOf(req)}${pathname}`;
 }
 
@@ -20,7 +31,7 @@ export function hubUrlOf(req: IncomingMessage, pathname: string): string {
  * own origin or one of `corsOrigins`. The `*` entry does not count: it allows reading without
  * credentials, never acting with them. A request with neither header is refused.
  */
-export function isTrustedOrigin(req: IncomingMessage, corsOrigins: readonly string[]): boolean {
+export function isTrustedOrigin(req: NodeRequest, corsOrigins: readonly string[]): boolean {
   const origin = req.headers.origin ?? refererOrigin(req.headers.referer);
   if (origin === undefined || origin === "null") return false;
   return origin === originOf(req) || (origin !== "*" && corsOrigins.includes(origin));

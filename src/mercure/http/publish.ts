@@ -4,7 +4,7 @@
  * checked by `publication.ts` (400 with a reason); the publisher's token must cover every topic.
  * Answers 200 with exactly the event id as `text/plain`.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { isHttp2Response, type NodeRequest, type NodeResponse } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import { ANY_TOPIC, coversAll } from "../../selectors/selector.ts";
 import type { UpdateInput } from "../../update.ts";
@@ -19,8 +19,8 @@ import { verifyRequest } from "./token.ts";
 
 export async function handlePublish(
   ctx: HttpContext,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: NodeRequest,
+  res: NodeResponse,
   url: URL,
   cors: Readonly<Record<string, string>>,
 ): Promise<void> {
@@ -60,8 +60,11 @@ export async function handlePublish(
     // that sends it back as Last-Event-ID must name the same event.
     sendText(res, 200, stored.id, cors, false);
   } catch (err) {
-    // An oversized body is refused before it is read; close so the rest is not parsed as a request.
-    if (err instanceof CrierError && err.status === 413) res.shouldKeepAlive = false;
+    // An oversized body is refused before it is read; close so the rest is not parsed as a
+    // request (HTTP/1.1). An HTTP/2 stream ends alone, the rest of its body is discarded.
+    if (err instanceof CrierError && err.status === 413 && !isHttp2Response(res)) {
+      res.shouldKeepAlive = false;
+    }
     sendError(res, err, cors, ctx.metadata?.url);
   }
 }

@@ -1,5 +1,5 @@
 /** Plain-text answers: every error is a status and one line a person can act on. */
-import type { ServerResponse } from "node:http";
+import type { NodeResponse } from "../../adapters/node.ts";
 import { CrierError, type CrierErrorCode } from "../../errors.ts";
 
 /**
@@ -7,7 +7,7 @@ import { CrierError, type CrierErrorCode } from "../../errors.ts";
  * `newline` is false (the publish answer, whose body is the event id and nothing else).
  */
 export function sendText(
-  res: ServerResponse,
+  res: NodeResponse,
   status: number,
   body: string,
   headers: Readonly<Record<string, string>> = {},
@@ -31,7 +31,7 @@ export function sendText(
  * challenge names `resourceMetadata`, the URL of the hub's protected resource metadata, if any.
  */
 export function sendError(
-  res: ServerResponse,
+  res: NodeResponse,
   err: unknown,
   headers: Readonly<Record<string, string>> = {},
   resourceMetadata?: string,

@@ -7,8 +7,12 @@
  * subscriber; a resume point comes from `Last-Event-ID`, or the `lastEventID` / `last_event_id`
  * query parameters when the client cannot set headers (the header wins).
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { lastEventIdHeader, subscribeNode } from "../../adapters/node.ts";
+import {
+  lastEventIdHeader,
+  type NodeRequest,
+  type NodeResponse,
+  subscribeNode,
+} from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import { compileSelector, type SelectorInput } from "../../selectors/selector.ts";
 import { hasForbiddenCharacter } from "../publication.ts";
@@ -20,8 +24,8 @@ import { verifyRequest } from "./token.ts";
 
 export async function handleSubscribe(
   ctx: HttpContext,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: NodeRequest,
+  res: NodeResponse,
   url: URL,
   cors: Readonly<Record<string, string>>,
 ): Promise<void> {
@@ -91,7 +95,7 @@ const KINDS: Readonly<Record<string, (value: string, base: string) => SelectorIn
   match_urlpattern: (urlpattern, base) => ({ urlpattern, base }),
 };
 
-function readSelectors(req: IncomingMessage, url: URL): SelectorInput[] {
+function readSelectors(req: NodeRequest, url: URL): SelectorInput[] {
   const base = hubUrlOf(req, url.pathname);
   const selectors: SelectorInput[] = [];
   for (const [name, value] of url.searchParams) {

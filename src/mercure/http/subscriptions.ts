@@ -12,7 +12,7 @@
  *
  * A collection lists every member in its own revision's shape.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import { coversAny } from "../../selectors/selector.ts";
 import { discoveryLink } from "../discovery.ts";
@@ -30,8 +30,8 @@ import { verifyRequest } from "./token.ts";
 
 export async function handleSubscriptions(
   ctx: HttpContext,
-  req: IncomingMessage,
-  res: ServerResponse,
+  req: NodeRequest,
+  res: NodeResponse,
   url: URL,
   cors: Readonly<Record<string, string>>,
 ): Promise<void> {
@@ -131,7 +131,7 @@ function documentFor(
 // `content-type` attributes on the same `rel="mercure"` Link header, with the values `mercure`
 // and `application/json` respectively.
 function sendJson(
-  res: ServerResponse,
+  res: NodeResponse,
   contentType: string,
   body: Record<string, unknown>,
   lastEventID: string,

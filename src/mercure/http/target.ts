@@ -4,8 +4,9 @@
  * header it does not check. Anything not understood is a 400 with the reason, never a throw in
  * the request listener.
  */
-import type { IncomingMessage } from "node:http";
+import type { NodeRequest } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
+import { hostOf } from "./origin.ts";
 
 // RFC 3986 reg-name (letters, digits, `-._~`, sub-delims minus `,;` kept simple) or an IP literal,
 // and an optional port.
@@ -17,11 +18,11 @@ const HOST = /^(?:[A-Za-z0-9\-._~!$&'()*+=]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
  * start with `//`; absolute-form targets (`http://host/path`) give their path and query.
  * Throws `CRIER_ERR_BAD_REQUEST` for any other form or a target that does not parse.
  */
-export function requestUrl(req: IncomingMessage): URL {
+export function requestUrl(req: NodeRequest): URL {
   // [spec, RFC 9112 §3.2] A server MUST respond with a 400 (Bad Request) status code to any
   // HTTP/1.1 request message that lacks a Host header field and to any request message that
   // contains […] a Host header field with an invalid field value.
-  const host = req.headers.host;
+  const host = hostOf(req);
   if (host !== undefined && !HOST.test(host)) {
     throw new CrierError("CRIER_ERR_BAD_REQUEST", "the Host header is not a valid host[:port]");
   }

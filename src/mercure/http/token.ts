@@ -2,7 +2,7 @@
  * The one way every route reads and checks a request's token: the same precedence (header,
  * opt-in query parameter, cookies) and the same base for relative URL patterns in its claims.
  */
-import type { IncomingMessage } from "node:http";
+import type { NodeRequest } from "../../adapters/node.ts";
 import type { Claims, Role } from "../tokens/verify.ts";
 import type { HttpContext } from "./context.ts";
 import { type Credential, credentialOf } from "./credential.ts";
@@ -20,7 +20,7 @@ export interface Verified {
  */
 export async function verifyRequest(
   ctx: HttpContext,
-  req: IncomingMessage,
+  req: NodeRequest,
   url: URL,
   role: Role,
 ): Promise<Verified | undefined> {
