@@ -103,6 +103,29 @@ describe("the hub over HTTP/2", () => {
     return session;
   }
 
+  test("advertises its bound on concurrent streams, and a client holds no more streams than that", async () => {
+    t = await startSecureHub(certificate, { keepAliveMs: 0 }, { maxConcurrentStreams: 2 });
+    const session = open(t.origin);
+    await once(session, "remoteSettings");
+    assert.equal(session.remoteSettings.maxConcurrentStreams, 2);
+    const streams = await Promise.all([
+      subscribe(session, "topic=a"),
+      subscribe(session, "topic=b"),
+    ]);
+    // A third stream waits in the client while two are open, and is answered once one closes.
+    const third = session.request({ ":path": "/.well-known/mercure?topic=c" });
+    third.on("error", () => {});
+    let answered = false;
+    third.once("response", () => {
+      answered = true;
+    });
+    await until(() => t?.hub.stats.subscribers === 2, "the two streams");
+    assert.equal(answered, false);
+    streams[0]?.stream.close();
+    await until(() => answered, "the third stream, once the first closed");
+    third.close();
+  });
+
   test("flushes the head and a comment at once, without HTTP/1-only headers", async () => {
     t = await startSecureHub(certificate, { keepAliveMs: 0 });
     const s = await subscribe(open(t.origin), "topic=a");

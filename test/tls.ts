@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { createHub, type Hub, type HubOptions } from "../src/hub.ts";
 import {
   createSecureHubServer,
-  type HandlerOptions,
   MERCURE_PATH,
+  type SecureHubServerOptions,
   shutdown,
 } from "../src/mercure/index.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
@@ -77,7 +77,7 @@ export interface SecureTestHub {
 export async function startSecureHub(
   certificate: Certificate,
   hubOptions: HubOptions = {},
-  handler: Partial<HandlerOptions> = {},
+  handler: Partial<Omit<SecureHubServerOptions, "cert" | "key">> = {},
 ): Promise<SecureTestHub> {
   const hub = createHub(hubOptions);
   const server = createSecureHubServer({

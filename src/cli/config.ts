@@ -44,6 +44,8 @@ export interface RedisConfig {
 export interface TlsConfig {
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** Streams one HTTP/2 connection may hold at once. */
+  readonly maxConcurrentStreams: number;
 }
 
 /** The spellings a boolean setting accepts, any case; a bare flag means true. */
@@ -210,7 +212,7 @@ function tlsOf(s: Settings): TlsConfig | undefined {
       `${s.origin("tls-cert")} and ${s.origin("tls-key")} are not a PEM certificate and its private key (${(err as Error).message})`,
     );
   }
-  return { cert, key };
+  return { cert, key, maxConcurrentStreams: s.integer("max-streams-per-connection") };
 }
 
 function readTlsFile(s: Settings, name: SettingName, path: string): Buffer {

@@ -222,6 +222,14 @@ const table = {
     defaultText: "none",
     help: "private key file (PEM) of `--tls-cert`",
   },
+  "max-streams-per-connection": {
+    type: "integer",
+    env: "CRIER_MAX_STREAMS_PER_CONNECTION",
+    default: String(SERVER_DEFAULTS.maxConcurrentStreams),
+    min: 1,
+    max: 2 ** 31 - 1,
+    help: "HTTP/2 (with `--tls-cert`): streams one connection may hold at once; a browser queues event streams past it",
+  },
 } as const satisfies Record<string, Setting>;
 
 /** The settings, by flag name (without `--`). */

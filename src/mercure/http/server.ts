@@ -94,6 +94,7 @@ function route(ctx: HttpContext, req: NodeRequest, res: NodeResponse): void {
 export const SERVER_DEFAULTS = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
+  maxConcurrentStreams: 100,
 } as const;
 
 /** Options of {@link createHubServer}: the handler's, and the server's own timeouts. */
@@ -183,6 +184,12 @@ export interface SecureHubServerOptions extends HandlerOptions {
   readonly cert: string | Buffer;
   /** The private key of the certificate, PEM. */
   readonly key: string | Buffer;
+  /**
+   * Most streams a client may open at once on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_
+   * STREAMS): each event stream holds one for its lifetime, so this bounds what one connection
+   * can hold. Default 100 (node's own is unbounded); a browser queues streams past it.
+   */
+  readonly maxConcurrentStreams?: number | undefined;
 }
 
 // The connections of each secure server: its HTTP/2 sessions, closed gracefully (GOAWAY) on
@@ -199,8 +206,20 @@ const secureConnections = new WeakMap<
  * one connection, instead of six HTTP/1.1 connections at most.
  */
 export function createSecureHubServer(options: SecureHubServerOptions): Http2SecureServer {
-  const { cert, key, ...handler } = options;
-  const server = createSecureServer({ cert, key, allowHTTP1: true }, createHandler(handler));
+  const { cert, key, maxConcurrentStreams, ...handler } = options;
+  const settings = {
+    maxConcurrentStreams: integerOption(
+      "maxConcurrentStreams",
+      maxConcurrentStreams,
+      SERVER_DEFAULTS.maxConcurrentStreams,
+      1,
+      2 ** 31 - 1,
+    ),
+  };
+  const server = createSecureServer(
+    { cert, key, allowHTTP1: true, settings },
+    createHandler(handler),
+  );
   const tracked = { sessions: new Set<Http2Session>(), sockets: new Set<Socket>() };
   secureConnections.set(server, tracked);
   server.on("session", (session: Http2Session) => {
