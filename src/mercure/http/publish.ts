@@ -9,6 +9,7 @@ import { ANY_TOPIC, coversAll } from "../../selectors/selector.ts";
 import type { UpdateInput } from "../../update.ts";
 import { RESERVED_PREFIX } from "../paths.ts";
 import { readBody } from "./body.ts";
+import { reportPublish, reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
 import { isTrustedOrigin } from "./origin.ts";
 import { sendError, sendText } from "./respond.ts";
@@ -21,6 +22,7 @@ export async function handlePublish(
   url: URL,
   cors: Readonly<Record<string, string>>,
 ): Promise<void> {
+  let topics = 0;
   try {
     const verified = await verifyRequest(ctx, req, url, "publisher");
     if (verified === undefined) {
@@ -58,9 +60,15 @@ export async function handlePublish(
         "the token does not allow publishing to these topics",
       );
     }
+    topics = update.topics.length;
     const stored = await ctx.hub.publish(update);
     sendText(res, 200, stored.id, cors);
+    reportPublish({ status: 200, code: undefined, id: stored.id, topics });
   } catch (err) {
+    const status = err instanceof CrierError ? err.status : 500;
+    const code = err instanceof CrierError ? err.code : undefined;
+    reportPublish({ status, code, id: undefined, topics });
+    reportRefused("publish", req, err);
     // An oversized body is refused before it is read; close so the rest is not parsed as a request.
     if (err instanceof CrierError && err.status === 413) res.shouldKeepAlive = false;
     sendError(res, err, cors);

@@ -12,6 +12,7 @@ import { lastEventIdHeader, subscribeNode } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import { compileSelector, type Selector, type SelectorInput } from "../../selectors/selector.ts";
 import { payloadFor } from "../tokens/verify.ts";
+import { reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
 import { hubUrlOf } from "./origin.ts";
 import { sendError } from "./respond.ts";
@@ -70,6 +71,7 @@ export async function handleSubscribe(
       claims === undefined ? undefined : payloadFor(claims, (selectors[0] as Selector).source),
     );
   } catch (err) {
+    reportRefused("subscribe", req, err);
     sendError(res, err, cors);
   }
 }

@@ -13,6 +13,7 @@ import {
   type SubscriptionsQuery,
   subscriptionDocument,
 } from "../subscriptions.ts";
+import { reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
 import { sendError, sendText } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
@@ -59,6 +60,7 @@ export async function handleSubscriptions(
     }
     sendJsonLd(res, body, lastEventID, cors);
   } catch (err) {
+    reportRefused("subscriptions", req, err);
     sendError(res, err, cors);
   }
 }
