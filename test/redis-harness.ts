@@ -106,7 +106,7 @@ export async function startHub(
     ["--redis", options.redisUrl ?? REDIS_URL, "--redis-prefix", prefix],
     options.args ?? [],
   ].flat();
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const log: string[] = [];
   const exited = once(child, "exit").then(([code]) => code as number | null);
   const url = await new Promise<string>((resolve, reject) => {
@@ -114,14 +114,17 @@ export async function startHub(
       () => reject(new Error(`hub did not start:\n${log.join("")}`)),
       20_000,
     );
-    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    const read = (chunk: string) => {
       log.push(chunk);
-      const match = /listening on (http:\/\/\S+)/.exec(log.join(""));
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(log.join(""));
       if (match !== null) {
         clearTimeout(timer);
         resolve(match[1] as string);
       }
-    });
+    };
+    // The log is on stdout, the command's own messages on stderr.
+    child.stdout?.setEncoding("utf8").on("data", read);
+    child.stderr?.setEncoding("utf8").on("data", read);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`hub exited with ${code} before listening:\n${log.join("")}`));

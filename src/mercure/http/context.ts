@@ -2,6 +2,7 @@
  * What every Mercure route needs: the handler's options, checked and resolved once into an
  * {@link HttpContext}. The handlers import this module, never the router.
  */
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { JSONWebKeySet } from "jose";
 import type { Hub } from "../../hub.ts";
 import { integerOption } from "../../options.ts";
@@ -59,7 +60,17 @@ export interface HandlerOptions {
    * subscriptions web API. Each event takes a place in the history like any update. Default false.
    */
   readonly subscriptions?: boolean | undefined;
+  /**
+   * Answers `/readyz`: 200 while it returns true, 503 otherwise. Default: ready until the hub
+   * starts closing. `crier/metrics`' `readiness()` also watches the backplane.
+   */
+  readonly ready?: (() => boolean) | undefined;
+  /** More `GET` routes, by exact path (e.g. `/metrics`). Default none. */
+  readonly routes?: Readonly<Record<string, RouteListener>> | undefined;
 }
+
+/** A listener of an extra route. */
+export type RouteListener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** What every route needs, resolved once. */
 export interface HttpContext {
@@ -73,6 +84,8 @@ export interface HttpContext {
   readonly maxSubscribers: number;
   /** The active subscriptions registry, when the handler serves them. */
   readonly subscriptions: ActiveSubscriptions | undefined;
+  readonly ready: () => boolean;
+  readonly routes: Readonly<Record<string, RouteListener>>;
 }
 
 /** Checks the options and resolves their defaults. */
@@ -94,6 +107,8 @@ export function resolveContext(options: HandlerOptions): HttpContext {
     authorizationQuery: options.authorizationQuery ?? false,
     maxSubscribers: integerOption("maxSubscribers", options.maxSubscribers, D.maxSubscribers, 1),
     subscriptions: options.subscriptions === true ? activeSubscriptionsOf(options.hub) : undefined,
+    ready: options.ready ?? (() => !options.hub.closing),
+    routes: options.routes ?? {},
   };
 }
 

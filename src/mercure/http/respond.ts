@@ -35,11 +35,13 @@ export function sendError(
   const extra: Record<string, string> = { ...headers };
   const challenge = CHALLENGES[err.code];
   if (challenge !== undefined) extra["WWW-Authenticate"] = challenge;
-  if (err.status === 429) extra["Retry-After"] = String(RETRY_AFTER_SECONDS);
+  // A full hub (429), and one that is shutting down or has lost its backplane (503), each
+  // tell the client when to come back.
+  if (err.status === 429 || err.status === 503) extra["Retry-After"] = String(RETRY_AFTER_SECONDS);
   sendText(res, err.status, err.message, extra);
 }
 
-/** Seconds a client refused with 429 is told to wait before it tries again. */
+/** Seconds a client refused with 429 or 503 is told to wait before it tries again. */
 export const RETRY_AFTER_SECONDS = 5;
 
 // [spec, draft-08] If no access token is presented and the requested operation requires one, the
