@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, test } from "node:test";
+import { mintToken } from "../src/mercure/tokens/mint.ts";
 import { KEY, type Run, serve } from "./cli-harness.ts";
-import { sleep, until } from "./helpers.ts";
+import { publish, sleep, until } from "./helpers.ts";
 
 const SUBSCRIBERS = 1000;
 const DRAIN_MS = 4000;
@@ -73,6 +74,9 @@ describe("drain on SIGTERM", () => {
     assert.equal(late.status, 503, "a new subscriber is refused while draining");
     assert.match(late.headers.get("retry-after") ?? "", /^\d+$/);
     await late.arrayBuffer();
+    const token = await mintToken(KEY, { publish: ["*"] });
+    const accepted = await publish(url.href, { topic: "a", data: "during the drain" }, token);
+    assert.equal(accepted.status, 200, "publishes are still taken while streams end");
 
     assert.equal(await exit, 0);
     const exitedAfter = Date.now() - signalled;

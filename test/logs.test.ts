@@ -62,4 +62,31 @@ describe("the hub's log", () => {
     assert.equal(await run.exit, 2);
     assert.match(run.stderr, /--log-level must be one of error, warn, info, debug/);
   });
+
+  test("serves metrics on a port of their own with --metrics-port, and not on the hub's", async () => {
+    const started = await serve([
+      "--jwt-key",
+      KEY,
+      "--metrics-port",
+      "0",
+      "--log-format",
+      "pretty",
+    ]);
+    run = started.run;
+    const metricsUrl = await waitFor(
+      () => /metrics on (http:\/\/\S+)/.exec(run?.stdout ?? "")?.[1],
+      "the metrics listener",
+    );
+    const res = await fetch(metricsUrl);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^crier_subscribers 0$/m);
+    const hubs = await fetch(new URL("/metrics", started.url));
+    assert.equal(hubs.status, 404);
+    await hubs.arrayBuffer();
+    assert.match(
+      run.stdout,
+      /^\S+Z INFO {2}starting version=/m,
+      "the pretty format is one line each",
+    );
+  });
 });

@@ -22,6 +22,10 @@ async function readyzBecomes(mercureUrl: string, status: number, ms: number): Pr
   return Date.now() - start;
 }
 
+async function metrics(mercureUrl: string): Promise<string> {
+  return (await fetch(new URL("/metrics", mercureUrl))).text();
+}
+
 async function readyz(mercureUrl: string): Promise<number> {
   const res = await fetch(new URL("/readyz", mercureUrl));
   await res.arrayBuffer();
@@ -40,7 +44,10 @@ describe("/readyz follows the backplane", { skip, timeout: 60_000 }, () => {
 
   test("answers 503 within seconds of Redis going away and 200 within seconds of its return", async () => {
     await proxy.open();
-    const hub = await startHub(prefix, { redisUrl: `redis://127.0.0.1:${proxy.port}` });
+    const hub = await startHub(prefix, {
+      redisUrl: `redis://127.0.0.1:${proxy.port}`,
+      args: ["--metrics"],
+    });
     assert.equal(await readyz(hub.url), 200);
     const health = await fetch(new URL("/healthz", hub.url));
     assert.equal(health.status, 200);
@@ -48,11 +55,13 @@ describe("/readyz follows the backplane", { skip, timeout: 60_000 }, () => {
 
     await proxy.cut();
     await readyzBecomes(hub.url, 503, 5000);
+    assert.match(await metrics(hub.url), /^crier_backplane_up 0$/m);
     const down = await fetch(new URL("/healthz", hub.url));
     assert.equal(down.status, 200, "liveness does not depend on Redis");
     await down.arrayBuffer();
 
     await proxy.open();
     await readyzBecomes(hub.url, 200, 5000);
+    assert.match(await metrics(hub.url), /^crier_backplane_up 1$/m);
   });
 });
