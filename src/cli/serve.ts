@@ -28,7 +28,8 @@ export async function serve(argv: string[]): Promise<number> {
       ? { CRIER_JWT_KEY: key, CRIER_ANONYMOUS: "1" }
       : ({} as Record<string, string>);
     if (config.devMode) await announceDevMode(defaultUrlOf(config.port), key);
-    return runWorkers(config.workers, env, log);
+    // Each worker drains on its own; it is killed only once its drain should long be over.
+    return runWorkers(config.workers, env, log, config.ops.drainTimeoutMs);
   }
   const { ops } = config;
   const { createLogger, logHub } = await import("../ops/log.ts");
