@@ -272,7 +272,9 @@ export class Hub extends EventEmitter<HubEvents> {
    * stream. The adapter reports `drain` and the peer's going away on the returned connection.
    */
   connect(sink: Sink, options: SubscribeOptions): Connection {
-    if (this.#closing) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is closed");
+    if (this.#closing) {
+      throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is shutting down; retry later");
+    }
     const subscriber = new Subscriber(sink, this.#host, options, this.#queue);
     this.#subscribers.add(subscriber);
     this.#index.add(subscriber);
