@@ -55,6 +55,9 @@ describe("the hub's log", () => {
       assert.ok(!log.includes(secret.split(".").at(-1) as string), `the log holds part of ${name}`);
     }
     assert.ok(!/authorization=/i.test(log), "the log holds a query string");
+    const metrics = await fetch(new URL("/metrics", url));
+    assert.equal(metrics.status, 404, "metrics are off unless asked for");
+    await metrics.arrayBuffer();
   });
 
   test("refuses a log level or format it does not know, naming the flag", async () => {

@@ -18,6 +18,8 @@ import { PUBLISH_CHANNEL, type PublishMessage } from "../mercure/http/channels.t
 import type { CloseReason } from "../subscriber.ts";
 import { VERSION } from "./build.ts";
 
+export { type AvailableBackplane, Readiness } from "./health.ts";
+
 /** A backplane whose availability can be watched (`RedisBackplane`). */
 export interface WatchedBackplane {
   readonly available: boolean;

@@ -62,7 +62,8 @@ export interface HandlerOptions {
   readonly subscriptions?: boolean | undefined;
   /**
    * Answers `/readyz`: 200 while it returns true, 503 otherwise. Default: ready until the hub
-   * starts closing. `crier/metrics`' `readiness()` also watches the backplane.
+   * starts closing. `new Readiness(hub, backplane).ready` from `crier/metrics` also watches the
+   * backplane.
    */
   readonly ready?: (() => boolean) | undefined;
   /** More `GET` routes, by exact path (e.g. `/metrics`). Default none. */
