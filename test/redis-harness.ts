@@ -111,10 +111,11 @@ export async function startHub(
   const log: string[] = [];
   const exited = once(child, "exit").then(([code]) => code as number | null);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`hub did not start:\n${log.join("")}`)),
-      20_000,
-    );
+    // A hub that starts too late would outlive the test, holding its port and Redis keys.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`hub did not start:\n${log.join("")}`));
+    }, 20_000);
     const read = (chunk: string) => {
       log.push(chunk);
       const match = /listening on (http:\/\/[^\s"]+)/.exec(log.join(""));
