@@ -13,6 +13,7 @@ import { FlushQueue } from "./flush-queue.ts";
 import { streamHead } from "./head.ts";
 import type { MemoryHistoryOptions } from "./history/memory.ts";
 import { integerOption } from "./options.ts";
+import type { Selector } from "./selectors/selector.ts";
 import {
   type Access,
   type CloseReason,
@@ -79,7 +80,11 @@ export interface HubEvents {
   error: [error: Error];
 }
 
-/** Counters since the hub started. */
+/**
+ * Counters since the hub started, kept as the hub goes (once per publish, connect, disconnect or
+ * write, never per frame), so reading them costs nothing. `subscribers` and `selectors` are
+ * live counts; the rest only grow.
+ */
 export interface HubStats {
   readonly subscribers: number;
   readonly published: number;
@@ -87,6 +92,26 @@ export interface HubStats {
   readonly dropped: number;
   /** Subscriptions connected since the start, by the kind of their sink (`node-socket`, …). */
   readonly sinks: Readonly<Record<string, number>>;
+  /** Selectors of the live subscriptions, by kind (`exact`, `template`, `urlpattern`, `any`). */
+  readonly selectors: Readonly<Record<Selector["kind"], number>>;
+  /** Subscriptions ended since the start, by reason. */
+  readonly disconnects: Readonly<Partial<Record<CloseReason, number>>>;
+  /** Updates written to subscribers (replayed ones included; keep-alives not). */
+  readonly delivered: number;
+  /** Bytes handed to subscribers' sinks (heads excluded). */
+  readonly bytesWritten: number;
+  /** Subscriptions that asked to resume, and those of them told `earliest` (their id was gone). */
+  readonly resumes: { readonly total: number; readonly earliest: number };
+}
+
+/** Options of {@link Hub.close}. */
+export interface CloseOptions {
+  /**
+   * Spread the ending of the open streams over this many ms instead of ending them at once, so
+   * their clients do not all come back in the same instant; each also gets its `retry` hint
+   * with up to as much again of random jitter. Default 0: all at once, no jitter.
+   */
+  readonly spreadMs?: number | undefined;
 }
 
 const KEEP_ALIVE = { bytes: encodeComment() };
@@ -111,11 +136,21 @@ export class Hub extends EventEmitter<HubEvents> {
   #evicted = 0;
   #dropped = 0;
   readonly #sinks: Record<string, number> = {};
+  readonly #selectors: Record<Selector["kind"], number> = {
+    exact: 0,
+    template: 0,
+    urlpattern: 0,
+    any: 0,
+  };
+  readonly #disconnects: Partial<Record<CloseReason, number>> = {};
+  readonly #written = { events: 0, bytes: 0 };
+  readonly #resumes = { total: 0, earliest: 0 };
 
   // What subscribers see of the hub: kept private, so it is not part of the public API.
   readonly #host: SubscriberHost = {
     schedule: (subscriber) => this.#flushQueue.schedule(subscriber),
     join: (frames, bytes) => this.#flushQueue.join(frames, bytes),
+    written: this.#written,
     dropped: (subscriber) => {
       this.#dropped++;
       this.emit("drop", subscriber);
@@ -124,6 +159,8 @@ export class Hub extends EventEmitter<HubEvents> {
       this.#subscribers.delete(subscriber);
       this.#index.delete(subscriber);
       if (reason === "overflow" || reason === "stalled") this.#evicted++;
+      this.#disconnects[reason] = (this.#disconnects[reason] ?? 0) + 1;
+      for (const selector of subscriber.selectors) this.#selectors[selector.kind]--;
       this.emit("disconnect", subscriber, reason);
     },
   };
@@ -170,7 +207,37 @@ export class Hub extends EventEmitter<HubEvents> {
       evicted: this.#evicted,
       dropped: this.#dropped,
       sinks: { ...this.#sinks },
+      selectors: { ...this.#selectors },
+      disconnects: { ...this.#disconnects },
+      delivered: this.#written.events,
+      bytesWritten: this.#written.bytes,
+      resumes: { ...this.#resumes },
     };
+  }
+
+  /**
+   * Frames and bytes waiting in all subscribers' queues now. Visits every subscriber: read it
+   * when asked (a metrics scrape), not per event.
+   */
+  get queued(): { readonly events: number; readonly bytes: number } {
+    let events = 0;
+    let bytes = 0;
+    for (const subscriber of this.#subscribers) {
+      const queued = subscriber.queued;
+      events += queued.events;
+      bytes += queued.bytes;
+    }
+    return { events, bytes };
+  }
+
+  /** True from the start of {@link close}: new subscriptions are refused. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** How many updates the history holds, when the backplane can tell (`undefined` otherwise). */
+  async historySize(): Promise<number | undefined> {
+    return this.#backplane.size?.();
   }
 
   /** The id of the newest stored update (`undefined`: none yet). */
@@ -205,11 +272,14 @@ export class Hub extends EventEmitter<HubEvents> {
    * stream. The adapter reports `drain` and the peer's going away on the returned connection.
    */
   connect(sink: Sink, options: SubscribeOptions): Connection {
-    if (this.#closing) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is closed");
+    if (this.#closing) {
+      throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is shutting down; retry later");
+    }
     const subscriber = new Subscriber(sink, this.#host, options, this.#queue);
     this.#subscribers.add(subscriber);
     this.#index.add(subscriber);
     if (sink.kind !== undefined) this.#sinks[sink.kind] = (this.#sinks[sink.kind] ?? 0) + 1;
+    for (const selector of subscriber.selectors) this.#selectors[selector.kind]++;
     this.emit("connect", subscriber);
     const lastEventId = options.lastEventId;
     const fail = (err: unknown) => this.#fail(subscriber, err);
@@ -222,9 +292,11 @@ export class Hub extends EventEmitter<HubEvents> {
       settle(last, () => subscriber.open(streamHead(options.headers, last), []), fail);
       return subscriber;
     }
+    this.#resumes.total++;
     settle(
       this.#backplane.replay(lastEventId),
       (replay) => {
+        if (replay === undefined) this.#resumes.earliest++;
         const resumed = replay === undefined ? "earliest" : lastEventId;
         // Replayed updates are filtered against the current token, like live ones.
         const updates = replay?.updates.filter((update) => subscriber.wants(update)) ?? [];
@@ -238,17 +310,39 @@ export class Hub extends EventEmitter<HubEvents> {
   /**
    * Stops the hub: no more subscriptions or publishes; every subscriber gets a `retry` hint and
    * its stream is ended; publishes already on their way (including those that `disconnect`
-   * listeners make as the streams end) are stored; then the backplane is closed. Idempotent.
+   * listeners make as the streams end) are stored; then the backplane is closed. Publishes are
+   * accepted until the last stream has ended. Idempotent.
    */
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    const spreadMs = integerOption("spreadMs", options.spreadMs, 0);
+    if (spreadMs > 0) await this.#closeSpread(spreadMs);
     clearInterval(this.#keepAlive);
     const retry = encodeRetry(this.#closeRetryMs);
     for (const subscriber of [...this.#subscribers]) subscriber.close("shutdown", retry);
     this.#closed = true;
     await Promise.allSettled(this.#inflight);
     await this.#backplane.close();
+  }
+
+  // Ends the streams open now in even steps over `spreadMs`: at each step, as many as the time
+  // elapsed calls for. Each gets a retry hint of closeRetryMs plus up to as much again of jitter,
+  // so the reconnections spread out too.
+  async #closeSpread(spreadMs: number): Promise<void> {
+    const open = [...this.#subscribers];
+    const steps = Math.max(1, Math.min(open.length, 50));
+    const started = Date.now();
+    let done = 0;
+    for (let step = 1; step <= steps; step++) {
+      const at = started + (spreadMs * step) / steps;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+      const upTo = Math.round((open.length * step) / steps);
+      for (; done < upTo; done++) {
+        const jitter = Math.floor(Math.random() * (this.#closeRetryMs + 1));
+        (open[done] as Subscriber).close("shutdown", encodeRetry(this.#closeRetryMs + jitter));
+      }
+    }
   }
 
   // An update whose frame is larger than a subscriber's queue bound could reach no subscriber:

@@ -11,6 +11,7 @@ export { CrierError, type CrierErrorCode, isCrierError } from "./errors.ts";
 export { SSE_HEADERS } from "./head.ts";
 export type { MemoryHistoryOptions } from "./history/memory.ts";
 export {
+  type CloseOptions,
   createHub,
   Hub,
   type HubEvents,

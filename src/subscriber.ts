@@ -126,6 +126,12 @@ export interface SubscriberHost {
   dropped(subscriber: Subscriber): void;
   /** Reports that the subscriber ended; called exactly once. */
   closed(subscriber: Subscriber, reason: CloseReason): void;
+  /**
+   * Hub-wide write counters, added to once per write (a flush or a backlog chunk), never per
+   * frame: `events` counts updates written (keep-alives and comments excluded), `bytes` every
+   * byte handed to a sink.
+   */
+  readonly written: { events: number; bytes: number };
 }
 
 const BACKLOG_CHUNK_BYTES = 64 * 1024;
@@ -185,6 +191,8 @@ export class Subscriber implements Connection {
   // Ids still to arrive live that the client already has (see `Replay.skip`).
   #skip: Set<string> | undefined;
   #stalledTicks = 0;
+  // Keep-alive frames in the queue, so a flush can count updates without looking at each frame.
+  #keepAlives = 0;
   readonly #claims: readonly Selector[];
   #expiry: NodeJS.Timeout | undefined;
 
@@ -262,6 +270,7 @@ export class Subscriber implements Connection {
     this.#sink.start(headers);
     this.#state = "open";
     this.#blocked = !this.#sink.write(OPEN_COMMENT);
+    this.#host.written.bytes += OPEN_COMMENT.length;
     this.#backlog = replay;
     this.flush();
   }
@@ -274,8 +283,12 @@ export class Subscriber implements Connection {
     const queue = this.#queue;
     const chunk =
       queue.length === 1 ? (queue[0] as Frame).bytes : this.#host.join(queue, this.#queuedBytes);
+    const written = this.#host.written;
+    written.events += queue.length - this.#keepAlives;
+    written.bytes += chunk.length;
     this.#queue = [];
     this.#queuedBytes = 0;
+    this.#keepAlives = 0;
     this.#blocked = !this.#sink.write(chunk);
   }
 
@@ -297,7 +310,9 @@ export class Subscriber implements Connection {
       this.close("stalled");
       return;
     }
+    const before = this.#queue.length;
     this.offer(keepAlive);
+    if (this.#queue.length > before) this.#keepAlives++;
   }
 
   /** The peer went away (see {@link Connection.gone}). */
@@ -317,6 +332,7 @@ export class Subscriber implements Connection {
     clearTimeout(this.#expiry);
     this.#queue = [];
     this.#queuedBytes = 0;
+    this.#keepAlives = 0;
     this.#backlog = [];
     // A backed-up connection cannot take a graceful ending either: it is dropped, so that a
     // client that stopped reading does not keep its socket open after the subscription ended.
@@ -374,6 +390,8 @@ export class Subscriber implements Connection {
       this.#backlogAt = 0;
     }
     const frames = backlog.slice(start, end);
+    this.#host.written.events += frames.length;
+    this.#host.written.bytes += bytes;
     this.#blocked = !this.#sink.write(
       frames.length === 1 ? (frames[0] as Frame).bytes : concatFrames(frames, bytes),
     );

@@ -98,9 +98,9 @@ describe("the crier command refuses a configuration mistake instead of starting"
     const run = crier(["--port", "0", "--allow-weak-key"], { CRIER_JWT_KEY: "x" });
     let exited = false;
     void run.exit.then(() => (exited = true));
-    await waitFor(() => (exited || /listening on/.test(run.stderr) ? true : undefined), "a start");
+    await waitFor(() => (exited || /listening on/.test(run.stdout) ? true : undefined), "a start");
     run.child.kill("SIGTERM");
     await run.exit;
-    assert.match(run.stderr, /listening on/);
+    assert.match(run.stdout, /listening on/);
   });
 });

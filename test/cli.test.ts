@@ -183,4 +183,41 @@ describe("the crier command", () => {
     const unknown = crier(["--frobnicate"]);
     assert.equal(await unknown.exit, 2);
   });
+
+  test("prints its version with --version and version", async () => {
+    for (const args of [["--version"], ["version"]]) {
+      const run = crier(args);
+      assert.equal(await run.exit, 0);
+      assert.match(run.stdout, /^crier \d+\.\d+\.\d+\S* \(Node\.js v\d+/);
+    }
+  });
+
+  test("prints each client command's own usage with --help, and exits 0", async () => {
+    for (const command of ["publish", "subscribe", "token"]) {
+      const run = crier([command, "--help"]);
+      assert.equal(await run.exit, 0, run.stderr);
+      assert.match(run.stdout, new RegExp(`^Usage: crier ${command} `));
+      assert.doesNotMatch(run.stdout, /--max-subscribers/, "not the hub's usage");
+    }
+  });
+
+  test("names the hub's URL and the cause when it cannot reach it, never its query", async () => {
+    const { createServer } = await import("node:net");
+    const server = createServer().listen(0, "127.0.0.1");
+    await new Promise((resolve) => server.once("listening", resolve));
+    const { port } = server.address() as { port: number };
+    await new Promise((resolve) => server.close(resolve));
+    const url = `http://127.0.0.1:${port}/.well-known/mercure`;
+    const run = crier([
+      "publish",
+      "a",
+      "b",
+      "--url",
+      `${url}?authorization=secret`,
+      "--token",
+      "t",
+    ]);
+    assert.equal(await run.exit, 1);
+    assert.equal(run.stderr, `crier: cannot reach the hub at ${url}: ECONNREFUSED\n`);
+  });
 });

@@ -47,7 +47,7 @@ function packagesLoadedBy(entry: string, use = ""): Set<string> {
 describe("entry points", () => {
   test("importing the core loads no token, selector-engine or Redis package", () => {
     const loaded = packagesLoadedBy("index.ts");
-    for (const name of ["jose", "re2js", "urlpattern-polyfill", "ioredis"]) {
+    for (const name of ["jose", "re2js", "urlpattern-polyfill", "ioredis", "prom-client", "pino"]) {
       assert.ok(!loaded.has(name), `crier loaded ${name}`);
     }
   });
@@ -60,5 +60,17 @@ describe("entry points", () => {
     const redis = packagesLoadedBy("backplane/redis.ts", "new entry.RedisBackplane({});");
     assert.ok(redis.has("ioredis"));
     assert.ok(!redis.has("jose"));
+  });
+
+  test("crier/metrics loads prom-client, and neither jose, ioredis nor pino", () => {
+    const metrics = packagesLoadedBy("ops/metrics.ts");
+    assert.ok(metrics.has("prom-client"));
+    for (const name of ["jose", "ioredis", "pino"]) assert.ok(!metrics.has(name), name);
+  });
+
+  test("crier/mercure loads neither prom-client nor pino", () => {
+    const mercure = packagesLoadedBy("mercure/index.ts");
+    assert.ok(!mercure.has("prom-client"));
+    assert.ok(!mercure.has("pino"));
   });
 });

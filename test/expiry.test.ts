@@ -9,6 +9,8 @@ class Recorder implements Sink, SubscriberHost {
   destroyed = false;
   closes: CloseReason[] = [];
   start() {}
+  written = { events: 0, bytes: 0 };
+
   write() {
     return true;
   }

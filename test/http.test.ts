@@ -482,6 +482,14 @@ describe("the Mercure endpoint over HTTP", () => {
     }
   });
 
+  test("reads query parameters named like Object.prototype's members as unknown ones", async () => {
+    for (const name of ["valueOf", "constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      const s = await openStream(`${t.url}?topic=proto&${name}=x`);
+      assert.equal(s.status, 200, name);
+      s.close();
+    }
+  });
+
   test("keeps publishers' idle connections open past node's default idle timeout (5 s, plus 1 s on newer nodes)", async () => {
     const socket = connect(t.port, "127.0.0.1");
     await once(socket, "connect");

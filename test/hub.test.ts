@@ -129,3 +129,56 @@ describe("an update larger than a subscriber's queue bound", () => {
     await hub.close();
   });
 });
+
+/** Records when it was ended and the last chunk written. */
+class EndingSink extends KeepingSink {
+  endedAt: number | undefined;
+  override end() {
+    this.endedAt = Date.now();
+  }
+}
+
+describe("Hub counters and a spread close", () => {
+  test("counts updates and bytes written per flush, keep-alives and the opening comment apart", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    const sinks = [new KeepingSink(), new KeepingSink()];
+    hub.connect(sinks[0] as Sink, { topics: ["t"] });
+    hub.connect(sinks[1] as Sink, { topics: ["{x}"] });
+    await hub.publish({ topics: "t", data: "1" });
+    await hub.publish({ topics: "t", data: "2" });
+    await nextTurn();
+    const written = sinks.flatMap((sink) => sink.chunks).reduce((n, c) => n + c.length, 0);
+    assert.equal(hub.stats.delivered, 4);
+    assert.equal(hub.stats.bytesWritten, written);
+    assert.deepEqual(hub.stats.selectors, { exact: 1, template: 1, urlpattern: 0, any: 0 });
+    assert.equal(await hub.historySize(), 2);
+    assert.deepEqual(hub.queued, { events: 0, bytes: 0 });
+    await hub.close();
+    assert.deepEqual(hub.stats.disconnects, { shutdown: 2 });
+    assert.deepEqual(hub.stats.selectors, { exact: 0, template: 0, urlpattern: 0, any: 0 });
+  });
+
+  test("ends the streams spread over spreadMs with jittered retry hints, refusing new ones meanwhile", async () => {
+    const hub = createHub({ keepAliveMs: 0, closeRetryMs: 1000 });
+    const sinks = Array.from({ length: 40 }, () => new EndingSink());
+    for (const sink of sinks) hub.connect(sink, { topics: ["t"] });
+    const started = Date.now();
+    const closing = hub.close({ spreadMs: 400 });
+    assert.equal(hub.closing, true);
+    assert.throws(
+      () => hub.connect(new KeepingSink(), { topics: ["t"] }),
+      (err) => isCrierError(err, "CRIER_ERR_HUB_CLOSED"),
+    );
+    assert.equal((await hub.publish({ topics: "t", data: "still taken" })).data, "still taken");
+    await closing;
+    const ends = sinks.map((sink) => (sink.endedAt as number) - started);
+    const early = ends.filter((ms) => ms < 200).length;
+    assert.ok(early > 0 && early < 40, `${early} of 40 ended in the first half`);
+    const retries = new Set(
+      sinks.map((sink) => /retry: (\d+)/.exec(String(sink.chunks.at(-1)))?.[1]),
+    );
+    assert.ok(!retries.has(undefined), "every stream got a retry hint");
+    for (const retry of retries) assert.ok(Number(retry) >= 1000 && Number(retry) <= 2000, retry);
+    assert.ok(retries.size > 1, "the hints are jittered");
+  });
+});

@@ -6,6 +6,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 import { createParser } from "eventsource-parser";
 import { Redis } from "ioredis";
@@ -106,22 +107,26 @@ export async function startHub(
     ["--redis", options.redisUrl ?? REDIS_URL, "--redis-prefix", prefix],
     options.args ?? [],
   ].flat();
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const log: string[] = [];
   const exited = once(child, "exit").then(([code]) => code as number | null);
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`hub did not start:\n${log.join("")}`)),
-      20_000,
-    );
-    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    // A hub that starts too late would outlive the test, holding its port and Redis keys.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`hub did not start:\n${log.join("")}`));
+    }, 20_000);
+    const read = (chunk: string) => {
       log.push(chunk);
-      const match = /listening on (http:\/\/\S+)/.exec(log.join(""));
+      const match = /listening on (http:\/\/[^\s"]+)/.exec(log.join(""));
       if (match !== null) {
         clearTimeout(timer);
         resolve(match[1] as string);
       }
-    });
+    };
+    // The log is on stdout, the command's own messages on stderr.
+    child.stdout?.setEncoding("utf8").on("data", read);
+    child.stderr?.setEncoding("utf8").on("data", read);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`hub exited with ${code} before listening:\n${log.join("")}`));
@@ -280,5 +285,40 @@ export async function startRedis(port?: number): Promise<{ child: ChildProcess; 
     });
     if (ready) return { child, port: tried };
     if (port !== undefined || attempt >= 10) throw new Error(`redis-server did not start: ${out}`);
+  }
+}
+
+/** A TCP proxy in front of Redis that can be cut (connections dropped, port refused) and restored. */
+export class CuttableProxy {
+  readonly #sockets = new Set<Socket>();
+  #server: Server | undefined;
+  port = 0;
+
+  constructor(readonly target: URL) {}
+
+  async open(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = createConnection(Number(this.target.port || 6379), this.target.hostname);
+      for (const socket of [client, upstream]) {
+        this.#sockets.add(socket);
+        socket.on("close", () => this.#sockets.delete(socket));
+        socket.on("error", () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, "127.0.0.1", resolve));
+    this.port = (server.address() as { port: number }).port;
+    this.#server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.#server;
+    if (server === undefined) return;
+    this.#server = undefined;
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
   }
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { after, describe, test } from "node:test";
 import {
+  CuttableProxy,
   deletePrefix,
   type HubProcess,
   publish,
@@ -16,41 +16,6 @@ import {
 } from "./redis-harness.ts";
 
 const skip = await redisSkipReason("redis-outage (Redis unreachable while publishing)");
-
-/** A TCP proxy in front of Redis that can be cut (connections dropped, port refused) and restored. */
-class CuttableProxy {
-  readonly #sockets = new Set<Socket>();
-  #server: Server | undefined;
-  port = 0;
-
-  constructor(readonly target: URL) {}
-
-  async open(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = createConnection(Number(this.target.port || 6379), this.target.hostname);
-      for (const socket of [client, upstream]) {
-        this.#sockets.add(socket);
-        socket.on("close", () => this.#sockets.delete(socket));
-        socket.on("error", () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, "127.0.0.1", resolve));
-    this.port = (server.address() as { port: number }).port;
-    this.#server = server;
-  }
-
-  async cut(): Promise<void> {
-    const server = this.#server;
-    if (server === undefined) return;
-    this.#server = undefined;
-    for (const socket of this.#sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  }
-}
 
 describe("Redis unreachable while publishing", { skip, timeout: 60_000 }, () => {
   const prefix = uniquePrefix("outage");

@@ -86,7 +86,9 @@ describe("crier --workers", () => {
         "replacements",
       );
       // Port 0 again: with no worker left the primary let the old port go, so read the new one.
-      const url = [...hub.log.join("").matchAll(/listening on (\S+)/g)].at(-1)?.[1] as string;
+      const url = [...hub.log.join("").matchAll(/listening on (http:\/\/[^\s"]+)/g)].at(
+        -1,
+      )?.[1] as string;
       const result = await publish(url, { topic: "jobs", data: "after" });
       assert.equal(result.status, 200, result.body);
       assert.equal(await hub.stop("SIGTERM"), 0);

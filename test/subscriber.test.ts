@@ -37,6 +37,7 @@ class Host implements SubscriberHost {
   scheduled: Subscriber[] = [];
   closes: CloseReason[] = [];
   drops = 0;
+  written = { events: 0, bytes: 0 };
   schedule(s: Subscriber) {
     s.scheduled = true;
     this.scheduled.push(s);

@@ -41,6 +41,8 @@ export interface Backplane {
   replay(lastEventId: string): Replay | Promise<Replay>;
   /** The newest stored id, if any. */
   lastEventId(): string | undefined | Promise<string | undefined>;
+  /** How many updates the history holds (optional: metrics only). */
+  size?(): number | Promise<number>;
   /** Stops delivery and releases connections. */
   close(): Promise<void>;
 }

@@ -38,6 +38,10 @@ export class LocalBackplane implements Backplane {
     return this.history.lastEventId;
   }
 
+  size(): number {
+    return this.history.size;
+  }
+
   async close(): Promise<void> {
     this.#deliver = undefined;
   }

@@ -211,6 +211,16 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     return this.#lastId;
   }
 
+  /** How many entries the stream holds; rejects while Redis is unavailable. */
+  size(): Promise<number> {
+    return this.history.size();
+  }
+
+  /** False between `down` and `up`, and before the first connection. */
+  get available(): boolean {
+    return this.#started !== undefined && !this.#down && this.#commands.status === "ready";
+  }
+
   /** Stops the tail and closes both connections. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;

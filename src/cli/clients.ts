@@ -9,7 +9,27 @@ import { readKey } from "../mercure/tokens/keys.ts";
 import { mintAccessToken, mintToken, type TopicMatcher } from "../mercure/tokens/mint.ts";
 import { log, UsageError } from "./output.ts";
 
+/** The usage of each client command, for `crier COMMAND --help` and the top-level usage. */
+export const CLIENT_USAGE = {
+  publish: `crier publish TOPIC DATA [--url U] [--token T] [--jwt-key K] [--id ID] [--type T] [--private]
+  Publishes DATA to TOPIC and prints the event id. Without --token, signs a token with --jwt-key
+  or CRIER_JWT_KEY. --url defaults to http://localhost:$CRIER_PORT${MERCURE_PATH} (port 8080).`,
+  subscribe: `crier subscribe TOPIC... [--url U] [--token T] [--jwt-key K] [--last-event-id ID]
+  Prints each event as one JSON line ({id, type, data}) until interrupted. Without --token or a
+  key, subscribes anonymously.`,
+  token: `crier token [--jwt-key K] [--publish SEL]... [--subscribe SEL]... [--ttl SECONDS]
+  Prints a token signed with --jwt-key or CRIER_JWT_KEY. --ttl defaults to 3600; 0: never expires.`,
+} as const;
+
+/** True (and the command's usage printed) when `argv` asks for help. */
+export function helpAsked(command: keyof typeof CLIENT_USAGE, argv: readonly string[]): boolean {
+  if (!argv.includes("--help") && !argv.includes("-h")) return false;
+  process.stdout.write(`Usage: ${CLIENT_USAGE[command]}\n`);
+  return true;
+}
+
 export async function publish(argv: string[]): Promise<number> {
+  if (helpAsked("publish", argv)) return 0;
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -27,7 +47,7 @@ export async function publish(argv: string[]): Promise<number> {
   if (values.id !== undefined) form.set("id", values.id);
   if (values.type !== undefined) form.set("type", values.type);
   if (values.private === true) form.set("private", "on");
-  const res = await fetch(values.url ?? defaultUrl(), {
+  const res = await request(new URL(values.url ?? defaultUrl()), {
     method: "POST",
     body: form,
     headers: { Authorization: `Bearer ${await clientToken(values, { publish: [topic] })}` },
@@ -42,6 +62,7 @@ export async function publish(argv: string[]): Promise<number> {
 }
 
 export async function subscribe(argv: string[]): Promise<number> {
+  if (helpAsked("subscribe", argv)) return 0;
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -59,7 +80,7 @@ export async function subscribe(argv: string[]): Promise<number> {
   process.once("SIGINT", () => controller.abort());
   process.once("SIGTERM", () => controller.abort());
   try {
-    const res = await fetch(url, { headers, signal: controller.signal });
+    const res = await request(url, { headers, signal: controller.signal });
     if (!res.ok || res.body === null) {
       log(`subscribe failed: ${res.status} ${(await res.text()).trim()}`);
       return 1;
@@ -89,6 +110,7 @@ export const DEFAULT_TTL_SECONDS = 3600;
  * `--publish-urlpattern`/`--subscribe-urlpattern` are URL patterns (draft-08 only).
  */
 export async function token(argv: string[]): Promise<number> {
+  if (helpAsked("token", argv)) return 0;
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -154,6 +176,19 @@ const clientFlags = {
   token: { type: "string" },
   "jwt-key": { type: "string" },
 } as const;
+
+// fetch() says only "fetch failed"; its cause says why (ECONNREFUSED, ENOTFOUND, …). The hub is
+// named without credentials or query string (a token may be in either).
+async function request(url: URL, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    if ((err as Error).name === "AbortError") throw err;
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    throw new Error(`cannot reach the hub at ${url.origin}${url.pathname}: ${why}`, { cause: err });
+  }
+}
 
 function defaultUrl(): string {
   return `http://localhost:${process.env.CRIER_PORT ?? "8080"}${MERCURE_PATH}`;

@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { CrierError } from "../errors.ts";
 import type { HubOptions } from "../hub.ts";
 import type { HubServerOptions } from "../mercure/http/server.ts";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/levels.ts";
 import { integerOption } from "../options.ts";
 import { keysOf } from "./keys.ts";
 import { SETTINGS, type SettingName } from "./settings.ts";
@@ -30,6 +31,19 @@ export interface ServeConfig {
   readonly workers: number;
   /** No key was configured: a throwaway secret was generated and anonymous subscribers allowed. */
   readonly devMode: boolean;
+  /** Metrics, logs and drain. */
+  readonly ops: OpsConfig;
+}
+
+/** The `--metrics*`, `--log-*` and `--drain-timeout` flags. */
+export interface OpsConfig {
+  readonly metrics: boolean;
+  /** A port of their own for the metrics; `undefined`: the hub's port. */
+  readonly metricsPort: number | undefined;
+  readonly logLevel: LogLevel;
+  /** `undefined`: pretty on a terminal, else JSON. */
+  readonly logFormat: LogFormat | undefined;
+  readonly drainTimeoutMs: number;
 }
 
 /** The `--redis*` flags. */
@@ -116,6 +130,18 @@ export class Settings {
     );
   }
 
+  /** A setting that is one of `choices` (any case); anything else is refused. */
+  choice<T extends string>(name: SettingName, choices: readonly T[]): T | undefined {
+    const { text, from } = this.#given(name);
+    if (text === undefined) return undefined;
+    const word = text.toLowerCase();
+    if ((choices as readonly string[]).includes(word)) return word as T;
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${from} must be one of ${choices.join(", ")}, got ${JSON.stringify(text)}`,
+    );
+  }
+
   /** Where a setting was given: its flag, or its variable when only that is set. */
   origin(name: SettingName): string {
     return this.#given(name).from;
@@ -184,6 +210,14 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     tls: tlsOf(s),
     workers,
     devMode,
+    ops: {
+      // A separate metrics port implies metrics, served there only.
+      metrics: s.boolean("metrics") || s.text("metrics-port") !== undefined,
+      metricsPort: s.text("metrics-port") === undefined ? undefined : s.integer("metrics-port"),
+      logLevel: s.choice("log-level", LOG_LEVELS) ?? "info",
+      logFormat: s.choice("log-format", LOG_FORMATS),
+      drainTimeoutMs: s.integer("drain-timeout"),
+    },
   };
 }
 

@@ -4,6 +4,7 @@
  * against one. Exit codes: 0 done, 1 failed at run time, 2 bad usage.
  */
 import { isCrierError } from "../errors.ts";
+import { VERSION } from "../ops/build.ts";
 import { publish, subscribe, token } from "./clients.ts";
 import { log, UsageError } from "./output.ts";
 import { serve } from "./serve.ts";
@@ -17,6 +18,8 @@ const USAGE = `Usage:
   crier token --draft-08 --audience HUB_URL [--issuer ISS] [--subject SUB] [--ttl SECONDS]
               [--publish TOPIC]... [--subscribe TOPIC]...
               [--publish-urlpattern PATTERN]... [--subscribe-urlpattern PATTERN]...
+  crier version                      print the version (also --version)
+  crier COMMAND --help               the usage of one command
 
 Flags of the hub (each also an environment variable; flags win):
 ${settingsHelp()}
@@ -33,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
       return subscribe(rest);
     case "token":
       return token(rest);
+    case "version":
+    case "--version":
+      process.stdout.write(`crier ${VERSION} (Node.js ${process.version})\n`);
+      return 0;
     case "help":
     case "--help":
     case "-h":

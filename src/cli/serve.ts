@@ -1,14 +1,20 @@
 /**
- * `crier` (serving): one process, or `--workers N` processes behind node:cluster. Stops on
- * SIGTERM/SIGINT: stops accepting, sends every subscriber a `retry` hint, exits 0 within 5 s.
+ * `crier` (serving): one process, or `--workers N` processes behind node:cluster. Drains on
+ * SIGTERM/SIGINT: not ready at once, new subscribers answered 503 with Retry-After, open streams
+ * ended with a jittered `retry` hint spread over the drain window, exit 0 within it.
  */
 import cluster from "node:cluster";
-import type { Backplane } from "../backplane/backplane.ts";
+import { createServer, type Server } from "node:http";
+import type { Http2SecureServer } from "node:http2";
+import type { Logger } from "pino";
+import type { RedisBackplane } from "../backplane/redis.ts";
 import { createHub, type Hub } from "../hub.ts";
 import { createHubServer, createSecureHubServer, shutdown } from "../mercure/http/server.ts";
 import { MERCURE_PATH } from "../mercure/paths.ts";
 import { mintToken } from "../mercure/tokens/mint.ts";
-import { parseServeConfig, type RedisConfig } from "./config.ts";
+import { VERSION } from "../ops/build.ts";
+import { Readiness } from "../ops/health.ts";
+import { parseServeConfig, type RedisConfig, type ServeConfig } from "./config.ts";
 import { log } from "./output.ts";
 import { redact } from "./urls.ts";
 import { runWorkers } from "./workers.ts";
@@ -23,31 +29,71 @@ export async function serve(argv: string[]): Promise<number> {
       ? { CRIER_JWT_KEY: key, CRIER_ANONYMOUS: "1" }
       : ({} as Record<string, string>);
     if (config.devMode) await announceDevMode(defaultUrlOf(config), key);
-    return runWorkers(config.workers, env, log);
+    // Each worker drains on its own; it is killed only once its drain should long be over.
+    return runWorkers(config.workers, env, log, config.ops.drainTimeoutMs);
   }
-  const backplane = config.redis === undefined ? undefined : await redisBackplane(config.redis);
+  const { ops } = config;
+  const { createLogger, logHub } = await import("../ops/log.ts");
+  const logger = createLogger(
+    ops.logLevel,
+    ops.logFormat ?? (process.stdout.isTTY ? "pretty" : "json"),
+  );
+  logger.info(
+    { version: VERSION, node: process.version, config: describeConfig(config) },
+    "starting",
+  );
+  const backplane =
+    config.redis === undefined ? undefined : await redisBackplane(config.redis, logger);
   const hub = createHub({ ...config.hub, backplane });
+  logHub(logger, hub);
   if (config.redis !== undefined) await connected(hub, config.redis);
+  const readiness = new Readiness(hub, backplane);
+  const metrics = ops.metrics ? await startMetrics(hub, backplane) : undefined;
+  const routes =
+    metrics !== undefined && ops.metricsPort === undefined ? { "/metrics": metrics.handler } : {};
+  const handler = { hub, ...config.handler, ready: readiness.ready, routes };
   const server =
     config.tls === undefined
-      ? createHubServer({ hub, ...config.handler })
-      : createSecureHubServer({ hub, ...config.handler, ...config.tls });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.port, config.host, resolve);
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : config.port;
+      ? createHubServer(handler)
+      : createSecureHubServer({ ...handler, ...config.tls });
+  await listen(server, config.port, config.host);
+  const port = portOf(server, config.port);
   const scheme = config.tls === undefined ? "http" : "https";
   const url = `${scheme}://${config.host ?? "localhost"}:${port}${MERCURE_PATH}`;
-  log(`listening on ${url}`);
+  logger.info({ url }, `listening on ${url}`);
+  let metricsServer: Server | undefined;
+  if (metrics !== undefined && ops.metricsPort !== undefined) {
+    metricsServer = createServer((req, res) => {
+      if (req.url === "/metrics" && req.method === "GET") metrics.handler(req, res);
+      else {
+        res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" });
+        res.end("not found\n");
+      }
+    });
+    await listen(metricsServer, ops.metricsPort, config.host);
+    const metricsUrl = `http://${config.host ?? "localhost"}:${portOf(metricsServer, ops.metricsPort)}/metrics`;
+    logger.info({ url: metricsUrl }, `metrics on ${metricsUrl}`);
+  }
   if (config.devMode) await announceDevMode(url, config.handler.publisherKey as string);
   return new Promise((resolve) => {
     const stop = (signal: string) => {
-      log(`${signal}: closing subscribers and stopping`);
-      shutdown(server, hub, 5000).then(
-        () => resolve(0),
-        () => resolve(1),
+      const started = Date.now();
+      readiness.draining = true;
+      const { subscribers } = hub.stats;
+      const timeoutMs = ops.drainTimeoutMs;
+      logger.info({ signal, subscribers, timeoutMs }, "drain started");
+      // Streams are ended over most of the window; the rest is for their last bytes.
+      shutdown(server, hub, timeoutMs, Math.floor(timeoutMs * 0.7)).then(
+        () => {
+          metricsServer?.close();
+          metricsServer?.closeAllConnections();
+          logger.info({ durationMs: Date.now() - started }, "drain finished");
+          resolve(0);
+        },
+        (err: unknown) => {
+          logger.error({ err: String(err) }, "drain failed");
+          resolve(1);
+        },
       );
     };
     process.once("SIGTERM", stop);
@@ -55,14 +101,67 @@ export async function serve(argv: string[]): Promise<number> {
   });
 }
 
+function listen(
+  server: Server | Http2SecureServer,
+  port: number,
+  host: string | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, resolve);
+  });
+}
+
+function portOf(server: Server | Http2SecureServer, fallback: number): number {
+  const address = server.address();
+  return typeof address === "object" && address !== null ? address.port : fallback;
+}
+
+// prom-client is loaded only when metrics are asked for.
+async function startMetrics(hub: Hub, backplane: RedisBackplane | undefined) {
+  const { registerMetrics } = await import("../ops/metrics.ts");
+  return registerMetrics({ hub, backplane, defaultMetrics: true });
+}
+
+// The effective configuration, for the first log line: what a secret is set to never appears,
+// only whether it is set; a Redis URL loses its user and password.
+function describeConfig(config: ServeConfig): Record<string, unknown> {
+  const { handler } = config;
+  const set = (value: unknown) => (value === undefined ? "unset" : "[redacted]");
+  return {
+    port: config.port,
+    host: config.host ?? "all interfaces",
+    workers: config.workers,
+    devMode: config.devMode,
+    keepAliveMs: config.hub.keepAliveMs,
+    historySize: config.hub.history?.maxEvents,
+    publisherKey: set(handler.publisherKey),
+    subscriberKey: set(handler.subscriberKey),
+    jwks: handler.jwks === undefined ? "unset" : `${handler.jwks.keys.length} keys`,
+    jwtIssuer: handler.jwtIssuer,
+    jwtAudience: handler.jwtAudience,
+    authorizationQuery: handler.authorizationQuery,
+    allowWeakKey: handler.allowWeakKey,
+    anonymous: handler.anonymous,
+    subscriptions: handler.subscriptions,
+    maxSubscribers: handler.maxSubscribers,
+    corsOrigins: handler.corsOrigins,
+    redis:
+      config.redis === undefined ? undefined : { ...config.redis, url: redact(config.redis.url) },
+    ...config.ops,
+  };
+}
+
 // Loaded only when asked for, so a hub without --redis never loads the Redis client.
-async function redisBackplane(config: RedisConfig): Promise<Backplane> {
+async function redisBackplane(config: RedisConfig, logger: Logger): Promise<RedisBackplane> {
   const { RedisBackplane } = await import("../backplane/redis.ts");
   const backplane = new RedisBackplane(config);
-  backplane.on("down", (err) => log(`Redis unavailable (${err.message}); publishes answer 503`));
-  backplane.on("up", () => log("Redis available again; resuming"));
+  backplane.on("down", (err) =>
+    logger.info({ err: err.message }, "Redis unavailable; publishes answer 503"),
+  );
+  backplane.on("up", () => logger.info("Redis available again; resuming"));
   backplane.on("epoch", (epoch) =>
-    log(`Redis stream is new (epoch ${epoch}); older ids resume from earliest`),
+    logger.info({ epoch }, "Redis stream is new; older ids resume from earliest"),
   );
   return backplane;
 }

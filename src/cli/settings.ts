@@ -230,6 +230,41 @@ const table = {
     max: 2 ** 31 - 1,
     help: "HTTP/2 (with `--tls-cert`): streams one connection may hold at once; a browser queues event streams past it",
   },
+  metrics: {
+    type: "boolean",
+    env: "CRIER_METRICS",
+    default: "false",
+    defaultText: "off",
+    help: "serve Prometheus metrics at `/metrics` on the hub's port (off: the hub's port is often public)",
+  },
+  "metrics-port": {
+    type: "integer",
+    env: "CRIER_METRICS_PORT",
+    defaultText: "none",
+    min: 0,
+    max: 65535,
+    help: "serve `/metrics` on this port instead (on `--host`), and not on the hub's port; implies `--metrics`",
+  },
+  "log-level": {
+    type: "string",
+    env: "CRIER_LOG_LEVEL",
+    default: "info",
+    help: "`error`, `warn`, `info` or `debug` (each connection and publish)",
+  },
+  "log-format": {
+    type: "string",
+    env: "CRIER_LOG_FORMAT",
+    defaultText: "`pretty` on a terminal, else `json`",
+    help: "`json` (one object per line on stdout) or `pretty`",
+  },
+  "drain-timeout": {
+    type: "integer",
+    env: "CRIER_DRAIN_TIMEOUT",
+    default: "5000",
+    min: 0,
+    max: 600_000,
+    help: "ms a SIGTERM/SIGINT drain may take: open streams are ended spread over it, then the process exits",
+  },
 } as const satisfies Record<string, Setting>;
 
 /** The settings, by flag name (without `--`). */

@@ -7,7 +7,7 @@
  */
 import cluster, { type Worker } from "node:cluster";
 
-/** How long the workers get to close their subscribers before they are killed. */
+/** How long past their drain timeout the workers get to exit before they are killed. */
 const STOP_GRACE_MS = 10_000;
 /** Delay before a crashed worker is replaced, doubled per death in a row up to the max. */
 const RESTART_DELAY_MS = 1000;
@@ -24,6 +24,7 @@ export function runWorkers(
   count: number,
   env: Readonly<Record<string, string>>,
   log: (message: string) => void,
+  drainTimeoutMs = 0,
 ): Promise<number> {
   return new Promise((resolve) => {
     const serving = new WeakSet<Worker>();
@@ -65,7 +66,7 @@ export function runWorkers(
       for (const worker of workers) worker?.process.kill("SIGTERM");
       setTimeout(() => {
         for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGKILL");
-      }, STOP_GRACE_MS).unref();
+      }, drainTimeoutMs + STOP_GRACE_MS).unref();
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("SIGINT"));

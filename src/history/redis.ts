@@ -170,6 +170,11 @@ export class RedisHistory {
     return epoch;
   }
 
+  /** How many entries the stream holds (`XLEN`). */
+  async size(): Promise<number> {
+    return this.#redis.xlen(this.keys.stream);
+  }
+
   /** The newest entry's position, or `0-0` when the stream is empty or missing. */
   async newestPosition(): Promise<Position> {
     const newest = await this.#redis.xrevrange(this.keys.stream, "+", "-", "COUNT", 1);

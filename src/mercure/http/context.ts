@@ -2,7 +2,9 @@
  * What every Mercure route needs: the handler's options, checked and resolved once into an
  * {@link HttpContext}. The handlers import this module, never the router.
  */
+
 import type { JSONWebKeySet } from "jose";
+import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
 import type { Hub } from "../../hub.ts";
 import { integerOption } from "../../options.ts";
 import { type ActiveSubscriptions, activeSubscriptionsOf } from "../active.ts";
@@ -78,7 +80,18 @@ export interface HandlerOptions {
    * subscriptions web API. Each event takes a place in the history like any update. Default false.
    */
   readonly subscriptions?: boolean | undefined;
+  /**
+   * Answers `/readyz`: 200 while it returns true, 503 otherwise. Default: ready until the hub
+   * starts closing. `new Readiness(hub, backplane).ready` from `crier/metrics` also watches the
+   * backplane.
+   */
+  readonly ready?: (() => boolean) | undefined;
+  /** More `GET` routes, by exact path (e.g. `/metrics`). Default none. */
+  readonly routes?: Readonly<Record<string, RouteListener>> | undefined;
 }
+
+/** A listener of an extra route. */
+export type RouteListener = (req: NodeRequest, res: NodeResponse) => void;
 
 /** What every route needs, resolved once. */
 export interface HttpContext {
@@ -99,6 +112,8 @@ export interface HttpContext {
   readonly issuer: string | undefined;
   /** Where the protected resource metadata is served, when the hub has a resource identifier. */
   readonly metadata: MetadataLocation | undefined;
+  readonly ready: () => boolean;
+  readonly routes: Readonly<Record<string, RouteListener>>;
 }
 
 /** Checks the options and resolves their defaults. */
@@ -135,5 +150,7 @@ export function resolveContext(options: HandlerOptions): HttpContext {
     audience: options.jwtAudience,
     issuer: options.jwtIssuer,
     metadata: metadataLocation(options.jwtAudience),
+    ready: options.ready ?? (() => !options.hub.closing),
+    routes: options.routes ?? {},
   };
 }

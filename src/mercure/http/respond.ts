@@ -50,13 +50,16 @@ export function sendError(
         ? challenge
         : `${challenge}${challenge === "Bearer" ? " " : ", "}resource_metadata="${resourceMetadata}"`;
   }
+  // A full hub (429), and one that is shutting down or has lost its backplane (503), each
+  // tell the client when to come back, unless the refusal names its own delay.
   const retryAfter =
-    err.retryAfterSeconds ?? (err.status === 429 ? RETRY_AFTER_SECONDS : undefined);
+    err.retryAfterSeconds ??
+    (err.status === 429 || err.status === 503 ? RETRY_AFTER_SECONDS : undefined);
   if (retryAfter !== undefined) extra["Retry-After"] = String(retryAfter);
   sendText(res, err.status, err.message, extra);
 }
 
-/** Seconds a client refused with 429 is told to wait, unless the refusal names its own. */
+/** Seconds a client refused with 429 or 503 is told to wait, unless the refusal names its own. */
 export const RETRY_AFTER_SECONDS = 5;
 
 // [spec, draft-08] If no access token is presented and the requested operation requires one, the

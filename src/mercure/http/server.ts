@@ -17,7 +17,7 @@ import { corsHeaders, preflight } from "./cors.ts";
 import { sendHomePage } from "./home.ts";
 import { sendMetadata } from "./metadata.ts";
 import { handlePublish } from "./publish.ts";
-import { sendError, sendText } from "./respond.ts";
+import { RETRY_AFTER_SECONDS, sendError, sendText } from "./respond.ts";
 import { handleSubscribe } from "./subscribe.ts";
 import { handleSubscriptions } from "./subscriptions.ts";
 import { requestUrl } from "./target.ts";
@@ -25,7 +25,7 @@ import { requestUrl } from "./target.ts";
 /**
  * A request listener serving the Mercure endpoint, the subscriptions API (when the hub tracks
  * subscriptions), the protected resource metadata (when the hub has a resource identifier),
- * `/healthz` and a home page at `/`.
+ * `/healthz` (liveness), `/readyz` (readiness), any extra `routes` and a home page at `/`.
  */
 export function createHandler(
   options: HandlerOptions,
@@ -79,8 +79,22 @@ function route(ctx: HttpContext, req: NodeRequest, res: NodeResponse): void {
     }
     return;
   }
-  if (url.pathname === "/healthz" && (req.method === "GET" || req.method === "HEAD")) {
+  const read = req.method === "GET" || req.method === "HEAD";
+  // Liveness: the process answers. Readiness: it should be sent traffic (not draining, its
+  // backplane answering).
+  if (url.pathname === "/healthz" && read) {
     sendText(res, 200, "ok");
+    return;
+  }
+  if (url.pathname === "/readyz" && read) {
+    if (ctx.ready()) sendText(res, 200, "ready");
+    else sendText(res, 503, "not ready", { "Retry-After": String(RETRY_AFTER_SECONDS) });
+    return;
+  }
+  const extra =
+    read && Object.hasOwn(ctx.routes, url.pathname) ? ctx.routes[url.pathname] : undefined;
+  if (extra !== undefined) {
+    extra(req, res);
     return;
   }
   if (url.pathname === "/" && req.method === "GET") {
@@ -237,17 +251,22 @@ export function createSecureHubServer(options: SecureHubServerOptions): Http2Sec
 }
 
 /**
- * Stops accepting connections, closes the hub (subscribers get a `retry` hint and their streams
- * end), and resolves once the server has closed or `graceMs` passed, whichever is first;
- * connections still open then are dropped.
+ * Stops the hub and its server within `graceMs`: the hub closes (new subscriptions answered 503
+ * with Retry-After; open streams ended with a `retry` hint, spread over `spreadMs` when given;
+ * publishes in flight stored), then the server stops accepting and resolves once it has closed
+ * or the grace has passed, whichever is first; connections still open then are dropped.
  */
 export async function shutdown(
   server: Server | Http2SecureServer,
   hub: Hub,
   graceMs = 5000,
+  spreadMs = 0,
 ): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  // While the streams are being ended the server keeps answering, so that a new subscriber
+  // hears 503 and Retry-After instead of a refused connection.
+  await hub.close({ spreadMs: Math.min(spreadMs, graceMs) });
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  await hub.close();
   // node:http2's server has it too (for its HTTP/1.1 connections), untyped.
   if ("closeIdleConnections" in server) server.closeIdleConnections();
   const secure = secureConnections.get(server as Http2SecureServer);
@@ -255,7 +274,7 @@ export async function shutdown(
   for (const session of secure?.sessions ?? []) session.close();
   let timer: NodeJS.Timeout | undefined;
   const grace = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, graceMs);
+    timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
     timer.unref();
   });
   await Promise.race([closed, grace]);

@@ -17,6 +17,7 @@ import { CrierError } from "../../errors.ts";
 import { compileSelector, type SelectorInput } from "../../selectors/selector.ts";
 import { hasForbiddenCharacter } from "../publication.ts";
 import { payloadFor } from "../tokens/verify.ts";
+import { reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
 import { hubUrlOf } from "./origin.ts";
 import { sendError } from "./respond.ts";
@@ -81,6 +82,7 @@ export async function handleSubscribe(
       ),
     );
   } catch (err) {
+    reportRefused("subscribe", req, err);
     sendError(res, err, cors, ctx.metadata?.url);
   }
 }
@@ -99,7 +101,8 @@ function readSelectors(req: NodeRequest, url: URL): SelectorInput[] {
   const base = hubUrlOf(req, url.pathname);
   const selectors: SelectorInput[] = [];
   for (const [name, value] of url.searchParams) {
-    const kind = KINDS[name];
+    // Own keys only: a parameter named `valueOf` or `constructor` is not a matcher type.
+    const kind = Object.hasOwn(KINDS, name) ? KINDS[name] : undefined;
     // [spec, draft-08] A request using a parameter name in the reserved `match` namespace (a
     // name equal to `match`, or beginning with `match` under an ASCII case-insensitive
     // comparison) that does not correspond to a matcher type supported by the hub […] MUST be

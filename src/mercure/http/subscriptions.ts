@@ -24,6 +24,7 @@ import {
   subscriptionDocument,
 } from "../subscriptions.ts";
 import type { TokenRevision } from "../tokens/verify.ts";
+import { reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
 import { sendError, sendText } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
@@ -76,6 +77,7 @@ export async function handleSubscriptions(
       sendJson(res, "application/json", found.body, lastEventID, cors, true);
     }
   } catch (err) {
+    reportRefused("subscriptions", req, err);
     sendError(res, err, cors, ctx.metadata?.url);
   }
 }

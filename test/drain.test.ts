@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { connect, type Socket } from "node:net";
+import { afterEach, describe, test } from "node:test";
+import { mintToken } from "../src/mercure/tokens/mint.ts";
+import { KEY, type Run, serve } from "./cli-harness.ts";
+import { publish, sleep, until } from "./helpers.ts";
+
+const SUBSCRIBERS = 1000;
+const DRAIN_MS = 4000;
+
+interface RawSubscriber {
+  readonly socket: Socket;
+  received: string;
+  closedAt: number | undefined;
+}
+
+/** A subscriber over a raw socket: the lightest client there is. */
+function subscribe(url: URL): Promise<RawSubscriber> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), "127.0.0.1");
+    const sub: RawSubscriber = { socket, received: "", closedAt: undefined };
+    socket.setEncoding("utf8");
+    socket.on("error", () => {});
+    // The hub ending the stream (its FIN) is what is measured, not the socket's full close.
+    const ended = () => {
+      sub.closedAt ??= Date.now();
+    };
+    socket.on("end", ended);
+    socket.on("close", ended);
+    socket.on("data", (chunk: string) => {
+      const first = sub.received === "";
+      sub.received += chunk;
+      if (first) resolve(sub);
+    });
+    socket.once("connect", () =>
+      socket.write(`GET ${url.pathname}?topic=a HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`),
+    );
+    socket.once("close", () => reject(new Error(`closed before answering: ${sub.received}`)));
+  });
+}
+
+describe("drain on SIGTERM", () => {
+  let run: Run | undefined;
+  const subscribers: RawSubscriber[] = [];
+  afterEach(async () => {
+    for (const s of subscribers) s.socket.destroy();
+    run?.child.kill("SIGKILL");
+    await run?.exit;
+  });
+
+  test(`ends ${SUBSCRIBERS} streams spread over the window, each with a retry hint, and exits 0 in time`, async () => {
+    const started = await serve([
+      "--jwt-key",
+      KEY,
+      "--anonymous",
+      "--drain-timeout",
+      String(DRAIN_MS),
+    ]);
+    run = started.run;
+    const url = new URL(started.url);
+    for (let i = 0; i < SUBSCRIBERS; i += 50) {
+      const batch = Array.from({ length: Math.min(50, SUBSCRIBERS - i) }, () => subscribe(url));
+      subscribers.push(...(await Promise.all(batch)));
+    }
+    assert.equal((await fetch(new URL("/readyz", url))).status, 200);
+
+    const signalled = Date.now();
+    run.child.kill("SIGTERM");
+    const exit = run.exit;
+    await sleep(100);
+    const ready = await fetch(new URL("/readyz", url));
+    assert.equal(ready.status, 503, "not ready once draining");
+    const late = await fetch(`${url}?topic=a`);
+    assert.equal(late.status, 503, "a new subscriber is refused while draining");
+    assert.match(late.headers.get("retry-after") ?? "", /^\d+$/);
+    await late.arrayBuffer();
+    const token = await mintToken(KEY, { publish: ["*"] });
+    const accepted = await publish(url.href, { topic: "a", data: "during the drain" }, token);
+    assert.equal(accepted.status, 200, "publishes are still taken while streams end");
+
+    assert.equal(await exit, 0);
+    const exitedAfter = Date.now() - signalled;
+    // Generous: the window plus the process's own start-up of its exit.
+    assert.ok(exitedAfter < DRAIN_MS + 3000, `exited ${exitedAfter} ms after SIGTERM`);
+    await until(() => subscribers.every((s) => s.closedAt !== undefined), "every stream to end");
+
+    const slices = new Array<number>(10).fill(0);
+    for (const s of subscribers) {
+      const at = (s.closedAt as number) - signalled;
+      const slice = Math.min(9, Math.max(0, Math.floor((at / DRAIN_MS) * 10)));
+      slices[slice] = (slices[slice] as number) + 1;
+    }
+    for (const [i, n] of slices.entries()) {
+      assert.ok(n <= SUBSCRIBERS / 4, `slice ${i} of the window closed ${n} streams: ${slices}`);
+    }
+    const retries = new Set<string>();
+    for (const s of subscribers) {
+      const retry = /\nretry: ?(\d+)\n/.exec(s.received)?.[1];
+      assert.ok(retry !== undefined, "each stream ends with a retry hint");
+      retries.add(retry);
+    }
+    assert.ok(retries.size > 10, `the retry hints are jittered (${retries.size} distinct)`);
+  });
+});

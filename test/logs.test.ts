@@ -1,0 +1,95 @@
+import assert from "node:assert/strict";
+import { afterEach, describe, test } from "node:test";
+import { mintToken } from "../src/mercure/tokens/mint.ts";
+import { crier, KEY, type Run, serve, waitFor } from "./cli-harness.ts";
+import { openStream, publish } from "./helpers.ts";
+
+describe("the hub's log", () => {
+  let run: Run | undefined;
+  afterEach(async () => {
+    run?.child.kill("SIGKILL");
+    await run?.exit;
+  });
+
+  test("holds no key, token, cookie value or authorization query parameter, at debug", async () => {
+    const started = await serve(
+      ["--jwt-key", KEY, "--authorization-query", "--log-level", "debug", "--log-format", "json"],
+      { CRIER_REDIS: "" },
+    );
+    run = started.run;
+    const { url } = started;
+    const secrets = {
+      header: await mintToken(KEY, { subscribe: ["*"], ttlSeconds: 600 }),
+      cookie: await mintToken(KEY, { subscribe: ["a"], ttlSeconds: 601 }),
+      query: await mintToken(KEY, { subscribe: ["b"], ttlSeconds: 602 }),
+      publisher: await mintToken(KEY, { publish: ["*"], ttlSeconds: 603 }),
+      narrow: await mintToken(KEY, { publish: ["z"], ttlSeconds: 604 }),
+      forged: `${(await mintToken(KEY, { publish: ["*"] })).slice(0, -4)}AAAA`,
+    };
+    const streams = [
+      await openStream(`${url}?topic=a`, { Authorization: `Bearer ${secrets.header}` }),
+      await openStream(`${url}?topic=a`, { Cookie: `mercureAuthorization=${secrets.cookie}` }),
+      await openStream(`${url}?topic=a&authorization=${secrets.query}`),
+    ];
+    for (const stream of streams) await stream.waitForComment();
+    assert.equal((await publish(url, { topic: "a", data: "x" }, secrets.publisher)).status, 200);
+    assert.equal((await publish(url, { topic: "a", data: "x" }, secrets.narrow)).status, 403);
+    assert.equal((await publish(url, { topic: "a", data: "x" }, secrets.forged)).status, 401);
+    const refused = await openStream(`${url}?topic=a&authorization=${secrets.forged}`);
+    assert.equal(refused.status, 401);
+    for (const stream of streams) stream.close();
+    await waitFor(
+      () => ((run?.stdout.match(/subscriber disconnected/g) ?? []).length >= 3 ? true : undefined),
+      "the disconnects to be logged",
+    );
+    const log = (run as Run).stdout;
+    const lines = log.trim().split("\n");
+    for (const line of lines) JSON.parse(line);
+    assert.match(log, /"msg":"starting"/);
+    assert.match(log, /"topics":1,"msg":"published"/);
+    assert.match(log, /"status":403.*"address":"127\.0\.0\.1"/);
+    assert.match(log, /"status":401/);
+    for (const [name, secret] of Object.entries({ ...secrets, key: KEY })) {
+      assert.ok(!log.includes(secret), `the log holds the ${name}`);
+      // The signature alone is enough to replay a token: no part of one may appear either.
+      assert.ok(!log.includes(secret.split(".").at(-1) as string), `the log holds part of ${name}`);
+    }
+    assert.ok(!/authorization=/i.test(log), "the log holds a query string");
+    const metrics = await fetch(new URL("/metrics", url));
+    assert.equal(metrics.status, 404, "metrics are off unless asked for");
+    await metrics.arrayBuffer();
+  });
+
+  test("refuses a log level or format it does not know, naming the flag", async () => {
+    run = crier(["--jwt-key", KEY, "--log-level", "verbose"]);
+    assert.equal(await run.exit, 2);
+    assert.match(run.stderr, /--log-level must be one of error, warn, info, debug/);
+  });
+
+  test("serves metrics on a port of their own with --metrics-port, and not on the hub's", async () => {
+    const started = await serve([
+      "--jwt-key",
+      KEY,
+      "--metrics-port",
+      "0",
+      "--log-format",
+      "pretty",
+    ]);
+    run = started.run;
+    const metricsUrl = await waitFor(
+      () => /metrics on (http:\/\/\S+)/.exec(run?.stdout ?? "")?.[1],
+      "the metrics listener",
+    );
+    const res = await fetch(metricsUrl);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /^crier_subscribers 0$/m);
+    const hubs = await fetch(new URL("/metrics", started.url));
+    assert.equal(hubs.status, 404);
+    await hubs.arrayBuffer();
+    assert.match(
+      run.stdout,
+      /^\S+Z INFO {2}starting version=/m,
+      "the pretty format is one line each",
+    );
+  });
+});
