@@ -45,7 +45,7 @@ export async function waitFor<T>(get: () => T | undefined, what: string, ms = 15
 export async function serve(args: string[], env: Record<string, string> = {}) {
   const run = crier(["--port", "0", "--host", "127.0.0.1", ...args], env);
   const url = await waitFor(
-    () => /listening on (http:\/\/[^\s"]+)/.exec(run.stdout)?.[1],
+    () => /listening on (https?:\/\/[^\s"]+)/.exec(run.stdout)?.[1],
     `the hub to listen: ${run.stdout}${run.stderr}`,
   );
   return { run, url };
