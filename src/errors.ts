@@ -28,7 +28,7 @@ export type CrierErrorCode =
   | "CRIER_ERR_UNAVAILABLE"
   /** A limit on concurrent use was reached, e.g. `maxSubscribers`; retry later (HTTP 429). */
   | "CRIER_ERR_TOO_MANY"
-  /** An optional peer dependency is not installed (`ioredis` for `crier/redis`). */
+  /** An optional peer dependency is not installed (`ioredis` for `crier-hub/redis`). */
   | "CRIER_ERR_MISSING_DEPENDENCY";
 
 const STATUS: Record<CrierErrorCode, number> = {

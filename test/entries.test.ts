@@ -52,7 +52,7 @@ describe("entry points", () => {
     }
   });
 
-  test("crier/mercure loads jose; crier/redis loads ioredis once a backplane is made, never jose", () => {
+  test("crier-hub/mercure loads jose; crier-hub/redis loads ioredis once a backplane is made, never jose", () => {
     const mercure = packagesLoadedBy("mercure/index.ts");
     assert.ok(mercure.has("jose"));
     assert.ok(!mercure.has("ioredis"));
