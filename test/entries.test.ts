@@ -52,6 +52,13 @@ describe("entry points", () => {
     }
   });
 
+  test("crier-hub/fetch loads no token, selector-engine or Redis package", () => {
+    const loaded = packagesLoadedBy("adapters/fetch.ts");
+    for (const name of ["jose", "re2js", "urlpattern-polyfill", "ioredis"]) {
+      assert.ok(!loaded.has(name), `crier-hub/fetch loaded ${name}`);
+    }
+  });
+
   test("crier-hub/mercure loads jose; crier-hub/redis loads ioredis once a backplane is made, never jose", () => {
     const mercure = packagesLoadedBy("mercure/index.ts");
     assert.ok(mercure.has("jose"));

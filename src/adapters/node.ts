@@ -4,6 +4,7 @@
  * and `close` to the subscriber. Works for anything built on node:http (Express, Koa…).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { headerText } from "../head.ts";
 import type { Hub, SubscribeOptions } from "../hub.ts";
 import type { Connection, Sink, Subscription } from "../subscriber.ts";
 import { canTakeOver, destroyStream, END_GRACE_MS, SocketSink } from "./socket-sink.ts";
@@ -55,16 +56,11 @@ function onClose(this: Carrier): void {
   this[SUBSCRIBER]?.gone();
 }
 
-/**
- * The request's `Last-Event-ID` header, if any. Browsers send it as UTF-8 and node reads header
- * bytes as latin1: decoded back, so that an id with non-ASCII characters resumes exactly.
- */
+/** The request's `Last-Event-ID` header, if any, decoded as UTF-8 (see `headerText`). */
 export function lastEventIdHeader(req: IncomingMessage): string | undefined {
   const header = req.headers["last-event-id"];
   if (typeof header !== "string" || header === "") return undefined;
-  const utf8 = Buffer.from(header, "latin1").toString("utf8");
-  // Not valid UTF-8 (it does not encode back to the same bytes): keep the header as it came.
-  return Buffer.from(utf8, "utf8").toString("latin1") === header ? utf8 : header;
+  return headerText(header);
 }
 
 /**
