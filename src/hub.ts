@@ -26,6 +26,7 @@ import {
 } from "./subscriber.ts";
 import { TopicIndex } from "./topic-index.ts";
 import { type Update, type UpdateFields, type UpdateInput, validateUpdate } from "./update.ts";
+import { type Updates, type UpdatesOptions, updatesOf } from "./updates.ts";
 
 /** Defaults of {@link HubOptions}. */
 export const HUB_DEFAULTS = {
@@ -233,6 +234,16 @@ export class Hub extends EventEmitter<HubEvents> {
       fail,
     );
     return subscriber;
+  }
+
+  /**
+   * An in-process subscription: `for await (const update of hub.updates({ topics }))`. Same
+   * selectors, resume (`lastEventId`; see `earliest`) and bounded queue as a network subscriber:
+   * a consumer that falls behind gets a `CRIER_ERR_OVERFLOW` error from the loop, never
+   * unbounded memory. Ends when `signal` aborts, on `break`, or when the hub closes.
+   */
+  updates(options: UpdatesOptions): Updates {
+    return updatesOf(this, options);
   }
 
   /**

@@ -33,3 +33,4 @@ export type {
   Subscription,
 } from "./subscriber.ts";
 export type { Update, UpdateInput } from "./update.ts";
+export type { Updates, UpdatesOptions } from "./updates.ts";

@@ -41,6 +41,19 @@ export interface Sink {
   destroy(): void;
 }
 
+/**
+ * A sink that takes the frames themselves rather than their joined bytes: the in-process
+ * consumer (`hub.updates()`), which hands out the `Update` objects. Internal.
+ */
+export interface FrameSink extends Sink {
+  /** Takes frames in order; returns false when the consumer is backed up (then wait for `drained`). */
+  writeFrames(frames: readonly Frame[]): boolean;
+}
+
+function isFrameSink(sink: Sink): sink is FrameSink {
+  return typeof (sink as Partial<FrameSink>).writeFrames === "function";
+}
+
 /** What happens when a subscriber's queue is full. */
 export type OverflowPolicy = "disconnect" | "drop";
 
@@ -269,6 +282,12 @@ export class Subscriber implements Connection {
     while (!this.#blocked && this.#backlogAt < this.#backlog.length) this.#writeBacklogChunk();
     if (this.#blocked || this.#queue.length === 0) return;
     const queue = this.#queue;
+    if (isFrameSink(this.#sink)) {
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      this.#blocked = !this.#sink.writeFrames(queue);
+      return;
+    }
     const chunk =
       queue.length === 1 ? (queue[0] as Frame).bytes : this.#host.join(queue, this.#queuedBytes);
     this.#queue = [];
@@ -371,6 +390,10 @@ export class Subscriber implements Connection {
       this.#backlogAt = 0;
     }
     const frames = backlog.slice(start, end);
+    if (isFrameSink(this.#sink)) {
+      this.#blocked = !this.#sink.writeFrames(frames);
+      return;
+    }
     this.#blocked = !this.#sink.write(
       frames.length === 1 ? (frames[0] as Frame).bytes : concatFrames(frames, bytes),
     );
