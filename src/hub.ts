@@ -131,6 +131,9 @@ export class Hub extends EventEmitter<HubEvents> {
 
   constructor(options: HubOptions = {}) {
     super();
+    if (typeof options !== "object" || options === null) {
+      throw new CrierError("CRIER_ERR_INVALID_OPTION", "createHub takes an options object");
+    }
     this.keepAliveMs = integerOption("keepAliveMs", options.keepAliveMs, HUB_DEFAULTS.keepAliveMs);
     this.#queue = resolveQueueOptions(options.queue);
     this.#closeRetryMs = integerOption(
@@ -313,10 +316,12 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#report(err);
   }
 
-  // Runtime failures are reported, never thrown into the caller's event loop.
+  // Runtime failures are reported, never thrown into the caller's event loop, and never
+  // dropped: with no `error` listener they become a process warning.
   #report(err: unknown): void {
-    if (this.listenerCount("error") === 0) return;
-    this.emit("error", err instanceof Error ? err : new Error(String(err)));
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (this.listenerCount("error") > 0) this.emit("error", error);
+    else process.emitWarning(error);
   }
 }
 

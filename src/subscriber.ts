@@ -12,6 +12,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { encodeComment } from "./encoder.ts";
+import { CrierError } from "./errors.ts";
 import { concatFrames, type Frame } from "./frame.ts";
 import { choiceOption, integerOption } from "./options.ts";
 import {
@@ -199,6 +200,8 @@ export class Subscriber implements Connection {
   #expiry: NodeJS.Timeout | undefined;
 
   constructor(sink: Sink, host: SubscriberHost, access: Access, queue: QueueOptions = {}) {
+    assertSink(sink);
+    assertAccess(access);
     this.#sink = sink;
     this.#host = host;
     // Throws CRIER_ERR_BAD_REQUEST for an invalid selector, before anything is registered.
@@ -396,6 +399,40 @@ export class Subscriber implements Connection {
     }
     this.#blocked = !this.#sink.write(
       frames.length === 1 ? (frames[0] as Frame).bytes : concatFrames(frames, bytes),
+    );
+  }
+}
+
+// `hub.connect()` is public: a sink or options from plain JavaScript that cannot work are refused
+// with a typed error before anything is registered, never a TypeError from deep inside a flush.
+function assertSink(sink: Sink): void {
+  const methods = ["start", "write", "end", "destroy"] as const;
+  if (
+    typeof sink !== "object" ||
+    sink === null ||
+    methods.some((method) => typeof sink[method] !== "function")
+  ) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "a sink must be an object with start, write, end and destroy methods",
+    );
+  }
+}
+
+function assertAccess(access: Access): void {
+  if (typeof access !== "object" || access === null || !Array.isArray(access.topics)) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "subscription options need topics, an array of selectors",
+    );
+  }
+  if (access.authorized !== undefined && !Array.isArray(access.authorized)) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", "authorized must be an array of selectors");
+  }
+  if (access.expiresAt !== undefined && !Number.isFinite(access.expiresAt)) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "expiresAt must be a time in ms since the epoch",
     );
   }
 }

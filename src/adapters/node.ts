@@ -4,6 +4,7 @@
  * and `close` to the subscriber. Works for anything built on node:http (Express, Koa…).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { CrierError } from "../errors.ts";
 import { headerText } from "../head.ts";
 import type { Hub, SubscribeOptions } from "../hub.ts";
 import type { Connection, Sink, Subscription } from "../subscriber.ts";
@@ -76,7 +77,13 @@ export function subscribeNode(
   res: ServerResponse,
   options: SubscribeOptions,
 ): Subscription {
-  const lastEventId = options.lastEventId ?? lastEventIdHeader(req);
+  if (typeof req?.headers !== "object" || typeof res?.writeHead !== "function") {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "subscribeNode needs the hub, a node:http request and its response",
+    );
+  }
+  const lastEventId = options?.lastEventId ?? lastEventIdHeader(req);
   req.socket.setNoDelay(true);
   armDeadPeerDetection(req.socket, hub.keepAliveMs);
   const detach = options.detach === true;
