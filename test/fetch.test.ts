@@ -74,6 +74,11 @@ describe("eventStream (in process)", () => {
     const [, reason] = await gone;
     assert.equal(reason, "client");
     assert.equal(hub.stats.subscribers, 0);
+    // A request that was aborted before it got here ends at once: its stream holds only the
+    // opening comment the in-memory hub wrote while registering it.
+    const late = await eventStream(hub, request({}, aborted.signal), { topics: ["chat"] });
+    assert.equal(await late.text(), ":\n");
+    assert.equal(hub.stats.subscribers, 0);
   });
 
   test("ends the subscription when the reader cancels the body", async () => {
@@ -118,6 +123,12 @@ describe("eventStream (in process)", () => {
       eventStream(hub, request(), { topics: ["chat"], highWaterMark: 0 }),
       (err) => isCrierError(err, "CRIER_ERR_INVALID_OPTION"),
     );
+    for (const options of [undefined, {}, { topics: "chat" }]) {
+      await assert.rejects(eventStream(hub, request(), options as never), (err) =>
+        isCrierError(err, "CRIER_ERR_INVALID_OPTION"),
+      );
+    }
+    assert.equal(hub.stats.subscribers, 0, "nothing was registered");
     assert.equal(EVENT_STREAM_DEFAULTS.highWaterMark, 65_536);
   });
 });

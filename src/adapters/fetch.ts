@@ -69,7 +69,13 @@ class StreamSink implements Sink {
       },
       new ByteLengthQueuingStrategy({ highWaterMark }),
     );
-    signal.addEventListener("abort", this.#abort, { once: true });
+  }
+
+  /** Ends the subscription when the request aborts; called once it is registered. */
+  watch(connection: Connection): void {
+    this.connection = connection;
+    if (this.#signal.aborted) this.#abort();
+    else if (!this.#done) this.#signal.addEventListener("abort", this.#abort, { once: true });
   }
 
   start(headers: Readonly<Record<string, string>>): void {
@@ -126,6 +132,9 @@ export async function eventStream(
       "eventStream needs a Fetch Request (with headers and signal) as its second argument",
     );
   }
+  if (typeof options !== "object" || options === null) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", "eventStream needs options with topics");
+  }
   const highWaterMark = integerOption(
     "highWaterMark",
     options.highWaterMark,
@@ -141,7 +150,6 @@ export async function eventStream(
     respond = resolve;
   });
   const sink = new StreamSink(highWaterMark, request.signal, (r) => respond(r));
-  sink.connection = hub.connect(sink, { ...subscribe, lastEventId });
-  if (request.signal.aborted) sink.connection.gone();
+  sink.watch(hub.connect(sink, { ...subscribe, lastEventId }));
   return response;
 }
