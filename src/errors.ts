@@ -28,8 +28,13 @@ export type CrierErrorCode =
   | "CRIER_ERR_UNAVAILABLE"
   /** A limit on concurrent use was reached, e.g. `maxSubscribers`; retry later (HTTP 429). */
   | "CRIER_ERR_TOO_MANY"
-  /** An optional peer dependency is not installed (`ioredis` for `crier/redis`). */
-  | "CRIER_ERR_MISSING_DEPENDENCY";
+  /** An optional peer dependency is not installed (`ioredis` for `crier-hub/redis`). */
+  | "CRIER_ERR_MISSING_DEPENDENCY"
+  /**
+   * An in-process consumer (`hub.updates()`) fell behind: its queue reached its bound, or it did
+   * not take an update for several keep-alive intervals. Resume with the last id it handled.
+   */
+  | "CRIER_ERR_OVERFLOW";
 
 const STATUS: Record<CrierErrorCode, number> = {
   CRIER_ERR_INVALID_EVENT: 400,
@@ -45,6 +50,7 @@ const STATUS: Record<CrierErrorCode, number> = {
   CRIER_ERR_UNAVAILABLE: 503,
   CRIER_ERR_TOO_MANY: 429,
   CRIER_ERR_MISSING_DEPENDENCY: 500,
+  CRIER_ERR_OVERFLOW: 503,
 };
 
 /** The one error class of Crier. `status` is the HTTP status the hub answers this error with. */

@@ -29,3 +29,14 @@ export function streamHead(
   head["Mercure-Last-Event-ID"] = value;
   return head;
 }
+
+/**
+ * A request header's value as text. Header values are bytes, which node:http and the Fetch
+ * `Headers` both read as latin1; browsers send `Last-Event-ID` as UTF-8, so the bytes are
+ * decoded back, and an id with non-ASCII characters resumes exactly. A value that is not valid
+ * UTF-8 (it does not encode back to the same bytes) is kept as it came.
+ */
+export function headerText(header: string): string {
+  const utf8 = Buffer.from(header, "latin1").toString("utf8");
+  return Buffer.from(utf8, "utf8").toString("latin1") === header ? utf8 : header;
+}

@@ -27,6 +27,7 @@ import {
 } from "./subscriber.ts";
 import { TopicIndex } from "./topic-index.ts";
 import { type Update, type UpdateFields, type UpdateInput, validateUpdate } from "./update.ts";
+import { type Updates, type UpdatesOptions, updatesOf } from "./updates.ts";
 
 /** Defaults of {@link HubOptions}. */
 export const HUB_DEFAULTS = {
@@ -167,6 +168,9 @@ export class Hub extends EventEmitter<HubEvents> {
 
   constructor(options: HubOptions = {}) {
     super();
+    if (typeof options !== "object" || options === null) {
+      throw new CrierError("CRIER_ERR_INVALID_OPTION", "createHub takes an options object");
+    }
     this.keepAliveMs = integerOption("keepAliveMs", options.keepAliveMs, HUB_DEFAULTS.keepAliveMs);
     this.#queue = resolveQueueOptions(options.queue);
     this.#closeRetryMs = integerOption(
@@ -308,6 +312,16 @@ export class Hub extends EventEmitter<HubEvents> {
   }
 
   /**
+   * An in-process subscription: `for await (const update of hub.updates({ topics }))`. Same
+   * selectors, resume (`lastEventId`; see `earliest`) and bounded queue as a network subscriber:
+   * a consumer that falls behind gets a `CRIER_ERR_OVERFLOW` error from the loop, never
+   * unbounded memory. Ends when `signal` aborts, on `break`, or when the hub closes.
+   */
+  updates(options: UpdatesOptions): Updates {
+    return updatesOf(this, options);
+  }
+
+  /**
    * Stops the hub: no more subscriptions or publishes; every subscriber gets a `retry` hint and
    * its stream is ended; publishes already on their way (including those that `disconnect`
    * listeners make as the streams end) are stored; then the backplane is closed. Publishes are
@@ -396,10 +410,12 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#report(err);
   }
 
-  // Runtime failures are reported, never thrown into the caller's event loop.
+  // Runtime failures are reported, never thrown into the caller's event loop, and never
+  // dropped: with no `error` listener they become a process warning.
   #report(err: unknown): void {
-    if (this.listenerCount("error") === 0) return;
-    this.emit("error", err instanceof Error ? err : new Error(String(err)));
+    const error = err instanceof Error ? err : new Error(String(err));
+    if (this.listenerCount("error") > 0) this.emit("error", error);
+    else process.emitWarning(error);
   }
 }
 

@@ -1,7 +1,7 @@
 /**
- * `crier`: the core. A hub that stores and fans out updates, its SSE encoder, its errors, and the
+ * `crier-hub`: the core. A hub that stores and fans out updates, its SSE encoder, its errors, and the
  * node:http binding. Loads no protocol, token or engine code: the Mercure endpoint is
- * `crier/mercure`, the Redis backplane `crier/redis`.
+ * `crier-hub/mercure`, the Redis backplane `crier-hub/redis`.
  */
 
 export { type NodeRequest, type NodeResponse, subscribeNode } from "./adapters/node.ts";
@@ -34,3 +34,4 @@ export type {
   Subscription,
 } from "./subscriber.ts";
 export type { Update, UpdateInput } from "./update.ts";
+export type { Updates, UpdatesOptions } from "./updates.ts";

@@ -12,6 +12,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { encodeComment } from "./encoder.ts";
+import { CrierError } from "./errors.ts";
 import { concatFrames, type Frame } from "./frame.ts";
 import { choiceOption, integerOption } from "./options.ts";
 import {
@@ -39,6 +40,19 @@ export interface Sink {
   end(): void;
   /** Drops the connection at once, discarding anything buffered. */
   destroy(): void;
+}
+
+/**
+ * A sink that takes the frames themselves rather than their joined bytes: the in-process
+ * consumer (`hub.updates()`), which hands out the `Update` objects. Internal.
+ */
+export interface FrameSink extends Sink {
+  /** Takes frames in order; returns false when the consumer is backed up (then wait for `drained`). */
+  writeFrames(frames: readonly Frame[]): boolean;
+}
+
+function isFrameSink(sink: Sink): sink is FrameSink {
+  return typeof (sink as Partial<FrameSink>).writeFrames === "function";
 }
 
 /** What happens when a subscriber's queue is full. */
@@ -197,6 +211,8 @@ export class Subscriber implements Connection {
   #expiry: NodeJS.Timeout | undefined;
 
   constructor(sink: Sink, host: SubscriberHost, access: Access, queue: QueueOptions = {}) {
+    assertSink(sink);
+    assertAccess(access);
     this.#sink = sink;
     this.#host = host;
     // Throws CRIER_ERR_BAD_REQUEST for an invalid selector, before anything is registered.
@@ -281,6 +297,15 @@ export class Subscriber implements Connection {
     while (!this.#blocked && this.#backlogAt < this.#backlog.length) this.#writeBacklogChunk();
     if (this.#blocked || this.#queue.length === 0) return;
     const queue = this.#queue;
+    if (isFrameSink(this.#sink)) {
+      this.#host.written.events += queue.length - this.#keepAlives;
+      this.#host.written.bytes += this.#queuedBytes;
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      this.#keepAlives = 0;
+      this.#blocked = !this.#sink.writeFrames(queue);
+      return;
+    }
     const chunk =
       queue.length === 1 ? (queue[0] as Frame).bytes : this.#host.join(queue, this.#queuedBytes);
     const written = this.#host.written;
@@ -392,8 +417,46 @@ export class Subscriber implements Connection {
     const frames = backlog.slice(start, end);
     this.#host.written.events += frames.length;
     this.#host.written.bytes += bytes;
+    if (isFrameSink(this.#sink)) {
+      this.#blocked = !this.#sink.writeFrames(frames);
+      return;
+    }
     this.#blocked = !this.#sink.write(
       frames.length === 1 ? (frames[0] as Frame).bytes : concatFrames(frames, bytes),
+    );
+  }
+}
+
+// `hub.connect()` is public: a sink or options from plain JavaScript that cannot work are refused
+// with a typed error before anything is registered, never a TypeError from deep inside a flush.
+function assertSink(sink: Sink): void {
+  const methods = ["start", "write", "end", "destroy"] as const;
+  if (
+    typeof sink !== "object" ||
+    sink === null ||
+    methods.some((method) => typeof sink[method] !== "function")
+  ) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "a sink must be an object with start, write, end and destroy methods",
+    );
+  }
+}
+
+function assertAccess(access: Access): void {
+  if (typeof access !== "object" || access === null || !Array.isArray(access.topics)) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "subscription options need topics, an array of selectors",
+    );
+  }
+  if (access.authorized !== undefined && !Array.isArray(access.authorized)) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", "authorized must be an array of selectors");
+  }
+  if (access.expiresAt !== undefined && !Number.isFinite(access.expiresAt)) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "expiresAt must be a time in ms since the epoch",
     );
   }
 }

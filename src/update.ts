@@ -44,6 +44,27 @@ const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 /** Validates a publisher's input; throws `CRIER_ERR_INVALID_EVENT` or `CRIER_ERR_BAD_REQUEST`. */
 export function validateUpdate(input: UpdateInput): UpdateFields {
+  // Callers in plain JavaScript get the same typed refusal as a bad HTTP form, never a TypeError.
+  if (typeof input !== "object" || input === null) {
+    throw new CrierError("CRIER_ERR_BAD_REQUEST", "an update must be an object with topics");
+  }
+  if (typeof input.topics !== "string" && !Array.isArray(input.topics)) {
+    throw new CrierError(
+      "CRIER_ERR_BAD_REQUEST",
+      "an update's topics must be a string or an array of strings",
+    );
+  }
+  for (const field of ["data", "id", "type"] as const) {
+    if (input[field] !== undefined && typeof input[field] !== "string") {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_EVENT",
+        `an update's ${field} must be a string, got ${typeof input[field]}; serialize it first (e.g. JSON.stringify)`,
+      );
+    }
+  }
+  if (input.private !== undefined && typeof input.private !== "boolean") {
+    throw new CrierError("CRIER_ERR_INVALID_EVENT", "an update's private must be a boolean");
+  }
   const topics = typeof input.topics === "string" ? [input.topics] : [...input.topics];
   if (topics.length === 0) {
     throw new CrierError("CRIER_ERR_BAD_REQUEST", "an update needs at least one topic");

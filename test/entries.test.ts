@@ -52,7 +52,14 @@ describe("entry points", () => {
     }
   });
 
-  test("crier/mercure loads jose; crier/redis loads ioredis once a backplane is made, never jose", () => {
+  test("crier-hub/fetch loads no token, selector-engine or Redis package", () => {
+    const loaded = packagesLoadedBy("adapters/fetch.ts");
+    for (const name of ["jose", "re2js", "urlpattern-polyfill", "ioredis"]) {
+      assert.ok(!loaded.has(name), `crier-hub/fetch loaded ${name}`);
+    }
+  });
+
+  test("crier-hub/mercure loads jose; crier-hub/redis loads ioredis once a backplane is made, never jose", () => {
     const mercure = packagesLoadedBy("mercure/index.ts");
     assert.ok(mercure.has("jose"));
     assert.ok(!mercure.has("ioredis"));

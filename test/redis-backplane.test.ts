@@ -11,7 +11,7 @@ const skip = await redisSkipReason("redis-backplane (the Redis backplane as a li
 
 const fields = (data: string, id?: string) => ({ topics: ["t"], data, id, private: false });
 
-describe("the crier/redis entry point", () => {
+describe("the crier-hub/redis entry point", () => {
   test("without ioredis installed, says to install it with a typed error", () => {
     const missing = (id: string) => {
       throw Object.assign(new Error(`Cannot find module '${id}'`), { code: "MODULE_NOT_FOUND" });

@@ -6,6 +6,8 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { CrierError } from "../errors.ts";
+import { headerText } from "../head.ts";
 import type { Hub, SubscribeOptions } from "../hub.ts";
 import type { Connection, Sink, Subscription } from "../subscriber.ts";
 import { subscribeHttp2 } from "./http2.ts";
@@ -77,16 +79,11 @@ function onSocketError(this: TimeoutCarrier, err: NodeJS.ErrnoException): void {
   if (err.code === "ETIMEDOUT") this[TIMED_OUT]?.gone("stalled");
 }
 
-/**
- * The request's `Last-Event-ID` header, if any. Browsers send it as UTF-8 and node reads header
- * bytes as latin1: decoded back, so that an id with non-ASCII characters resumes exactly.
- */
+/** The request's `Last-Event-ID` header, if any, decoded as UTF-8 (see `headerText`). */
 export function lastEventIdHeader(req: NodeRequest): string | undefined {
   const header = req.headers["last-event-id"];
   if (typeof header !== "string" || header === "") return undefined;
-  const utf8 = Buffer.from(header, "latin1").toString("utf8");
-  // Not valid UTF-8 (it does not encode back to the same bytes): keep the header as it came.
-  return Buffer.from(utf8, "utf8").toString("latin1") === header ? utf8 : header;
+  return headerText(header);
 }
 
 /**
@@ -104,7 +101,13 @@ export function subscribeNode(
   res: NodeResponse,
   options: SubscribeOptions,
 ): Subscription {
-  const lastEventId = options.lastEventId ?? lastEventIdHeader(req);
+  if (typeof req?.headers !== "object" || typeof res?.writeHead !== "function") {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "subscribeNode needs the hub, a node:http or node:http2 request and its response",
+    );
+  }
+  const lastEventId = options?.lastEventId ?? lastEventIdHeader(req);
   const resolved = lastEventId === options.lastEventId ? options : { ...options, lastEventId };
   if (isHttp2Response(res)) return subscribeHttp2(hub, res, resolved);
   return subscribeHttp1(hub, req as IncomingMessage, res, resolved);

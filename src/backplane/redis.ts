@@ -12,11 +12,11 @@
  * cut at `position`: what lies beyond it is still on its way to the (already registered)
  * subscriber through the tail, and the subscriber drops from its queue what the replay holds.
  *
- * This file is the `crier/redis` entry point, so that importing `crier` never loads a Redis
+ * This file is the `crier-hub/redis` entry point, so that importing `crier-hub` never loads a Redis
  * client:
  *
- *   import { createHub } from "crier";
- *   import { RedisBackplane } from "crier/redis";
+ *   import { createHub } from "crier-hub";
+ *   import { RedisBackplane } from "crier-hub/redis";
  *   const hub = createHub({ backplane: new RedisBackplane({ url: "redis://redis:6379" }) });
  */
 import { EventEmitter } from "node:events";
@@ -362,7 +362,7 @@ async function within(promise: Promise<unknown> | undefined, ms: number): Promis
 }
 
 /**
- * Loads ioredis, an optional peer dependency (only `crier/redis` needs it), with an error that
+ * Loads ioredis, an optional peer dependency (only `crier-hub/redis` needs it), with an error that
  * says how to install it. `load` is for tests.
  */
 export function loadIoredis(
@@ -374,7 +374,7 @@ export function loadIoredis(
     if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
     throw new CrierError(
       "CRIER_ERR_MISSING_DEPENDENCY",
-      "crier/redis needs the ioredis package, an optional peer dependency: npm install ioredis",
+      "crier-hub/redis needs the ioredis package, an optional peer dependency: npm install ioredis",
       { cause: err },
     );
   }

@@ -1,10 +1,10 @@
 /**
- * `crier/mercure`: the Mercure protocol over a Crier hub. The HTTP endpoint (subscribe, publish,
+ * `crier-hub/mercure`: the Mercure protocol over a Crier hub. The HTTP endpoint (subscribe, publish,
  * the subscriptions API), tokens (verify and mint), discovery, and the registry of active
  * subscriptions.
  *
- *   import { createHub } from "crier";
- *   import { createHubServer } from "crier/mercure";
+ *   import { createHub } from "crier-hub";
+ *   import { createHubServer } from "crier-hub/mercure";
  *   createHubServer({ hub: createHub(), publisherKey, subscriberKey }).listen(3000);
  */
 

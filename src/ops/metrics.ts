@@ -2,11 +2,11 @@
  * Prometheus metrics of a hub, read at scrape time: the hub already counts what matters
  * (`hub.stats`), so a scrape reads those counters and nothing is added to the path of an event.
  * Publish outcomes come from the Mercure routes' diagnostics channel; backplane state from its
- * `up`/`down` facts. This file is the `crier/metrics` entry point, so that importing `crier`
+ * `up`/`down` facts. This file is the `crier-hub/metrics` entry point, so that importing `crier-hub`
  * never loads prom-client:
  *
  *   import { Registry } from "prom-client";
- *   import { registerMetrics } from "crier/metrics";
+ *   import { registerMetrics } from "crier-hub/metrics";
  *   const metrics = registerMetrics({ hub, registry: new Registry() });
  *   app.get("/metrics", metrics.handler);
  */

@@ -82,7 +82,7 @@ export interface HandlerOptions {
   readonly subscriptions?: boolean | undefined;
   /**
    * Answers `/readyz`: 200 while it returns true, 503 otherwise. Default: ready until the hub
-   * starts closing. `new Readiness(hub, backplane).ready` from `crier/metrics` also watches the
+   * starts closing. `new Readiness(hub, backplane).ready` from `crier-hub/metrics` also watches the
    * backplane.
    */
   readonly ready?: (() => boolean) | undefined;
