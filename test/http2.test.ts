@@ -112,17 +112,26 @@ describe("the hub over HTTP/2", () => {
       subscribe(session, "topic=a"),
       subscribe(session, "topic=b"),
     ]);
-    // A third stream waits in the client while two are open, and is answered once one closes.
-    const third = session.request({ ":path": "/.well-known/mercure?topic=c" });
-    third.on("error", () => {});
-    let answered = false;
-    third.once("response", () => {
-      answered = true;
+    // A third stream is held back while two are open: queued by the client (and answered once
+    // one closes) or refused by the server (RST_STREAM), depending on the client's Node version.
+    // Either way the hub never holds more than two streams of this connection.
+    let most = 0;
+    t.hub.on("connect", () => {
+      most = Math.max(most, t?.hub.stats.subscribers ?? 0);
     });
+    const third = session.request({ ":path": "/.well-known/mercure?topic=c" });
+    let settled = false;
+    third.once("response", () => {
+      settled = true;
+    });
+    third.once("close", () => {
+      settled = true;
+    });
+    third.on("error", () => {});
     await until(() => t?.hub.stats.subscribers === 2, "the two streams");
-    assert.equal(answered, false);
     streams[0]?.stream.close();
-    await until(() => answered, "the third stream, once the first closed");
+    await until(() => settled, "the third stream to be answered or refused");
+    assert.ok(most <= 2, `the hub held ${most} streams of one connection`);
     third.close();
   });
 
