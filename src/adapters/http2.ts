@@ -15,9 +15,10 @@
  */
 import type { Http2ServerResponse, Http2Session, ServerHttp2Stream } from "node:http2";
 import type { Hub, SubscribeOptions } from "../hub.ts";
-import type { Connection, Sink, Subscription } from "../subscriber.ts";
+import type { Sink, Subscription } from "../subscriber.ts";
 import { END_GRACE_MS } from "./socket-sink.ts";
 import { armDeadPeerDetection } from "./tcp-liveness.ts";
+import { reportDrainAndClose } from "./wiring.ts";
 
 // [RFC 9113 §7] CANCEL (0x8): the stream is no longer needed. Written out so that importing the
 // core does not load node:http2.
@@ -79,17 +80,6 @@ function cancel(stream: ServerHttp2Stream): void {
 
 // The subscriber of a response, so its listeners are shared functions rather than two closures
 // per stream.
-const SUBSCRIBER = Symbol("crier.http2.subscriber");
-interface Carrier {
-  [SUBSCRIBER]?: Connection;
-}
-function onDrain(this: Carrier): void {
-  this[SUBSCRIBER]?.drained();
-}
-function onClose(this: Carrier): void {
-  this[SUBSCRIBER]?.gone();
-}
-
 // Sessions whose socket is already armed: once per connection, not once per stream.
 const armed = new WeakSet<Http2Session>();
 
@@ -110,8 +100,6 @@ export function subscribeHttp2(
     armDeadPeerDetection(res.socket, hub.keepAliveMs);
   }
   const subscriber = hub.connect(new Http2Sink(res), options);
-  (res as Carrier)[SUBSCRIBER] = subscriber;
-  res.on("drain", onDrain);
-  res.on("close", onClose);
+  reportDrainAndClose(res, subscriber);
   return subscriber;
 }

@@ -13,6 +13,7 @@ import type { Connection, Sink, Subscription } from "../subscriber.ts";
 import { subscribeHttp2 } from "./http2.ts";
 import { canTakeOver, destroyStream, END_GRACE_MS, SocketSink } from "./socket-sink.ts";
 import { armDeadPeerDetection } from "./tcp-liveness.ts";
+import { reportClose, reportDrainAndClose } from "./wiring.ts";
 
 /** A request of node:http, or of node:http2's compatibility API (HTTP/2 or HTTP/1.1 fallback). */
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -57,18 +58,6 @@ class ResponseSink implements Sink {
   }
 }
 
-// The subscriber of an emitter, so its listeners are shared functions rather than two closures
-// per connection.
-const SUBSCRIBER = Symbol("crier.subscriber");
-interface Carrier {
-  [SUBSCRIBER]?: Connection;
-}
-function onDrain(this: Carrier): void {
-  this[SUBSCRIBER]?.drained();
-}
-function onClose(this: Carrier): void {
-  this[SUBSCRIBER]?.gone();
-}
 // The kernel ended the connection because nothing was acknowledged within TCP_USER_TIMEOUT:
 // the peer vanished or stopped reading. Reported as `stalled`; `close` follows.
 const TIMED_OUT = Symbol("crier.timedOut");
@@ -128,14 +117,11 @@ function subscribeHttp1(
   (req.socket as TimeoutCarrier)[TIMED_OUT] = subscriber;
   req.socket.on("error", onSocketError);
   const emitter = direct ? req.socket : res;
-  (emitter as Carrier)[SUBSCRIBER] = subscriber;
-  emitter.on("drain", onDrain);
-  emitter.on("close", onClose);
+  reportDrainAndClose(emitter, subscriber);
   if (!direct) {
     // A response queued behind another on a pipelined connection has no socket yet and never
     // emits `close` if the client goes away; its request does.
-    (req as Carrier)[SUBSCRIBER] = subscriber;
-    req.on("close", onClose);
+    reportClose(req, subscriber);
   }
   return subscriber;
 }
