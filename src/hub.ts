@@ -15,12 +15,12 @@ import type { MemoryHistoryOptions } from "./history/memory.ts";
 import { integerOption } from "./options.ts";
 import type { Selector } from "./selectors/selector.ts";
 import {
-  type Access,
   type CloseReason,
   type Connection,
   type QueueOptions,
   resolveQueueOptions,
   type Sink,
+  type SubscribeOptions,
   Subscriber,
   type SubscriberHost,
   type Subscription,
@@ -56,21 +56,7 @@ export interface HubOptions {
   readonly readyTimeoutMs?: number | undefined;
 }
 
-/** Options of one subscription. */
-export interface SubscribeOptions extends Access {
-  /**
-   * node:http only (`subscribeNode`): once the response head is written, take the socket away from node:http so
-   * the request, the response and the parser are freed (about half the memory of an idle
-   * subscriber; see BENCHMARKS.md). The stream is then close-delimited, and the request's and
-   * response's own `close` events no longer fire: watch the hub's `disconnect` event instead.
-   * Default false; the standalone hub turns it on.
-   */
-  readonly detach?: boolean | undefined;
-  /** Resume after this id; overrides the request's `Last-Event-ID` header. */
-  readonly lastEventId?: string | undefined;
-  /** Extra response headers (CORS, …). */
-  readonly headers?: Readonly<Record<string, string>> | undefined;
-}
+export type { SubscribeOptions } from "./subscriber.ts";
 
 /** Facts the hub reports. Listeners run synchronously: keep them cheap. */
 export interface HubEvents {

@@ -12,9 +12,14 @@
  */
 import { CrierError } from "./errors.ts";
 import type { Frame } from "./frame.ts";
-import type { Hub, SubscribeOptions } from "./hub.ts";
 import { integerOption } from "./options.ts";
-import type { Connection, FrameSink } from "./subscriber.ts";
+import type { Connection, FrameSink, SubscribeOptions } from "./subscriber.ts";
+
+/** What `updatesOf` needs of the hub (a structural type, so this module does not import it). */
+interface Connectable {
+  connect(sink: FrameSink, options: SubscribeOptions): Connection;
+}
+
 import type { Update } from "./update.ts";
 
 /** Options of `hub.updates()`. */
@@ -158,7 +163,7 @@ class UpdateStream implements Updates, FrameSink {
 }
 
 /** `hub.updates()`: see {@link Hub.updates}. */
-export function updatesOf(hub: Hub, options: UpdatesOptions): Updates {
+export function updatesOf(hub: Connectable, options: UpdatesOptions): Updates {
   if (typeof options !== "object" || options === null) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
