@@ -9,17 +9,13 @@
  * CI=true, where it fails.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { chromiumSkip, launchChromium } from "./chromium.ts";
 import { publish, sleep, startHub, until } from "./helpers.ts";
 import { type Certificate, selfSigned, startSecureHub } from "./tls.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CI = process.env.CI === "true";
-const missing = !existsSync(CHROMIUM);
-const skip =
-  missing && !CI ? `${CHROMIUM} not found: apt-get install -y chromium to run these tests` : false;
+const skip = chromiumSkip;
 const STREAMS = 20;
 const TOPICS = Array.from({ length: STREAMS }, (_, i) => `https://example.com/t/${i}`);
 
@@ -47,22 +43,8 @@ describe("20 event streams from one page", { skip }, () => {
   const closers: (() => Promise<void>)[] = [];
 
   before(async () => {
-    if (missing) throw new Error(`CI needs ${CHROMIUM}: apt-get install -y chromium`);
     certificate = selfSigned();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-component-update",
-        "--disable-sync",
-        "--ignore-certificate-errors",
-      ],
-    });
+    browser = await launchChromium(["--ignore-certificate-errors"]);
   });
 
   after(async () => {

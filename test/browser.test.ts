@@ -6,19 +6,16 @@
  * except under CI=true, where it fails.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { mintAccessToken, mintToken } from "../src/mercure/tokens/mint.ts";
 import type { Subscription } from "../src/subscriber.ts";
+import { CHROMIUM, CI, chromiumMissing, chromiumSkip, launchChromium } from "./chromium.ts";
 import { publish, SECRET, startHub, type TestHub } from "./helpers.ts";
 import { AUDIENCE } from "./tokens.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CI = process.env.CI === "true";
-const missing = !existsSync(CHROMIUM);
-const skip =
-  missing && !CI ? `${CHROMIUM} not found: apt-get install -y chromium to run these tests` : false;
+const missing = chromiumMissing;
+const skip = chromiumSkip;
 
 /** What the page records for each named EventSource. */
 interface Received {
@@ -51,20 +48,7 @@ describe("the hub in a real browser", { skip }, () => {
   let page: Page;
 
   before(async () => {
-    if (missing) throw new Error(`CI needs ${CHROMIUM}: apt-get install -y chromium`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   });
 
   after(() => browser?.close());
