@@ -8,7 +8,7 @@ import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import { CrierError } from "../errors.ts";
 import type { HubOptions } from "../hub.ts";
-import type { HubServerOptions } from "../mercure/http/server.ts";
+import type { HubServerOptions } from "../mercure/http/limits.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/levels.ts";
 import { integerOption } from "../options.ts";
 import { keysOf } from "./keys.ts";

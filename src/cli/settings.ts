@@ -10,7 +10,7 @@ import { HISTORY_DEFAULTS } from "../history/memory.ts";
 import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
 import { HUB_DEFAULTS } from "../hub.ts";
 import { HANDLER_DEFAULTS } from "../mercure/http/context.ts";
-import { SERVER_DEFAULTS } from "../mercure/http/server.ts";
+import { SERVER_DEFAULTS } from "../mercure/http/limits.ts";
 
 /** How a setting's text is read. */
 export type SettingType = "string" | "integer" | "boolean";

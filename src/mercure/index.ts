@@ -11,14 +11,10 @@
 export { type ActiveSubscriptions, activeSubscriptionsOf } from "./active.ts";
 export { type DiscoveryOptions, discoveryLink } from "./discovery.ts";
 export type { HandlerOptions } from "./http/context.ts";
-export {
-  createHandler,
-  createHubServer,
-  createSecureHubServer,
-  type HubServerOptions,
-  type SecureHubServerOptions,
-  shutdown,
-} from "./http/server.ts";
+export type { HubServerOptions } from "./http/limits.ts";
+export { createSecureHubServer, type SecureHubServerOptions } from "./http/secure.ts";
+export { createHandler, createHubServer } from "./http/server.ts";
+export { shutdown } from "./http/shutdown.ts";
 export { MERCURE_PATH, SUBSCRIPTIONS_PATH } from "./paths.ts";
 export type { ActiveSubscription, MatchType } from "./subscriptions.ts";
 export {
