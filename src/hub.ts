@@ -5,7 +5,7 @@
  * no transport and no protocol.
  */
 import { EventEmitter } from "node:events";
-import type { Backplane } from "./backplane/backplane.ts";
+import type { Backplane, SharedDirectory } from "./backplane/backplane.ts";
 import { LocalBackplane } from "./backplane/local.ts";
 import { encodeComment, encodedLength, encodeRetry } from "./encoder.ts";
 import { CrierError } from "./errors.ts";
@@ -233,6 +233,14 @@ export class Hub extends EventEmitter<HubEvents> {
   /** The id of the newest stored update (`undefined`: none yet). */
   async lastEventId(): Promise<string | undefined> {
     return this.#backplane.lastEventId();
+  }
+
+  /**
+   * A directory shared with every node of the backplane (see `Backplane.directory`), or
+   * `undefined` when the backplane has none (a single in-memory node).
+   */
+  directory(name: string, ttlMs: number): SharedDirectory | undefined {
+    return this.#backplane.directory?.(name, ttlMs);
   }
 
   /**

@@ -1,9 +1,20 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { RedisBackplane } from "../src/backplane/redis.ts";
+import { createHub } from "../src/hub.ts";
+import { activeSubscriptionsOf } from "../src/mercure/active.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
-import { openStream, SECRET, type StreamClient, startHub, type TestHub } from "./helpers.ts";
-import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "./redis-harness.ts";
+import { openStream, SECRET, type StreamClient, startHub, type TestHub, until } from "./helpers.ts";
+import {
+  deletePrefix,
+  type HubProcess,
+  JWT_KEY,
+  REDIS_URL,
+  redisSkipReason,
+  startHub as startProcess,
+  stopAllHubs,
+  uniquePrefix,
+} from "./redis-harness.ts";
 
 const skip = await redisSkipReason("redis-subscriptions (subscription events across nodes)");
 
@@ -25,7 +36,7 @@ describe("active subscriptions on two nodes sharing Redis", { skip, timeout: 30_
     return hub;
   }
 
-  test("a subscription on one node is announced to a watcher on the other; each API lists its own", async () => {
+  test("a subscription on one node is announced to a watcher on the other; each API lists both nodes' subscriptions", async () => {
     const [a, b] = [await node(), await node()];
     const jwt = await mintToken(SECRET, { subscribe: ["*"] });
     const auth = { Authorization: `Bearer ${jwt}` };
@@ -52,12 +63,71 @@ describe("active subscriptions on two nodes sharing Redis", { skip, timeout: 30_
         headers: auth,
       });
       const body = (await res.json()) as { subscriptions: { topic: string }[] };
-      return body.subscriptions.map((s) => s.topic);
+      return body.subscriptions.map((s) => s.topic).sort();
     };
-    assert.deepEqual(await list(a), ["https://example.com/shared"]);
-    assert.deepEqual(await list(b), ["/.well-known/mercure/subscriptions/{topic}/{subscriber}"]);
+    const both = [
+      "/.well-known/mercure/subscriptions/{topic}/{subscriber}",
+      "https://example.com/shared",
+    ];
+    assert.deepEqual(await list(a), both);
+    assert.deepEqual(await list(b), both);
     reader.close();
     const [, , ended] = await watcher.waitForEvents(3);
     assert.equal(JSON.parse(ended?.data ?? "").active, false);
+    // The ended subscription has left every node's list.
+    assert.deepEqual(await list(b), both.slice(0, 1));
+    assert.deepEqual(await list(a), both.slice(0, 1));
+  });
+
+  test("a node that stops without a word is forgotten by the others within three keep-alives", async () => {
+    const processPrefix = uniquePrefix("subscriptions-kill");
+    const run = [
+      await startProcess(processPrefix, { args: ["--subscriptions"] }),
+      await startProcess(processPrefix, { args: ["--subscriptions"] }),
+    ];
+    const [a, b] = run as [HubProcess, HubProcess];
+    const readers: StreamClient[] = [];
+    try {
+      const jwt = await mintToken(JWT_KEY, { subscribe: ["*"] });
+      readers.push(await openStream(`${a.url}?topic=https://example.com/on-a`));
+      readers.push(await openStream(`${b.url}?topic=https://example.com/on-b`));
+      const list = async (url: string) => {
+        const res = await fetch(`${new URL(url).origin}/.well-known/mercure/subscriptions`, {
+          headers: { Authorization: `Bearer ${jwt}` },
+        });
+        assert.equal(res.status, 200);
+        const body = (await res.json()) as { subscriptions: { topic: string }[] };
+        return body.subscriptions.map((s) => s.topic).sort();
+      };
+      const both = ["https://example.com/on-a", "https://example.com/on-b"];
+      await until(async () => (await list(a.url)).length === 2, "node a to list both");
+      assert.deepEqual(await list(a.url), both);
+      assert.deepEqual(await list(b.url), both);
+      await b.stop("SIGKILL");
+      // --keep-alive 500: forgotten 1.5 s after its last refresh.
+      await until(
+        async () => (await list(a.url)).length === 1,
+        "node a to forget the killed node's subscriptions",
+        10_000,
+      );
+      assert.deepEqual(await list(a.url), ["https://example.com/on-a"]);
+    } finally {
+      for (const r of readers) r.close();
+      await stopAllHubs();
+      await deletePrefix(processPrefix);
+    }
+  });
+
+  test("listing every node's subscriptions with Redis unreachable rejects as unavailable", async () => {
+    const backplane = new RedisBackplane({ url: "redis://127.0.0.1:1", prefix });
+    const hub = createHub({ backplane, readyTimeoutMs: 200 });
+    try {
+      await assert.rejects(activeSubscriptionsOf(hub).listAll(), {
+        code: "CRIER_ERR_UNAVAILABLE",
+        message: /the subscriptions of other nodes cannot be read/,
+      });
+    } finally {
+      await hub.close();
+    }
   });
 });

@@ -43,6 +43,28 @@ export interface Backplane {
   lastEventId(): string | undefined | Promise<string | undefined>;
   /** How many updates the history holds (optional: metrics only). */
   size?(): number | Promise<number>;
+  /**
+   * A directory shared by every node of this backplane (optional: a single node has no other
+   * nodes to share with). Used for what one node knows and the others must see, e.g. Mercure's
+   * active subscriptions. Each node's entries vanish with it: a node that stops refreshing them
+   * for `ttlMs` (crashed, partitioned) is forgotten.
+   */
+  directory?(name: string, ttlMs: number): SharedDirectory;
   /** Stops delivery and releases connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * A map each node writes its own entries into, and reads everyone's from. Writes are
+ * fire-and-forget: one that fails (the engine is away) is made good by the next refresh.
+ */
+export interface SharedDirectory {
+  /** Sets this node's entry `key`. */
+  set(key: string, value: string): void;
+  /** Removes this node's entry `key`. */
+  delete(key: string): void;
+  /** Every live node's entries' values, this node's included; rejects when the engine is away. */
+  values(): Promise<string[]>;
+  /** Removes this node's entries and stops refreshing them. */
   close(): Promise<void>;
 }

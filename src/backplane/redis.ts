@@ -34,7 +34,8 @@ import {
 } from "../history/redis.ts";
 import { integerOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
-import type { Backplane, Replay } from "./backplane.ts";
+import type { Backplane, Replay, SharedDirectory } from "./backplane.ts";
+import { RedisDirectory } from "./redis-directory.ts";
 
 export type { RedisHistoryOptions } from "../history/redis.ts";
 
@@ -98,6 +99,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   #epoch: string | undefined;
   #position: Position = "0-0";
   #lastId: string | undefined;
+  readonly #directories: RedisDirectory[] = [];
 
   constructor(options: RedisBackplaneOptions = {}) {
     super();
@@ -222,9 +224,18 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   }
 
   /** Stops the tail and closes both connections. Idempotent. */
+  /** A directory shared by every node on this prefix, on the command connection. */
+  directory(name: string, ttlMs: number): SharedDirectory {
+    const directory = new RedisDirectory(this.#commands, this.history.prefix, name, ttlMs);
+    this.#directories.push(directory);
+    return directory;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // This node's entries leave before its connection does.
+    await Promise.all(this.#directories.map((directory) => directory.close()));
     this.#deliver = undefined;
     this.#resolveStarted?.();
     this.#tail.disconnect();

@@ -1,7 +1,8 @@
 /**
  * `GET /.well-known/mercure/subscriptions[/…]`: the Mercure subscriptions web API, served only
- * when the hub tracks active subscriptions (else 404). Answers the documents of this node's
- * subscriptions; terminated ones are omitted (the spec allows either). Each answer has its
+ * when the hub tracks active subscriptions (else 404). Answers the documents of the subscriptions
+ * held on every node sharing the hub's backplane (a stopped node's are forgotten within three
+ * keep-alive intervals); terminated ones are omitted (the spec allows either). Each answer has its
  * revision's shape:
  *
  * - v0.x (a `topic` path, or the whole collection asked with a v0.x token): JSON-LD,
@@ -63,7 +64,7 @@ export async function handleSubscriptions(
     // this request. The value MUST be `earliest` if no events have been dispatched yet.
     const lastEventID = (await ctx.hub.lastEventId()) ?? "earliest";
     if (res.destroyed) return;
-    const found = documentFor(ctx, query, claims.revision);
+    const found = await documentFor(ctx, query, claims.revision);
     if (found === undefined) {
       // [spec] If the requested subscription does not exist, a `404` status code MUST be returned.
       sendText(res, 404, "no such subscription", cors);
@@ -88,12 +89,12 @@ interface Found {
   readonly body: Record<string, unknown>;
 }
 
-function documentFor(
+async function documentFor(
   ctx: HttpContext,
   query: SubscriptionsQuery,
   tokenRevision: TokenRevision,
-): Found | undefined {
-  const all = ctx.subscriptions?.list() ?? [];
+): Promise<Found | undefined> {
+  const all = (await ctx.subscriptions?.listAll()) ?? [];
   if (query.kind !== "all") {
     // [spec] URLs returning a single subscription … MUST expose the same document as described
     // in (#subscription-events).
