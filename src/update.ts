@@ -76,6 +76,20 @@ export function validateUpdate(input: UpdateInput): UpdateFields {
   }
   if (input.id !== undefined) {
     if (input.id === "") throw new CrierError("CRIER_ERR_INVALID_EVENT", "event id is empty");
+    // The hub's own ids are fragments, and `earliest` asks a resume for everything held: a
+    // publisher's id may be neither, or a resume could not tell what it names.
+    if (input.id.startsWith("#")) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_EVENT",
+        'an id must not start with "#": such ids are the hub\'s own',
+      );
+    }
+    if (input.id === "earliest") {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_EVENT",
+        'the id "earliest" is reserved: it asks a resume for every update held',
+      );
+    }
     assertSingleLine("id", input.id);
     // The id also travels in the Last-Event-ID response header, where control characters are
     // invalid: refused here rather than failing every later subscription.

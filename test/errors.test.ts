@@ -25,6 +25,12 @@ describe("public entries refuse what cannot work with a CrierError", () => {
       hub.publish(anything({ topics: "t", id: 7 })),
       code("CRIER_ERR_INVALID_EVENT"),
     );
+    // The hub's own ids are fragments; `earliest` asks a resume for everything.
+    await assert.rejects(hub.publish({ topics: "t", id: "#1-1" }), code("CRIER_ERR_INVALID_EVENT"));
+    await assert.rejects(
+      hub.publish({ topics: "t", id: "earliest" }),
+      code("CRIER_ERR_INVALID_EVENT"),
+    );
     await assert.rejects(
       hub.publish(anything({ topics: "t", private: "yes" })),
       code("CRIER_ERR_INVALID_EVENT"),

@@ -15,6 +15,9 @@ describe("MemoryHistory", () => {
     const c = history.append(fields("c"));
     assert.equal(b.id, "mine");
     assert.notEqual(a.id, c.id);
+    // Mercure: a hub's own id is an IRI or a fragment.
+    assert.match(a.id, /^#[0-9a-z]+-0$/);
+    assert.match(c.id, /^#[0-9a-z]+-2$/);
     assert.deepEqual(ids(history.after(a.id)), ["mine", c.id]);
     assert.deepEqual(ids(history.after("mine")), [c.id]);
     assert.deepEqual(history.after(c.id), []);

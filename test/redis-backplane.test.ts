@@ -132,6 +132,7 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     await assert.rejects(backplane.publish(fields("c", "mine")), (err) =>
       isCrierError(err, "CRIER_ERR_DUPLICATE_ID"),
     );
+    assert.match(generated.id, /^#[0-9a-f]+:\d+-\d+$/);
     const [epoch] = generated.id.split(":");
     await assert.rejects(backplane.publish(fields("d", `${epoch}:1-0`)), (err) =>
       isCrierError(err, "CRIER_ERR_DUPLICATE_ID"),

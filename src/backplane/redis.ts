@@ -26,6 +26,7 @@ import { CrierError } from "../errors.ts";
 import {
   decodeEntry,
   type Entry,
+  generatedId,
   isBefore,
   type Position,
   type RawEntry,
@@ -148,7 +149,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the backplane is closed");
     try {
       const { epoch, position } = await this.history.append(fields);
-      return sealUpdate(fields, fields.id ?? `${epoch}:${position}`);
+      return sealUpdate(fields, fields.id ?? generatedId(epoch, position));
     } catch (err) {
       throw unavailable(err, this.#commands.status);
     }

@@ -72,8 +72,8 @@ export class MemoryHistory {
     const seq = this.#firstSeq + this.#count;
     let id = fields.id;
     if (id === undefined) {
-      id = `${this.#epoch}-${seq}`;
-      for (let n = 1; this.#index.has(id); n++) id = `${this.#epoch}-${seq}.${n}`;
+      // A fragment, as Mercure asks of a hub's own ids; no publisher id starts with `#`.
+      id = `#${this.#epoch}-${seq}`;
     } else if (this.#index.has(id)) {
       throw new CrierError("CRIER_ERR_DUPLICATE_ID", `an update with id "${id}" already exists`);
     }

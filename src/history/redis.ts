@@ -61,7 +61,7 @@ if not epoch then
 end
 local pid = ARGV[3]
 if pid ~= '' then
-  if string.sub(pid, 1, #epoch + 1) == epoch .. ':' then
+  if string.sub(pid, 1, 1) == '#' then
     return redis.error_reply('CRIER_RESERVED id of the hub form')
   end
   local held = redis.call('HGET', KEYS[3], pid)
@@ -205,7 +205,7 @@ export class RedisHistory {
       if (message.includes("CRIER_RESERVED")) {
         throw new CrierError(
           "CRIER_ERR_DUPLICATE_ID",
-          `ids of the form "<epoch>:<position>" are the hub's own; choose another id`,
+          `ids starting with "#" are the hub's own; choose another id`,
         );
       }
       throw err;
@@ -267,7 +267,7 @@ export function decodeEntry([position, fields]: RawEntry): Entry | undefined {
       retry: p.r,
       private: p.p === 1,
     };
-    return { position, epoch, update: sealUpdate(update, p.i ?? `${epoch}:${position}`) };
+    return { position, epoch, update: sealUpdate(update, p.i ?? generatedId(epoch, position)) };
   } catch {
     return undefined;
   }
@@ -280,9 +280,17 @@ export function isBefore(a: Position, b: Position): boolean {
   return am < bm || (am === bm && as < bs);
 }
 
-/** A generated id's parts, or `undefined` when the id is not of the form `<epoch>:<ms>-<seq>`. */
+/**
+ * The id the hub gives an update stored without one: a fragment (`#`), as Mercure asks of a
+ * hub's own ids, naming the stream's epoch and the entry's position in it.
+ */
+export function generatedId(epoch: string, position: Position): string {
+  return `#${epoch}:${position}`;
+}
+
+/** A generated id's parts, or `undefined` when the id is not of the form `#<epoch>:<ms>-<seq>`. */
 export function parseId(id: string): { epoch: string; position: Position } | undefined {
-  const match = /^([0-9a-z]+):(\d+-\d+)$/.exec(id);
+  const match = /^#([0-9a-z]+):(\d+-\d+)$/.exec(id);
   return match === null ? undefined : { epoch: match[1] as string, position: match[2] as string };
 }
 
