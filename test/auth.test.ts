@@ -321,6 +321,17 @@ describe("draft-08 access tokens (typ at+jwt)", () => {
     );
   });
 
+  test("are refused by a hub that has no trusted issuer configured, and without iss", async () => {
+    const noIssuer = new Authenticator({ publisherKey: SECRET, audience: AUDIENCE });
+    const grant = [detail(["publish"], [{ match: "*" }])];
+    await rejects(noIssuer.verify(await accessToken(grant, SECRET), "publisher"), /trusted issuer/);
+    const auth = new Authenticator({ publisherKey: SECRET, audience: AUDIENCE, issuer: ISSUER });
+    await rejects(
+      auth.verify(await accessToken(grant, SECRET, { iss: undefined } as never), "publisher"),
+      /iss/,
+    );
+  });
+
   for (const [name, bad, reason] of [
     ["no actions", detail([], [{ match: "*" }]), /actions/],
     ["actions that are not an array", detail("publish" as never, [{ match: "*" }]), /actions/],

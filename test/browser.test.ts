@@ -12,7 +12,7 @@ import { mintAccessToken, mintToken } from "../src/mercure/tokens/mint.ts";
 import type { Subscription } from "../src/subscriber.ts";
 import { CHROMIUM, CI, chromiumMissing, chromiumSkip, launchChromium } from "./chromium.ts";
 import { publish, SECRET, startHub, type TestHub } from "./helpers.ts";
-import { AUDIENCE } from "./tokens.ts";
+import { AUDIENCE, ISSUER } from "./tokens.ts";
 
 const missing = chromiumMissing;
 const skip = chromiumSkip;
@@ -54,7 +54,7 @@ describe("the hub in a real browser", { skip }, () => {
   after(() => browser?.close());
 
   beforeEach(async () => {
-    t = await startHub({ keepAliveMs: 0 }, { jwtAudience: AUDIENCE });
+    t = await startHub({ keepAliveMs: 0 }, { jwtAudience: AUDIENCE, jwtIssuer: ISSUER });
     page = await browser.newPage();
     await page.goto(`${new URL(t.url).origin}/`);
   });
@@ -142,6 +142,7 @@ describe("the hub in a real browser", { skip }, () => {
     await listen("drafted", [["match_urlpattern", "https://example.com/books/:id"]]);
     const publisher = await mintAccessToken(SECRET, {
       audience: AUDIENCE,
+      issuer: ISSUER,
       publish: [{ match: "https://example.com/books/:id", match_type: "urlpattern" }],
     });
     const refused = await publish(

@@ -88,13 +88,19 @@ describe("the crier command", () => {
     }
   });
 
-  test("refuses draft-08 options without --draft-08, and --draft-08 without an audience", async () => {
+  test("refuses draft-08 options without --draft-08, and --draft-08 without an audience or an issuer", async () => {
     const v0 = crier(["token", "--jwt-key", KEY, "--audience", "https://hub.example/"]);
     assert.notEqual(await v0.exit, 0);
     assert.match(v0.stderr, /--audience needs --draft-08/);
     const noAudience = crier(["token", "--jwt-key", KEY, "--draft-08", "--publish", "*"]);
     assert.notEqual(await noAudience.exit, 0);
     assert.match(noAudience.stderr, /--draft-08 needs --audience/);
+    const noIssuer = crier([
+      ...["token", "--jwt-key", KEY, "--draft-08", "--publish", "*"],
+      ...["--audience", "https://hub.example/"],
+    ]);
+    assert.notEqual(await noIssuer.exit, 0);
+    assert.match(noIssuer.stderr, /--draft-08 needs --issuer/);
   });
 
   test("serves, publishes and subscribes, and on SIGTERM closes every subscriber with a retry hint and exits 0", async () => {

@@ -11,7 +11,7 @@ import {
   type TestHub,
   until,
 } from "./helpers.ts";
-import { AUDIENCE, accessToken } from "./tokens.ts";
+import { AUDIENCE, accessToken, ISSUER } from "./tokens.ts";
 
 const S = "/.well-known/mercure/subscriptions";
 const V0_EVENTS = `${S}/{topic}/{subscriber}`;
@@ -57,7 +57,12 @@ describe("active subscriptions over HTTP", () => {
   beforeEach(async () => {
     t = await startHub(
       { keepAliveMs: 0 },
-      { subscriptions: true, jwtAudience: AUDIENCE, corsOrigins: ["https://app.example"] },
+      {
+        subscriptions: true,
+        jwtAudience: AUDIENCE,
+        jwtIssuer: ISSUER,
+        corsOrigins: ["https://app.example"],
+      },
     );
     origin = new URL(t.url).origin;
     ids.length = 0;

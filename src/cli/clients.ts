@@ -105,8 +105,8 @@ export const DEFAULT_TTL_SECONDS = 3600;
 
 /**
  * `crier token`: a v0.x token (the `mercure` claim) by default; with `--draft-08`, a draft-08
- * access token (`typ: at+jwt`) for `--audience` (the hub's resource identifier), with
- * `--issuer` when the hub trusts one. `--publish`/`--subscribe` are exact topics (or `*`);
+ * access token (`typ: at+jwt`) for `--audience` (the hub's resource identifier) from `--issuer`
+ * (the issuer the hub trusts). `--publish`/`--subscribe` are exact topics (or `*`);
  * `--publish-urlpattern`/`--subscribe-urlpattern` are URL patterns (draft-08 only).
  */
 export async function token(argv: string[]): Promise<number> {
@@ -138,6 +138,9 @@ export async function token(argv: string[]): Promise<number> {
   if (values["draft-08"] === true) {
     if (values.audience === undefined || values.audience === "") {
       throw new UsageError("--draft-08 needs --audience, the hub's resource identifier");
+    }
+    if (values.issuer === undefined || values.issuer === "") {
+      throw new UsageError("--draft-08 needs --issuer, the issuer the hub trusts (--jwt-issuer)");
     }
     const matchers = (exact: string[] = [], patterns: string[] = []): TopicMatcher[] => [
       ...exact.map((match) => ({ match })),

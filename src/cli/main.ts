@@ -15,7 +15,7 @@ const USAGE = `Usage:
   crier publish TOPIC DATA [--url U] [--token T] [--id ID] [--type T] [--private]
   crier subscribe TOPIC... [--url U] [--token T] [--last-event-id ID]
   crier token [--publish SEL]... [--subscribe SEL]... [--ttl SECONDS (default 3600; 0: never)]
-  crier token --draft-08 --audience HUB_URL [--issuer ISS] [--subject SUB] [--ttl SECONDS]
+  crier token --draft-08 --audience HUB_URL --issuer ISS [--subject SUB] [--ttl SECONDS]
               [--publish TOPIC]... [--subscribe TOPIC]...
               [--publish-urlpattern PATTERN]... [--subscribe-urlpattern PATTERN]...
   crier version                      print the version (also --version)

@@ -80,8 +80,8 @@ const table = {
   "jwt-issuer": {
     type: "string",
     env: "CRIER_JWT_ISSUER",
-    defaultText: "not checked",
-    help: "trusted `iss` of draft-08 access tokens (`typ: at+jwt`)",
+    defaultText: "none",
+    help: "the trusted issuer, required as `iss` of draft-08 access tokens (`typ: at+jwt`; without it they are refused)",
   },
   "jwt-audience": {
     type: "string",

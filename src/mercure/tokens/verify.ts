@@ -81,8 +81,9 @@ export interface AuthenticatorOptions {
   /** Public keys for the tokens of any role that has no key of its own. Default none. */
   readonly jwks?: JSONWebKeySet | undefined;
   /**
-   * The trusted issuer: `at+jwt` tokens must carry it as `iss`. Default: `iss` is not checked
-   * (self-issued tokens). v0.x tokens are never checked for `iss`.
+   * The trusted issuer: `at+jwt` tokens must carry it as `iss`. Without it, `at+jwt` tokens are
+   * refused (draft-08 requires the check); a self-issuing publisher names its own stable
+   * identifier here. v0.x tokens are never checked for `iss`.
    */
   readonly issuer?: string | undefined;
   /**
@@ -147,12 +148,17 @@ export class Authenticator {
       if (this.#audience === undefined) {
         throw invalid("access tokens (typ at+jwt) need the hub's resource identifier configured");
       }
+      // [spec, draft-08] Hubs MUST verify that the `iss` claim is present and exactly matches
+      // the issuer identifier of one of the hub's trusted issuers.
+      if (this.#issuer === undefined) {
+        throw invalid("access tokens (typ at+jwt) need the hub's trusted issuer configured");
+      }
       // [spec, draft-08] Hubs MUST verify that the token header `typ` is `at+jwt` […] MUST
       // enforce the `exp` claim […] and MUST enforce the `nbf` claim if present.
       options.typ = "at+jwt";
       options.audience = this.#audience;
       options.requiredClaims = ["exp"];
-      if (this.#issuer !== undefined) options.issuer = this.#issuer;
+      options.issuer = this.#issuer;
     }
     let payload: JWTPayload;
     try {
