@@ -195,6 +195,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       corsOrigins: corsOriginsOf(s.text("cors-origins") ?? "", s.origin("cors-origins")),
       maxSubscribersPerIp: s.integer("max-subscribers-per-ip"),
       maxSubscribeRate: s.integer("max-subscribe-rate"),
+      maxConnectionLifetimeMs: s.integer("max-connection-lifetime"),
       headersTimeoutMs: s.integer("headers-timeout"),
       requestTimeoutMs: s.integer("request-timeout"),
     },

@@ -194,6 +194,14 @@ const table = {
     max: 100_000_000,
     help: "new subscriptions admitted per second per process; past it, `503` with `Retry-After: 1`; `0` turns it off",
   },
+  "max-connection-lifetime": {
+    type: "integer",
+    env: "CRIER_MAX_CONNECTION_LIFETIME",
+    default: String(HANDLER_DEFAULTS.maxConnectionLifetimeMs),
+    min: 0,
+    max: 2_147_483_647,
+    help: "ms an event stream stays open at most (each drawn between 90 % and 100 % of it), then the client reconnects and shows its token again; `0` turns it off",
+  },
   "headers-timeout": {
     type: "integer",
     env: "CRIER_HEADERS_TIMEOUT",

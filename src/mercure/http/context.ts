@@ -19,6 +19,7 @@ export const HANDLER_DEFAULTS = {
   maxSubscribers: 100_000,
   maxSubscribersPerIp: 0,
   maxSubscribeRate: 10_000,
+  maxConnectionLifetimeMs: 3_600_000,
 } as const;
 const D = HANDLER_DEFAULTS;
 
@@ -64,6 +65,14 @@ export interface HandlerOptions {
    * lowered; 0 turns it off.
    */
   readonly maxSubscribeRate?: number | undefined;
+  /**
+   * Longest an event stream stays open, in ms: then it ends (reason `expired`) and the client
+   * reconnects with its `Last-Event-ID`, presenting its token again, so a revoked or narrowed
+   * grant takes effect (draft-08: `exp` alone cannot revoke a long-lived connection). Each
+   * stream's bound is drawn between 90 % and 100 % of it, so that streams opened together do
+   * not all end together. Default 1 hour; 0 turns it off (a token's `exp` still ends a stream).
+   */
+  readonly maxConnectionLifetimeMs?: number | undefined;
   /** Allow subscribers without a token (they never receive private updates). Default false. */
   readonly anonymous?: boolean | undefined;
   /** Accept an HMAC secret shorter than 32 bytes (tests, demos). Default false: it is refused. */
@@ -102,6 +111,8 @@ export interface HttpContext {
   readonly maxTopics: number;
   readonly corsOrigins: readonly string[];
   readonly authorizationQuery: boolean;
+  /** Longest an event stream stays open, in ms; 0: no bound. */
+  readonly maxConnectionLifetimeMs: number;
   /** The subscription limits: total, per client address, per second. */
   readonly admission: Admission;
   /** The active subscriptions registry, when the handler serves them. */
@@ -133,6 +144,11 @@ export function resolveContext(options: HandlerOptions): HttpContext {
     maxTopics: integerOption("maxTopics", options.maxTopics, D.maxTopics, 1),
     corsOrigins: options.corsOrigins ?? [],
     authorizationQuery: options.authorizationQuery ?? false,
+    maxConnectionLifetimeMs: integerOption(
+      "maxConnectionLifetimeMs",
+      options.maxConnectionLifetimeMs,
+      D.maxConnectionLifetimeMs,
+    ),
     admission: new Admission(options.hub, {
       maxSubscribers: integerOption("maxSubscribers", options.maxSubscribers, D.maxSubscribers, 1),
       maxSubscribersPerIp: integerOption(

@@ -60,9 +60,7 @@ export async function handleSubscribe(
     const subscription = subscribeNode(ctx.hub, req, res, {
       topics: selectors,
       authorized: claims?.subscribe ?? [],
-      // [spec, draft-08] When the subscriber presented an access token, the hub MUST close the
-      // connection no later than the token's `exp` time.
-      expiresAt: claims?.exp === undefined ? undefined : claims.exp * 1000,
+      expiresAt: endOf(ctx.maxConnectionLifetimeMs, claims?.exp),
       lastEventId,
       headers: cors,
       // The standalone hub owns its connections: free node:http's objects of idle subscribers.
@@ -125,4 +123,16 @@ function readSelectors(req: NodeRequest, url: URL): SelectorInput[] {
     selectors.push(value === "" ? "" : kind(value, base));
   }
   return selectors;
+}
+
+// When a stream must end: at its token's `exp`, or its lifetime, whichever is first.
+function endOf(lifetimeMs: number, exp: number | undefined): number | undefined {
+  // [spec, draft-08] When the subscriber presented an access token, the hub MUST close the
+  // connection no later than the token's `exp` time.
+  const expiry = exp === undefined ? undefined : exp * 1000;
+  if (lifetimeMs === 0) return expiry;
+  // [spec, draft-08] hubs SHOULD also impose a maximum connection lifetime independent of `exp`.
+  // Jittered down to 90 %, so that the streams of a reconnect storm do not end together again.
+  const lifetime = Date.now() + lifetimeMs * (0.9 + Math.random() * 0.1);
+  return expiry === undefined ? lifetime : Math.min(expiry, lifetime);
 }
