@@ -25,6 +25,7 @@ import { promisify } from "node:util";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MANIFEST = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   name: string;
+  license: string;
   bin: Record<string, string>;
   exports: Record<string, unknown>;
 };
@@ -180,6 +181,14 @@ export const all = [${uses}];
         assert.ok(existsSync(file), `${document} links to ${target}, which the package lacks`);
       }
     }
+  });
+
+  test("carries the MIT license text", () => {
+    assert.match(
+      readFileSync(join(installed, "LICENSE"), "utf8"),
+      /^MIT License\n\nCopyright \(c\) 2026 The Crier authors\n/,
+    );
+    assert.equal(MANIFEST.license, "MIT");
   });
 
   test("publint and arethetypeswrong find nothing to report", async () => {
