@@ -1,13 +1,18 @@
-/** Reads a request body, refusing it as soon as it passes the limit. */
+/** Reads a request body, refusing it as soon as it passes the limit: node:http's or a Fetch one. */
 import type { NodeRequest } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 
+function tooLarge(limit: number): CrierError {
+  return new CrierError(
+    "CRIER_ERR_PAYLOAD_TOO_LARGE",
+    `request body is larger than ${limit} bytes`,
+  );
+}
+
 /** Resolves with the whole body; rejects with `CRIER_ERR_PAYLOAD_TOO_LARGE` past `limit` bytes. */
 export function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
-  const tooLarge = () =>
-    new CrierError("CRIER_ERR_PAYLOAD_TOO_LARGE", `request body is larger than ${limit} bytes`);
   const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > limit) return Promise.reject(tooLarge());
+  if (declared > limit) return Promise.reject(tooLarge(limit));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -16,7 +21,7 @@ export function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
       if (size > limit) {
         req.removeAllListeners("data");
         req.resume();
-        reject(tooLarge());
+        reject(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
@@ -26,4 +31,27 @@ export function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
     );
     req.once("error", reject);
   });
+}
+
+/**
+ * The whole body of a Fetch `Request`, read chunk by chunk so that a body past `limit` bytes is
+ * refused (and the rest cancelled) without being held, which `request.arrayBuffer()` would do.
+ */
+export async function readRequestBody(request: Request, limit: number): Promise<Buffer> {
+  if (Number(request.headers.get("content-length") ?? 0) > limit) throw tooLarge(limit);
+  if (request.body === null) return Buffer.alloc(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
 }
