@@ -10,6 +10,7 @@
  * announce every subscription twice.
  */
 import type { Hub } from "../hub.ts";
+import { hubArgument } from "../options.ts";
 import type { Selector, SelectorInput } from "../selectors/selector.ts";
 import type { Subscription } from "../subscriber.ts";
 import {
@@ -81,6 +82,7 @@ const registries = new WeakMap<Hub, ActiveSubscriptions>();
 
 /** The registry of `hub`, made on first use. */
 export function activeSubscriptionsOf(hub: Hub): ActiveSubscriptions {
+  hubArgument(hub, "activeSubscriptionsOf");
   let registry = registries.get(hub);
   if (registry === undefined) {
     registry = new ActiveSubscriptions(hub);

@@ -10,7 +10,7 @@ import type { Duplex } from "node:stream";
 import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import type { Hub } from "../../hub.ts";
-import { integerOption } from "../../options.ts";
+import { hubArgument, integerOption } from "../../options.ts";
 import { type HandlerOptions, resolveContext } from "./context.ts";
 import { NodeExchange } from "./node-exchange.ts";
 import { serve } from "./router.ts";
@@ -193,6 +193,15 @@ export async function shutdown(
   graceMs = 5000,
   spreadMs = 0,
 ): Promise<void> {
+  if (typeof server?.close !== "function") {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "shutdown needs the server made by createHubServer (or any node:http server) first",
+    );
+  }
+  hubArgument(hub, "shutdown's second argument");
+  integerOption("graceMs", graceMs, 5000);
+  integerOption("spreadMs", spreadMs, 0);
   const deadline = Date.now() + graceMs;
   // While the streams are being ended the server keeps answering, so that a new subscriber
   // hears 503 and Retry-After instead of a refused connection.
