@@ -76,11 +76,13 @@ describe("embedding the hub in an app", () => {
     }
   });
 
-  test("serves the Mercure endpoint from createHandler mounted by Express at its path", async () => {
+  test("serves the Mercure endpoint from createHandler mounted by Express at its path, and says where it belongs when mounted elsewhere", async () => {
     const hub = createHub();
     const app = express();
     // Express strips the mount path from req.url: the handler routes by the path as sent.
-    app.use(MERCURE_PATH, createHandler({ hub, publisherKey: SECRET, anonymous: true }));
+    const handler = createHandler({ hub, publisherKey: SECRET, anonymous: true });
+    app.use(MERCURE_PATH, handler);
+    app.use("/hub", handler);
     app.get("/", (_req, res) => {
       res.send("the app's own page");
     });
@@ -100,6 +102,12 @@ describe("embedding the hub in an app", () => {
       const [event] = await s.waitForEvents(1);
       assert.deepEqual([event?.id, event?.data], [id, "mounted"]);
       assert.equal(await (await fetch(`${base}/`)).text(), "the app's own page");
+      const elsewhere = await fetch(`${base}/hub${MERCURE_PATH}?topic=chat`);
+      assert.equal(elsewhere.status, 404);
+      assert.equal(
+        await elsewhere.text(),
+        `the Mercure handler is mounted at /hub: mount it at ${MERCURE_PATH} or at the root\n`,
+      );
     } finally {
       s.close();
       await hub.close();

@@ -11,8 +11,10 @@ import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import type { Hub } from "../../hub.ts";
 import { hubArgument, integerOption } from "../../options.ts";
+import { MERCURE_PATH } from "../paths.ts";
 import { type HandlerOptions, resolveContext } from "./context.ts";
 import { NodeExchange } from "./node-exchange.ts";
+import { sendText } from "./respond.ts";
 import { serve } from "./router.ts";
 
 /**
@@ -27,7 +29,19 @@ export function createHandler(
 ): (req: NodeRequest, res: NodeResponse) => void {
   const ctx = resolveContext(options);
   return (req, res) => {
-    serve(ctx, new NodeExchange(req, res), (pathname) => {
+    const ex = new NodeExchange(req, res);
+    // Mounted by Express under another path, the handler would see paths it does not serve and
+    // answer 404 to everything: say where it belongs instead.
+    const { baseUrl } = req as { baseUrl?: unknown };
+    if (typeof baseUrl === "string" && baseUrl !== "" && !MERCURE_PATH.startsWith(baseUrl)) {
+      sendText(
+        ex,
+        404,
+        `the Mercure handler is mounted at ${baseUrl}: mount it at ${MERCURE_PATH} or at the root`,
+      );
+      return;
+    }
+    serve(ctx, ex, (pathname) => {
       const extra = Object.hasOwn(ctx.routes, pathname) ? ctx.routes[pathname] : undefined;
       extra?.(req, res);
       return extra !== undefined;
