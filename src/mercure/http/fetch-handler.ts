@@ -18,7 +18,7 @@ export interface FetchHandlerOptions extends Omit<HandlerOptions, "routes"> {
   /**
    * The client's address of a request (the Fetch API does not carry one): in Bun,
    * `(request) => server.requestIP(request)?.address`; in Deno, the handler's
-   * `info.remoteAddr.hostname`. Used by `maxSubscribersPerIp` (required with it) and reported
+   * `info.remoteAddr.hostname`, kept by request (a WeakMap) for this function to find. Used by `maxSubscribersPerIp` (required with it) and reported
    * with refused requests. Default none: the address is unknown.
    */
   readonly clientAddress?: ((request: Request) => string | undefined) | undefined;
