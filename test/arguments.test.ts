@@ -149,6 +149,20 @@ describe("public entries refuse arguments of the wrong shape, naming the fix", (
     );
   });
 
+  test("hub.connect and hub.updates refuse a resume id or headers of the wrong type", () => {
+    hub = createHub({ keepAliveMs: 0 });
+    assert.throws(
+      () => hub.updates(js({ topics: ["t"], lastEventId: 5 })),
+      invalid(/lastEventId must be a string/),
+    );
+    const sink = { start() {}, write: () => true, end() {}, destroy() {} };
+    assert.throws(
+      () => hub.connect(sink, js({ topics: ["t"], headers: "x-a: 1" })),
+      invalid(/headers must be an object/),
+    );
+    assert.equal(hub.stats.subscribers, 0, "nothing was registered");
+  });
+
   test("encodeEvent and encodeComment", () => {
     hub = createHub({ keepAliveMs: 0 });
     const badEvent = (fix: RegExp) => refused("CRIER_ERR_INVALID_EVENT", fix);
