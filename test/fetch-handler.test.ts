@@ -17,7 +17,7 @@ import {
   MERCURE_PATH,
   mintToken,
 } from "../src/mercure/index.ts";
-import { SECRET } from "./helpers.ts";
+import { SECRET, startHub } from "./helpers.ts";
 
 const FIXTURE = fileURLToPath(new URL("fixtures/mercure-fetch-server.mjs", import.meta.url));
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -214,6 +214,119 @@ describe("createFetchHandler, called with Request objects", () => {
     assert.equal(other.status, 200);
     await first.body?.cancel();
     await other.body?.cancel();
+  });
+});
+
+// Every answer that is not a stream, asked of both handlers: same status, same headers that
+// carry meaning, same body.
+describe("createFetchHandler answers as createHandler does", () => {
+  test("for refusals, the subscriptions API, metadata, CORS and the plain routes", async () => {
+    const options = {
+      publisherKey: SECRET,
+      subscriberKey: SECRET,
+      subscriptions: true,
+      jwtAudience: "https://hub.test/.well-known/mercure",
+      corsOrigins: ["https://app.test"],
+      maxBodyBytes: 64,
+      anonymous: false,
+    };
+    const node = await startHub({ keepAliveMs: 0 }, options);
+    const fetchHub = createHub({ keepAliveMs: 0 });
+    const handler = createFetchHandler({ hub: fetchHub, ...options });
+    const base = `http://127.0.0.1:${node.port}`;
+    const publisherToken = `Bearer ${await publisher()}`;
+    const subscriberToken = `Bearer ${await subscriber()}`;
+    const form = "application/x-www-form-urlencoded";
+    const cases: [string, RequestInit][] = [
+      [`${MERCURE_PATH}?topic=chat`, {}],
+      [MERCURE_PATH, { headers: { Authorization: subscriberToken } }],
+      [`${MERCURE_PATH}?matchx=a`, {}],
+      [`${MERCURE_PATH}?topic=chat&authorization=x`, {}],
+      [MERCURE_PATH, { method: "POST", body: "topic=chat", headers: { "Content-Type": form } }],
+      [
+        MERCURE_PATH,
+        {
+          method: "POST",
+          body: "topic=chat",
+          headers: { Authorization: "Bearer x.y.z", "Content-Type": form },
+        },
+      ],
+      [
+        MERCURE_PATH,
+        {
+          method: "POST",
+          body: "data=1",
+          headers: { Authorization: publisherToken, "Content-Type": form },
+        },
+      ],
+      [
+        MERCURE_PATH,
+        {
+          method: "POST",
+          body: "topic=*",
+          headers: { Authorization: publisherToken, "Content-Type": form },
+        },
+      ],
+      [
+        MERCURE_PATH,
+        {
+          method: "POST",
+          body: `topic=a&data=${"x".repeat(100)}`,
+          headers: { Authorization: publisherToken, "Content-Type": form },
+        },
+      ],
+      [
+        MERCURE_PATH,
+        {
+          method: "POST",
+          body: "topic=a",
+          headers: { Authorization: publisherToken, "Content-Type": "text/plain" },
+        },
+      ],
+      [MERCURE_PATH, { method: "DELETE" }],
+      [MERCURE_PATH, { method: "OPTIONS", headers: { Origin: "https://app.test" } }],
+      [MERCURE_PATH, { method: "OPTIONS", headers: { Origin: "https://evil.test" } }],
+      [`${MERCURE_PATH}/subscriptions`, {}],
+      [`${MERCURE_PATH}/subscriptions`, { headers: { Authorization: subscriberToken } }],
+      [
+        `${MERCURE_PATH}/subscriptions/nothing-here`,
+        { headers: { Authorization: subscriberToken } },
+      ],
+      [
+        `${MERCURE_PATH}/subscriptions`,
+        { method: "POST", headers: { Authorization: subscriberToken } },
+      ],
+      ["/.well-known/oauth-protected-resource/.well-known/mercure", {}],
+      ["/healthz", {}],
+      ["/readyz", {}],
+      ["/", {}],
+      ["/nowhere", {}],
+    ];
+    const meaningful = [
+      "content-type",
+      "www-authenticate",
+      "allow",
+      "retry-after",
+      "access-control-allow-origin",
+      "link",
+      "etag",
+      "cache-control",
+    ];
+    try {
+      for (const [path, init] of cases) {
+        const viaNode = await fetch(`${base}${path}`, init);
+        const viaFetch = await handler(new Request(`${base}${path}`, init));
+        const what = `${init.method ?? "GET"} ${path}`;
+        assert.equal(viaFetch.status, viaNode.status, what);
+        for (const name of meaningful) {
+          assert.equal(viaFetch.headers.get(name), viaNode.headers.get(name), `${what}: ${name}`);
+        }
+        assert.equal(await viaFetch.text(), await viaNode.text(), what);
+      }
+    } finally {
+      await node.close();
+      await fetchHub.close();
+    }
   });
 });
 
