@@ -49,6 +49,7 @@ export function assertRetry(retry: number): void {
 
 /** Encodes one event, validating it. The result ends with the blank line that dispatches it. */
 export function encodeEvent(event: SseEvent): Buffer {
+  checkFields(event);
   let out = "";
   if (event.id !== undefined) {
     assertSingleLine("id", event.id);
@@ -99,10 +100,33 @@ export function encodeRetry(retry: number): Buffer {
  * text becomes one comment line per line. The empty comment is `:\n`.
  */
 export function encodeComment(text = ""): Buffer {
+  if (typeof text !== "string") {
+    throw new CrierError("CRIER_ERR_INVALID_EVENT", "a comment's text must be a string");
+  }
   if (text === "") return Buffer.from(":\n", "utf8");
   let out = "";
   for (const line of text.split(LINE_BREAK)) out += line === "" ? ":\n" : `: ${line}\n`;
   return Buffer.from(out, "utf8");
+}
+
+// From plain JavaScript anything can arrive: a number id would go out as its digits by luck, an
+// object's data would throw a TypeError from deep inside. Each is refused by name instead.
+function checkFields(event: SseEvent): void {
+  if (typeof event !== "object" || event === null) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_EVENT",
+      "encodeEvent needs an event object: { id?, type?, data?, retry? }",
+    );
+  }
+  for (const field of ["id", "type", "data"] as const) {
+    const value = event[field];
+    if (value !== undefined && typeof value !== "string") {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_EVENT",
+        `event ${field} must be a string${field === "data" ? " (JSON.stringify an object first)" : ""}, got ${typeof value}`,
+      );
+    }
+  }
 }
 
 function dataLines(data: string): string {

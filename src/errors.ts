@@ -6,7 +6,10 @@
 export type CrierErrorCode =
   /** An event field that cannot be put on the wire (a line break or NUL in `id`/`type`, a bad `retry`). */
   | "CRIER_ERR_INVALID_EVENT"
-  /** An option given to a factory is out of range or of the wrong type. */
+  /**
+   * An option or argument given to a public function is missing, out of range or of the wrong
+   * type (from plain JavaScript): the message names it and what it takes.
+   */
   | "CRIER_ERR_INVALID_OPTION"
   /** The hub was closed; it accepts no more publishes or subscriptions. */
   | "CRIER_ERR_HUB_CLOSED"

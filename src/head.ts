@@ -31,6 +31,18 @@ export function streamHead(
 }
 
 /**
+ * The `Last-Event-ID` of a request's headers (node:http's shape: lower-case names), decoded by
+ * {@link headerText}; `undefined` when absent or empty.
+ */
+export function lastEventIdOf(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+): string | undefined {
+  const header = headers["last-event-id"];
+  if (typeof header !== "string" || header === "") return undefined;
+  return headerText(header);
+}
+
+/**
  * A request header's value as text. Header values are bytes, which node:http and the Fetch
  * `Headers` both read as latin1; browsers send `Last-Event-ID` as UTF-8, so the bytes are
  * decoded back, and an id with non-ASCII characters resumes exactly. A value that is not valid

@@ -475,4 +475,16 @@ function assertAccess(access: Access): void {
       "expiresAt must be a time in ms since the epoch",
     );
   }
+  // The hub hands its whole SubscribeOptions over: a number id would never be found in the
+  // history (a silent `earliest`), a string of headers would be spread into nonsense names.
+  const { lastEventId, headers } = access as SubscribeOptions;
+  if (lastEventId !== undefined && typeof lastEventId !== "string") {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", "lastEventId must be a string, an event id");
+  }
+  if (headers !== undefined && (typeof headers !== "object" || headers === null)) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "headers must be an object of header names and values",
+    );
+  }
 }

@@ -5,7 +5,8 @@ import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import express from "express";
 import { createHub, subscribeNode } from "../src/index.ts";
-import { openStream } from "./helpers.ts";
+import { createHandler, MERCURE_PATH, mintToken } from "../src/mercure/index.ts";
+import { openStream, SECRET } from "./helpers.ts";
 
 async function listen(server: Server): Promise<string> {
   server.listen(0, "127.0.0.1");
@@ -70,6 +71,45 @@ describe("embedding the hub in an app", () => {
     } finally {
       s.close();
       other.close();
+      await hub.close();
+      server.close();
+    }
+  });
+
+  test("serves the Mercure endpoint from createHandler mounted by Express at its path, and says where it belongs when mounted elsewhere", async () => {
+    const hub = createHub();
+    const app = express();
+    // Express strips the mount path from req.url: the handler routes by the path as sent.
+    const handler = createHandler({ hub, publisherKey: SECRET, anonymous: true });
+    app.use(MERCURE_PATH, handler);
+    app.use("/hub", handler);
+    app.get("/", (_req, res) => {
+      res.send("the app's own page");
+    });
+    const server = createServer(app);
+    const base = await listen(server);
+    const s = await openStream(`${base}${MERCURE_PATH}?topic=chat`);
+    try {
+      assert.equal(s.headers["content-type"], "text/event-stream");
+      const token = await mintToken(SECRET, { publish: ["*"] });
+      const res = await fetch(`${base}${MERCURE_PATH}`, {
+        method: "POST",
+        body: new URLSearchParams({ topic: "chat", data: "mounted" }),
+        headers: { Authorization: `Bearer ${token}` },
+      });
+      assert.equal(res.status, 200);
+      const id = await res.text();
+      const [event] = await s.waitForEvents(1);
+      assert.deepEqual([event?.id, event?.data], [id, "mounted"]);
+      assert.equal(await (await fetch(`${base}/`)).text(), "the app's own page");
+      const elsewhere = await fetch(`${base}/hub${MERCURE_PATH}?topic=chat`);
+      assert.equal(elsewhere.status, 404);
+      assert.equal(
+        await elsewhere.text(),
+        `the Mercure handler is mounted at /hub: mount it at ${MERCURE_PATH} or at the root\n`,
+      );
+    } finally {
+      s.close();
       await hub.close();
       server.close();
     }

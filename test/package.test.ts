@@ -13,7 +13,6 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,10 +20,12 @@ import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { ensureBuilt } from "./build.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MANIFEST = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
   name: string;
+  license: string;
   bin: Record<string, string>;
   exports: Record<string, unknown>;
 };
@@ -39,19 +40,6 @@ function installedVersion(name: string): string {
 }
 
 const execFileAsync = promisify(execFile);
-
-function mtimes(dir: string): number[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => statSync(join(entry.parentPath, entry.name)).mtimeMs);
-}
-const newest = (dir: string) => Math.max(Number.NEGATIVE_INFINITY, ...mtimes(dir));
-// No build at all counts as older than any source.
-const oldest = (dir: string) => {
-  const times = mtimes(dir);
-  return times.length === 0 ? Number.NEGATIVE_INFINITY : Math.min(...times);
-};
 
 // Runs a command to completion; fails with its output when it exits non-zero.
 async function run(command: string, args: string[], cwd: string): Promise<string> {
@@ -75,9 +63,7 @@ describe("the published package", { concurrency: true }, () => {
     // The tarball must hold a build of the current sources. `npm pack` would rebuild through
     // `prepare` every time, which is most of this test's time on a busy machine: the build runs
     // only when a source is newer than the build (as after an edit), and the pack skips it.
-    if (newest(join(ROOT, "src")) >= oldest(join(ROOT, "dist"))) {
-      await run("npm", ["run", "build", "--silent"], ROOT);
-    }
+    await ensureBuilt();
     const packed = JSON.parse(
       await run(
         "npm",
@@ -180,6 +166,14 @@ export const all = [${uses}];
         assert.ok(existsSync(file), `${document} links to ${target}, which the package lacks`);
       }
     }
+  });
+
+  test("carries the MIT license text", () => {
+    assert.match(
+      readFileSync(join(installed, "LICENSE"), "utf8"),
+      /^MIT License\n\nCopyright \(c\) 2026 The Crier authors\n/,
+    );
+    assert.equal(MANIFEST.license, "MIT");
   });
 
   test("publint and arethetypeswrong find nothing to report", async () => {

@@ -18,7 +18,7 @@ import { CrierError } from "../errors.ts";
 import { headerText } from "../head.ts";
 import type { Hub, SubscribeOptions } from "../hub.ts";
 import { integerOption } from "../options.ts";
-import type { Connection, Sink } from "../subscriber.ts";
+import type { Connection, Sink, Subscription } from "../subscriber.ts";
 
 /** Options of {@link eventStream}: those of `hub.connect`, less node:http's `detach`. */
 export interface EventStreamOptions extends Omit<SubscribeOptions, "detach"> {
@@ -126,6 +126,24 @@ export async function eventStream(
   request: Request,
   options: EventStreamOptions,
 ): Promise<Response> {
+  return streamResponse(hub, request, options).response;
+}
+
+/** An event stream's subscription, and the `Response` that carries it once its head is known. */
+export interface StreamedResponse {
+  readonly subscription: Subscription;
+  readonly response: Promise<Response>;
+}
+
+/**
+ * {@link eventStream}, also handing back the subscription (for the Mercure handler, which
+ * counts and lists it). Throws what `eventStream` rejects with.
+ */
+export function streamResponse(
+  hub: Hub,
+  request: Request,
+  options: EventStreamOptions,
+): StreamedResponse {
   if (typeof request?.headers?.get !== "function" || !(request.signal instanceof AbortSignal)) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
@@ -150,6 +168,7 @@ export async function eventStream(
     respond = resolve;
   });
   const sink = new StreamSink(highWaterMark, request.signal, (r) => respond(r));
-  sink.watch(hub.connect(sink, { ...subscribe, lastEventId }));
-  return response;
+  const subscription = hub.connect(sink, { ...subscribe, lastEventId });
+  sink.watch(subscription);
+  return { subscription, response };
 }

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { CrierError } from "../errors.ts";
-import { headerText } from "../head.ts";
+import { lastEventIdOf } from "../head.ts";
 import type { Hub, SubscribeOptions } from "../hub.ts";
 import type { Connection, Sink, Subscription } from "../subscriber.ts";
 import { subscribeHttp2 } from "./http2.ts";
@@ -70,9 +70,7 @@ function onSocketError(this: TimeoutCarrier, err: NodeJS.ErrnoException): void {
 
 /** The request's `Last-Event-ID` header, if any, decoded as UTF-8 (see `headerText`). */
 export function lastEventIdHeader(req: NodeRequest): string | undefined {
-  const header = req.headers["last-event-id"];
-  if (typeof header !== "string" || header === "") return undefined;
-  return headerText(header);
+  return lastEventIdOf(req.headers);
 }
 
 /**

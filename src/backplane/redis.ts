@@ -33,7 +33,7 @@ import {
   RedisHistory,
   type RedisHistoryOptions,
 } from "../history/redis.ts";
-import { integerOption } from "../options.ts";
+import { integerOption, objectArgument, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import type { Backplane, Replay, SharedDirectory } from "./backplane.ts";
 import { RedisDirectory } from "./redis-directory.ts";
@@ -104,10 +104,12 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
 
   constructor(options: RedisBackplaneOptions = {}) {
     super();
-    const url = options.url ?? "redis://127.0.0.1:6379";
-    const commandTimeout = options.commandTimeoutMs ?? 1500;
+    objectArgument(options, "new RedisBackplane takes options: { url?, prefix?, maxLen?, … }");
+    const url = stringOption("url", options.url, true) ?? "redis://127.0.0.1:6379";
+    if (options.redis !== undefined) objectArgument(options.redis, "redis must be ioredis options");
+    const commandTimeout = integerOption("commandTimeoutMs", options.commandTimeoutMs, 1500, 1);
     this.#commandTimeout = commandTimeout;
-    this.#blockMs = options.blockMs ?? 2000;
+    this.#blockMs = integerOption("blockMs", options.blockMs, 2000, 1);
     this.#readCount = integerOption("readCount", options.readCount, 512, 1);
     this.#count = this.#readCount;
     const base: ConnectionOptions = {

@@ -15,7 +15,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { CrierError } from "../errors.ts";
-import { integerOption } from "../options.ts";
+import { integerOption, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import { REDIS_DEFAULTS } from "./redis-defaults.ts";
 
@@ -148,7 +148,7 @@ export class RedisHistory {
   readonly #redis: Redis & Scripts;
 
   constructor(redis: Redis, options: RedisHistoryOptions = {}) {
-    this.prefix = options.prefix ?? REDIS_DEFAULTS.prefix;
+    this.prefix = stringOption("redis prefix", options.prefix) ?? REDIS_DEFAULTS.prefix;
     this.maxLen = integerOption("redis maxLen", options.maxLen, REDIS_DEFAULTS.maxLen, 1);
     this.maxAgeMs = integerOption("redis maxAgeMs", options.maxAgeMs, REDIS_DEFAULTS.maxAgeMs);
     const p = this.prefix;

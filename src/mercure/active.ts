@@ -12,6 +12,7 @@
 import type { SharedDirectory } from "../backplane/backplane.ts";
 import { CrierError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
+import { hubArgument } from "../options.ts";
 import type { Selector, SelectorInput } from "../selectors/selector.ts";
 import type { Subscription } from "../subscriber.ts";
 import {
@@ -145,6 +146,7 @@ const registries = new WeakMap<Hub, ActiveSubscriptions>();
 
 /** The registry of `hub`, made on first use. */
 export function activeSubscriptionsOf(hub: Hub): ActiveSubscriptions {
+  hubArgument(hub, "activeSubscriptionsOf");
   let registry = registries.get(hub);
   if (registry === undefined) {
     registry = new ActiveSubscriptions(hub);

@@ -3,6 +3,7 @@
  * the hub (`rel="mercure"`) and the topic to subscribe to (`rel="self"`).
  */
 import { CrierError } from "../errors.ts";
+import { kindOf, objectArgument, stringOption } from "../options.ts";
 
 /** What {@link discoveryLink} advertises besides the hub. Every field is optional. */
 export interface DiscoveryOptions {
@@ -32,6 +33,10 @@ export function discoveryLink(
   hubs: string | readonly string[],
   options: DiscoveryOptions = {},
 ): string {
+  objectArgument(options, "discoveryLink's options are { self?, lastEventId?, contentType? }");
+  for (const name of ["self", "lastEventId", "contentType"] as const) {
+    stringOption(name, options[name]);
+  }
   const links: string[] = [];
   // [spec] The publisher MAY include one Link Header with `rel=self` (the self link header). It
   // SHOULD contain the canonical URL for the topic.
@@ -39,6 +44,12 @@ export function discoveryLink(
   // [spec] The publisher SHOULD include at least one Link Header with `rel=mercure` (a hub link
   // header). The target URL of such links MUST be a hub implementing the Mercure protocol.
   const list = typeof hubs === "string" ? [hubs] : hubs;
+  if (!Array.isArray(list) || !list.every((hub) => typeof hub === "string")) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `discoveryLink needs the hub URL, or an array of them, as strings; got ${kindOf(hubs)}`,
+    );
+  }
   if (list.length === 0) {
     throw new CrierError("CRIER_ERR_INVALID_OPTION", "discoveryLink needs at least one hub URL");
   }

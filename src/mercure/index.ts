@@ -6,11 +6,18 @@
  *   import { createHub } from "crier-hub";
  *   import { createHubServer } from "crier-hub/mercure";
  *   createHubServer({ hub: createHub(), publisherKey, subscriberKey }).listen(3000);
+ *   // or, on any Fetch runtime (Bun, Deno, Hono, Next):
+ *   const handler = createFetchHandler({ hub: createHub(), publisherKey, subscriberKey });
  */
 
 export { type ActiveSubscriptions, activeSubscriptionsOf } from "./active.ts";
 export { type DiscoveryOptions, discoveryLink } from "./discovery.ts";
 export type { HandlerOptions } from "./http/context.ts";
+export {
+  createFetchHandler,
+  type FetchHandler,
+  type FetchHandlerOptions,
+} from "./http/fetch-handler.ts";
 export type { HubServerOptions } from "./http/limits.ts";
 export { createSecureHubServer, type SecureHubServerOptions } from "./http/secure.ts";
 export { createHandler, createHubServer } from "./http/server.ts";

@@ -4,6 +4,7 @@
  * the hub not to be draining.
  */
 import type { Hub } from "../hub.ts";
+import { hubArgument, objectArgument } from "../options.ts";
 
 /** A backplane whose availability can be read (`RedisBackplane`). */
 export interface AvailableBackplane {
@@ -17,6 +18,13 @@ export class Readiness {
   readonly #backplane: AvailableBackplane | undefined;
 
   constructor(hub: Hub, backplane?: AvailableBackplane | undefined) {
+    hubArgument(hub, "new Readiness");
+    if (backplane !== undefined) {
+      objectArgument(
+        backplane,
+        "new Readiness's backplane must have an available flag (RedisBackplane)",
+      );
+    }
     this.#hub = hub;
     this.#backplane = backplane;
   }

@@ -15,6 +15,7 @@ import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { NodeRequest, NodeResponse } from "../adapters/node.ts";
 import type { Hub } from "../hub.ts";
 import { PUBLISH_CHANNEL, type PublishMessage } from "../mercure/http/channels.ts";
+import { hubArgument, objectArgument } from "../options.ts";
 import type { CloseReason } from "../subscriber.ts";
 import { VERSION } from "./build.ts";
 
@@ -64,6 +65,8 @@ const REASONS: readonly CloseReason[] = [
  * process.
  */
 export function registerMetrics(options: MetricsOptions): Metrics {
+  objectArgument(options, "registerMetrics needs options: { hub, registry?, backplane? }");
+  hubArgument(options.hub, "registerMetrics's hub option");
   const { hub, backplane } = options;
   const registry = options.registry ?? new Registry();
   const registers = [registry];

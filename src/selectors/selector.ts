@@ -12,6 +12,7 @@
  */
 import { CrierError } from "../errors.ts";
 import { LruCache } from "../lru.ts";
+import { kindOf } from "../options.ts";
 import { compileTemplate } from "./uri-template.ts";
 import { compileUrlPattern } from "./url-pattern.ts";
 
@@ -54,6 +55,12 @@ export type SelectorInput =
  * super-linear time (see `url-pattern.ts`).
  */
 export function compileSelector(input: SelectorInput | Selector): Selector {
+  if (typeof input !== "string" && (typeof input !== "object" || input === null)) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `a topic selector is a string or { exact }, { template }, { urlpattern, base? }; got ${kindOf(input)}`,
+    );
+  }
   if (typeof input === "object" && "kind" in input) return input;
   const [kind, source, base] = describe(input);
   if (source === "") throw new CrierError("CRIER_ERR_BAD_REQUEST", "a topic selector is empty");
@@ -175,8 +182,23 @@ function describe(
   input: SelectorInput,
 ): [kind: "exact" | "template" | "urlpattern", source: string, base?: string | undefined] {
   if (typeof input === "string") return [input.includes("{") ? "template" : "exact", input];
-  if ("exact" in input) return ["exact", input.exact];
-  if ("template" in input) return ["template", input.template];
-  if ("urlpattern" in input) return ["urlpattern", input.urlpattern, input.base];
-  throw new CrierError("CRIER_ERR_BAD_REQUEST", "unknown topic selector kind");
+  if ("exact" in input) return ["exact", text("exact", input.exact)];
+  if ("template" in input) return ["template", text("template", input.template)];
+  if ("urlpattern" in input) {
+    const base = input.base === undefined ? undefined : text("base", input.base);
+    return ["urlpattern", text("urlpattern", input.urlpattern), base];
+  }
+  throw new CrierError(
+    "CRIER_ERR_INVALID_OPTION",
+    "unknown topic selector kind: use a string, { exact }, { template } or { urlpattern, base? }",
+  );
+}
+
+// A selector's field from plain JavaScript: a number would never match, silently.
+function text(field: string, value: unknown): string {
+  if (typeof value === "string") return value;
+  throw new CrierError(
+    "CRIER_ERR_INVALID_OPTION",
+    `a topic selector's ${field} must be a string, got ${kindOf(value)}`,
+  );
 }

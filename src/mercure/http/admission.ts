@@ -11,10 +11,10 @@
  */
 
 import { isIPv6 } from "node:net";
-import type { NodeRequest } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import type { Hub } from "../../hub.ts";
 import type { Subscription } from "../../subscriber.ts";
+import type { Exchange } from "./exchange.ts";
 
 /** The limits, resolved (0: off). */
 export interface AdmissionLimits {
@@ -39,11 +39,11 @@ export class Admission {
   }
 
   /**
-   * Throws the refusal of a new subscription from `req`, if any. `spend`: take a place in the
+   * Throws the refusal of a new subscription from `ex`, if any. `spend`: take a place in the
    * rate (the first check of a request); the check just before registering does not, so that
    * concurrent requests cannot overshoot the caps while each request counts once.
    */
-  check(req: NodeRequest, spend: boolean): void {
+  check(ex: Exchange, spend: boolean): void {
     const { maxSubscribers, maxSubscribersPerIp } = this.#limits;
     if (this.#hub.stats.subscribers >= maxSubscribers) {
       // [spec, draft-08] Hubs MAY also limit the number of concurrent subscriptions […] and MAY
@@ -54,7 +54,7 @@ export class Admission {
       );
     }
     if (maxSubscribersPerIp > 0) {
-      const address = addressKey(req.socket.remoteAddress);
+      const address = addressKey(ex.remoteAddress);
       if ((this.#byAddress.get(address) ?? 0) >= maxSubscribersPerIp) {
         throw new CrierError(
           "CRIER_ERR_TOO_MANY",
@@ -72,10 +72,10 @@ export class Admission {
   }
 
   /** Counts a subscription just registered against its client's address. */
-  admitted(req: NodeRequest, subscription: Subscription): void {
+  admitted(ex: Exchange, subscription: Subscription): void {
     // Ended already (the peer left, the replay failed): the hub has said `disconnect`.
     if (this.#limits.maxSubscribersPerIp === 0 || subscription.closed) return;
-    const address = addressKey(req.socket.remoteAddress);
+    const address = addressKey(ex.remoteAddress);
     this.#addressOf.set(subscription, address);
     this.#byAddress.set(address, (this.#byAddress.get(address) ?? 0) + 1);
   }

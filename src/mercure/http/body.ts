@@ -1,9 +1,17 @@
-/** Reads a request body, refusing it as soon as it passes the limit. */
+/** Reads a request body, refusing it as soon as it passes the limit: node:http's or a Fetch one. */
 import type { NodeRequest } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 
-const incomplete = () =>
-  new CrierError("CRIER_ERR_BAD_REQUEST", "the request ended before its body was complete");
+function tooLarge(limit: number): CrierError {
+  return new CrierError(
+    "CRIER_ERR_PAYLOAD_TOO_LARGE",
+    `request body is larger than ${limit} bytes`,
+  );
+}
+
+function incomplete(): CrierError {
+  return new CrierError("CRIER_ERR_BAD_REQUEST", "the request ended before its body was complete");
+}
 
 /**
  * Resolves with the whole body; rejects with `CRIER_ERR_PAYLOAD_TOO_LARGE` past `limit` bytes,
@@ -11,10 +19,8 @@ const incomplete = () =>
  * part of a body is never taken for the whole of it.
  */
 export function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
-  const tooLarge = () =>
-    new CrierError("CRIER_ERR_PAYLOAD_TOO_LARGE", `request body is larger than ${limit} bytes`);
   const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > limit) return Promise.reject(tooLarge());
+  if (declared > limit) return Promise.reject(tooLarge(limit));
   // The stream may have been reset while the request was being authenticated, before anything
   // listened: node:http2 has then already ended the (partial) body.
   if (req.aborted) return Promise.reject(incomplete());
@@ -26,7 +32,7 @@ export function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
       if (size > limit) {
         req.removeAllListeners("data");
         req.resume();
-        reject(tooLarge());
+        reject(tooLarge(limit));
         return;
       }
       chunks.push(chunk);
@@ -40,13 +46,32 @@ export function readBody(req: NodeRequest, limit: number): Promise<Buffer> {
     // node:http2's compatibility request ends its body when the stream closes, whether or not
     // the peer finished it (END_STREAM), and says 'close' first; node:http says 'aborted'.
     const cut = () => {
-      if (!ended) {
-        reject(
-          new CrierError("CRIER_ERR_BAD_REQUEST", "the request ended before its body was complete"),
-        );
-      }
+      if (!ended) reject(incomplete());
     };
     req.once("close", cut);
     req.once("aborted", cut);
   });
+}
+
+/**
+ * The whole body of a Fetch `Request`, read chunk by chunk so that a body past `limit` bytes is
+ * refused (and the rest cancelled) without being held, which `request.arrayBuffer()` would do.
+ */
+export async function readRequestBody(request: Request, limit: number): Promise<Buffer> {
+  if (Number(request.headers.get("content-length") ?? 0) > limit) throw tooLarge(limit);
+  if (request.body === null) return Buffer.alloc(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
 }

@@ -8,8 +8,8 @@
  * Messages never hold a token, a cookie or a query string: only the client's address.
  */
 import diagnostics from "node:diagnostics_channel";
-import type { NodeRequest } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
+import type { Exchange } from "./exchange.ts";
 
 /** A publish request's outcome. */
 export interface PublishMessage {
@@ -44,11 +44,7 @@ export function reportPublish(message: PublishMessage): void {
 }
 
 /** Reports an error answer, if anyone listens. */
-export function reportRefused(
-  route: RefusedMessage["route"],
-  req: NodeRequest,
-  err: unknown,
-): void {
+export function reportRefused(route: RefusedMessage["route"], ex: Exchange, err: unknown): void {
   if (!refusedChannel.hasSubscribers) return;
   const known = err instanceof CrierError;
   const message: RefusedMessage = {
@@ -56,7 +52,7 @@ export function reportRefused(
     status: known ? err.status : 500,
     code: known ? err.code : undefined,
     reason: known ? err.message : "internal error",
-    address: req.socket.remoteAddress,
+    address: ex.remoteAddress,
   };
   refusedChannel.publish(message);
 }

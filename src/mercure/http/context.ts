@@ -6,7 +6,14 @@
 import type { JSONWebKeySet } from "jose";
 import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
 import type { Hub } from "../../hub.ts";
-import { integerOption } from "../../options.ts";
+import {
+  booleanOption,
+  functionOption,
+  hubArgument,
+  integerOption,
+  objectArgument,
+  stringListOption,
+} from "../../options.ts";
 import { type ActiveSubscriptions, activeSubscriptionsOf } from "../active.ts";
 import { Authenticator, type KeySource } from "../tokens/verify.ts";
 import { Admission } from "./admission.ts";
@@ -127,8 +134,21 @@ export interface HttpContext {
   readonly routes: Readonly<Record<string, RouteListener>>;
 }
 
-/** Checks the options and resolves their defaults. */
+/**
+ * Checks the options and resolves their defaults; throws `CRIER_ERR_INVALID_OPTION` naming the
+ * option for any of the wrong type (plain JavaScript callers), before anything is served.
+ */
 export function resolveContext(options: HandlerOptions): HttpContext {
+  objectArgument(
+    options,
+    "the Mercure handler needs options: { hub, publisherKey?, subscriberKey?, … }",
+  );
+  hubArgument(options.hub, "the Mercure handler's hub option");
+  const routes = options.routes ?? {};
+  objectArgument(routes, "routes must map paths to listeners (req, res) => void");
+  for (const [path, listener] of Object.entries(routes)) {
+    functionOption(`routes["${path}"]`, listener);
+  }
   return {
     hub: options.hub,
     auth: new Authenticator({
@@ -139,11 +159,11 @@ export function resolveContext(options: HandlerOptions): HttpContext {
       audience: options.jwtAudience,
       allowWeakKey: options.allowWeakKey,
     }),
-    anonymous: options.anonymous ?? false,
+    anonymous: booleanOption("anonymous", options.anonymous, false),
     maxBodyBytes: integerOption("maxBodyBytes", options.maxBodyBytes, D.maxBodyBytes, 1),
     maxTopics: integerOption("maxTopics", options.maxTopics, D.maxTopics, 1),
-    corsOrigins: options.corsOrigins ?? [],
-    authorizationQuery: options.authorizationQuery ?? false,
+    corsOrigins: stringListOption("corsOrigins", options.corsOrigins) ?? [],
+    authorizationQuery: booleanOption("authorizationQuery", options.authorizationQuery, false),
     maxConnectionLifetimeMs: integerOption(
       "maxConnectionLifetimeMs",
       options.maxConnectionLifetimeMs,
@@ -162,11 +182,13 @@ export function resolveContext(options: HandlerOptions): HttpContext {
         D.maxSubscribeRate,
       ),
     }),
-    subscriptions: options.subscriptions === true ? activeSubscriptionsOf(options.hub) : undefined,
+    subscriptions: booleanOption("subscriptions", options.subscriptions, false)
+      ? activeSubscriptionsOf(options.hub)
+      : undefined,
     audience: options.jwtAudience,
     issuer: options.jwtIssuer,
     metadata: metadataLocation(options.jwtAudience),
-    ready: options.ready ?? (() => !options.hub.closing),
-    routes: options.routes ?? {},
+    ready: functionOption<() => boolean>("ready", options.ready) ?? (() => !options.hub.closing),
+    routes,
   };
 }

@@ -4,17 +4,17 @@
  * credentials (browsers refuse `*` with credentials, and a blind echo would hand every site the
  * user's cookie).
  */
-import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
+import type { Exchange, ExchangeHeaders } from "./exchange.ts";
 
 const NONE: Readonly<Record<string, string>> = {};
 
-/** The CORS headers for `req` under the allowlist `origins` (empty when not allowed). */
+/** The CORS headers for a request with `headers` under the allowlist `origins` (empty when not allowed). */
 export function corsHeaders(
-  req: NodeRequest,
+  headers: ExchangeHeaders,
   origins: readonly string[],
 ): Readonly<Record<string, string>> {
-  const origin = req.headers.origin;
-  if (origin === undefined || origins.length === 0) return NONE;
+  const origin = headers.origin;
+  if (typeof origin !== "string" || origins.length === 0) return NONE;
   if (origins.includes(origin)) {
     return {
       "Access-Control-Allow-Origin": origin,
@@ -27,18 +27,16 @@ export function corsHeaders(
 }
 
 /** Answers a preflight request: 204 with the allowed methods and headers, or 403. */
-export function preflight(req: NodeRequest, res: NodeResponse, origins: readonly string[]): void {
-  const headers = corsHeaders(req, origins);
+export function preflight(ex: Exchange, origins: readonly string[]): void {
+  const headers = corsHeaders(ex.headers, origins);
   if (headers === NONE) {
-    res.writeHead(403, { "Content-Type": "text/plain; charset=utf-8" });
-    res.end("origin not allowed\n");
+    ex.reply(403, { "Content-Type": "text/plain; charset=utf-8" }, "origin not allowed\n");
     return;
   }
-  res.writeHead(204, {
+  ex.reply(204, {
     ...headers,
     "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, Last-Event-ID, Cache-Control",
     "Access-Control-Max-Age": "600",
   });
-  res.end();
 }

@@ -4,8 +4,8 @@
  * cookie is ambient (the browser sends it on any site's behalf), so a publish carrying one must
  * also prove its origin (see `http/origin.ts`).
  */
-import type { NodeRequest } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
+import type { ExchangeHeaders } from "./exchange.ts";
 
 /** A presented token and the mechanism that carried it. */
 export interface Credential {
@@ -34,15 +34,15 @@ const TOKEN_PARAMS = ["authorization", "access_token"];
  * The query value is a bearer credential: it must never be logged; callers log `url.pathname`.
  */
 export function credentialOf(
-  req: NodeRequest,
+  req: { readonly headers: ExchangeHeaders },
   url?: URL,
   allowQuery = false,
 ): Credential | undefined {
   // [spec, draft-08] When more than one mechanism is present, the hub MUST select exactly one
   // token using the following precedence, from highest to lowest: the `Authorization` HTTP
   // header, then the `access_token` query parameter, then the cookie.
-  const header = req.headers.authorization;
-  if (header !== undefined) {
+  const { authorization: header, cookie } = req.headers;
+  if (typeof header === "string") {
     // [spec] This header MUST contain the string `Bearer` followed by a space character and by
     // the access token (RFC 6750). Anything else is a token that does not verify.
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -64,12 +64,11 @@ export function credentialOf(
       return { token: value, via: "query" };
     }
   }
-  const cookie = cookieToken(req.headers.cookie);
-  return cookie === undefined ? undefined : { token: cookie, via: "cookie" };
+  const token = typeof cookie === "string" ? cookieToken(cookie) : undefined;
+  return token === undefined ? undefined : { token, via: "cookie" };
 }
 
-function cookieToken(cookies: string | undefined): string | undefined {
-  if (cookies === undefined) return undefined;
+function cookieToken(cookies: string): string | undefined {
   const found = new Map<string, string>();
   for (const part of cookies.split(";")) {
     const eq = part.indexOf("=");

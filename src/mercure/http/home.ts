@@ -3,7 +3,7 @@
  * string, no external resources, no script; served with a CSP that allows nothing else, except
  * connections back to this origin (so a console on the page can open an EventSource).
  */
-import type { NodeResponse } from "../../adapters/node.ts";
+import type { Exchange } from "./exchange.ts";
 
 export const HOME_PAGE = `<!doctype html>
 <html lang="en">
@@ -46,7 +46,6 @@ need a token in an <code>Authorization: Bearer</code> header or a
 
 const HEADERS = {
   "Content-Type": "text/html; charset=utf-8",
-  "Content-Length": String(Buffer.byteLength(HOME_PAGE)),
   "Content-Security-Policy":
     "default-src 'none'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
   "X-Content-Type-Options": "nosniff",
@@ -54,7 +53,6 @@ const HEADERS = {
 };
 
 /** Answers the home page. */
-export function sendHomePage(res: NodeResponse): void {
-  res.writeHead(200, HEADERS);
-  res.end(HOME_PAGE);
+export function sendHomePage(ex: Exchange): void {
+  ex.reply(200, HEADERS, HOME_PAGE);
 }

@@ -4,9 +4,9 @@
  * (`/.well-known/oauth-protected-resource/.well-known/mercure` for the usual one), and named by
  * the `resource_metadata` parameter of every 401 and 403 challenge.
  */
-import type { NodeResponse } from "../../adapters/node.ts";
 import { AUTHORIZATION_DETAIL_TYPE } from "../tokens/verify.ts";
 import { TOKEN_COOKIES } from "./credential.ts";
+import type { Exchange } from "./exchange.ts";
 
 const WELL_KNOWN = "/.well-known/oauth-protected-resource";
 
@@ -65,16 +65,19 @@ export function metadataDocument(options: MetadataOptions): Record<string, unkno
 
 /** Answers the metadata document as `application/json`. */
 export function sendMetadata(
-  res: NodeResponse,
+  ex: Exchange,
   options: MetadataOptions,
   headers: Readonly<Record<string, string>>,
 ): void {
   const json = JSON.stringify(metadataDocument(options));
-  res.writeHead(200, {
-    ...headers,
-    "Content-Type": "application/json",
-    "Content-Length": Buffer.byteLength(json),
-    "X-Content-Type-Options": "nosniff",
-  });
-  res.end(json);
+  ex.reply(
+    200,
+    {
+      ...headers,
+      "Content-Type": "application/json",
+      "Content-Length": String(Buffer.byteLength(json)),
+      "X-Content-Type-Options": "nosniff",
+    },
+    json,
+  );
 }

@@ -3,11 +3,14 @@
  * authenticate with a cookie: a browser attaches the cookie whatever site made the request, so
  * such a request must also come from an origin the hub trusts.
  */
-import type { NodeRequest } from "../../adapters/node.ts";
+import type { Exchange, ExchangeHeaders } from "./exchange.ts";
+
+/** What the hub's own origin is read from. */
+export type Addressed = Pick<Exchange, "headers" | "secure">;
 
 /** `scheme://host[:port]` of the hub, from the connection and the `Host` header. */
-export function originOf(req: NodeRequest): string {
-  return `${"encrypted" in req.socket ? "https" : "http"}://${hostOf(req) ?? "localhost"}`;
+export function originOf(ex: Addressed): string {
+  return `${ex.secure ? "https" : "http"}://${hostOf(ex.headers) ?? "localhost"}`;
 }
 
 /**
@@ -16,14 +19,15 @@ export function originOf(req: NodeRequest): string {
  * pseudo-header field to convey authority information, unless there is no authority information
  * to convey.
  */
-export function hostOf(req: NodeRequest): string | undefined {
-  const authority = (req.headers as Record<string, string | string[] | undefined>)[":authority"];
-  return req.headers.host ?? (typeof authority === "string" ? authority : undefined);
+export function hostOf(headers: ExchangeHeaders): string | undefined {
+  const { host, ":authority": authority } = headers;
+  if (typeof host === "string") return host;
+  return typeof authority === "string" ? authority : undefined;
 }
 
 /** The hub's URL for `pathname`: the base of relative URL patterns and relative topics. */
-export function hubUrlOf(req: NodeRequest, pathname: string): string {
-  return `${originOf(req)}${pathname}`;
+export function hubUrlOf(ex: Addressed, pathname: string): string {
+  return `${originOf(ex)}${pathname}`;
 }
 
 /**
@@ -31,14 +35,19 @@ export function hubUrlOf(req: NodeRequest, pathname: string): string {
  * own origin or one of `corsOrigins`. The `*` entry does not count: it allows reading without
  * credentials, never acting with them. A request with neither header is refused.
  */
-export function isTrustedOrigin(req: NodeRequest, corsOrigins: readonly string[]): boolean {
-  const origin = req.headers.origin ?? refererOrigin(req.headers.referer);
+export function isTrustedOrigin(ex: Addressed, corsOrigins: readonly string[]): boolean {
+  const { origin: header, referer } = ex.headers;
+  const origin =
+    typeof header === "string"
+      ? header
+      : typeof referer === "string"
+        ? refererOrigin(referer)
+        : undefined;
   if (origin === undefined || origin === "null") return false;
-  return origin === originOf(req) || (origin !== "*" && corsOrigins.includes(origin));
+  return origin === originOf(ex) || (origin !== "*" && corsOrigins.includes(origin));
 }
 
-function refererOrigin(referer: string | undefined): string | undefined {
-  if (referer === undefined) return undefined;
+function refererOrigin(referer: string): string | undefined {
   try {
     return new URL(referer).origin;
   } catch {

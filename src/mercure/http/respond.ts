@@ -1,29 +1,29 @@
 /** Plain-text answers: every error is a status and one line a person can act on. */
-import type { NodeResponse } from "../../adapters/node.ts";
 import { CrierError, type CrierErrorCode } from "../../errors.ts";
+import type { Exchange } from "./exchange.ts";
 
 /**
  * Answers with a `text/plain` body: one line ending in a newline, or exactly `body` when
  * `newline` is false (the publish answer, whose body is the event id and nothing else).
  */
 export function sendText(
-  res: NodeResponse,
+  ex: Exchange,
   status: number,
   body: string,
   headers: Readonly<Record<string, string>> = {},
   newline = true,
 ): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  res.writeHead(status, {
-    ...headers,
-    "Content-Type": "text/plain; charset=utf-8",
-    "Content-Length": Buffer.byteLength(body) + (newline ? 1 : 0),
-    "X-Content-Type-Options": "nosniff",
-  });
-  res.end(newline ? `${body}\n` : body);
+  const text = newline ? `${body}\n` : body;
+  ex.reply(
+    status,
+    {
+      ...headers,
+      "Content-Type": "text/plain; charset=utf-8",
+      "Content-Length": String(Buffer.byteLength(text)),
+      "X-Content-Type-Options": "nosniff",
+    },
+    text,
+  );
 }
 
 /**
@@ -31,13 +31,13 @@ export function sendText(
  * challenge names `resourceMetadata`, the URL of the hub's protected resource metadata, if any.
  */
 export function sendError(
-  res: NodeResponse,
+  ex: Exchange,
   err: unknown,
   headers: Readonly<Record<string, string>> = {},
   resourceMetadata?: string,
 ): void {
   if (!(err instanceof CrierError)) {
-    sendText(res, 500, "internal error", headers);
+    sendText(ex, 500, "internal error", headers);
     return;
   }
   const extra: Record<string, string> = { ...headers };
@@ -56,7 +56,7 @@ export function sendError(
     err.retryAfterSeconds ??
     (err.status === 429 || err.status === 503 ? RETRY_AFTER_SECONDS : undefined);
   if (retryAfter !== undefined) extra["Retry-After"] = String(retryAfter);
-  sendText(res, err.status, err.message, extra);
+  sendText(ex, err.status, err.message, extra);
 }
 
 /** Seconds a client refused with 429 or 503 is told to wait, unless the refusal names its own. */

@@ -4,7 +4,9 @@
  */
 import type { Server } from "node:http";
 import type { Http2SecureServer } from "node:http2";
+import { CrierError } from "../../errors.ts";
 import type { Hub } from "../../hub.ts";
+import { hubArgument, integerOption } from "../../options.ts";
 import { secureConnections } from "./secure.ts";
 
 /**
@@ -19,6 +21,15 @@ export async function shutdown(
   graceMs = 5000,
   spreadMs = 0,
 ): Promise<void> {
+  if (typeof server?.close !== "function") {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "shutdown needs the server made by createHubServer (or any node:http server) first",
+    );
+  }
+  hubArgument(hub, "shutdown's second argument");
+  integerOption("graceMs", graceMs, 5000);
+  integerOption("spreadMs", spreadMs, 0);
   const deadline = Date.now() + graceMs;
   // While the streams are being ended the server keeps answering, so that a new subscriber
   // hears 503 and Retry-After instead of a refused connection.

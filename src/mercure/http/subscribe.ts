@@ -7,31 +7,26 @@
  * subscriber; a resume point comes from `Last-Event-ID`, or the `lastEventID` / `last_event_id`
  * query parameters when the client cannot set headers (the header wins).
  */
-import {
-  lastEventIdHeader,
-  type NodeRequest,
-  type NodeResponse,
-  subscribeNode,
-} from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
+import { lastEventIdOf } from "../../head.ts";
 import { compileSelector, type SelectorInput } from "../../selectors/selector.ts";
 import { hasForbiddenCharacter } from "../publication.ts";
 import { payloadFor } from "../tokens/verify.ts";
 import { reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
+import type { Exchange } from "./exchange.ts";
 import { hubUrlOf } from "./origin.ts";
 import { sendError } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
 
 export async function handleSubscribe(
   ctx: HttpContext,
-  req: NodeRequest,
-  res: NodeResponse,
+  ex: Exchange,
   url: URL,
   cors: Readonly<Record<string, string>>,
 ): Promise<void> {
   try {
-    const topics = readSelectors(req, url);
+    const topics = readSelectors(ex, url);
     if (topics.length === 0) {
       throw new CrierError("CRIER_ERR_BAD_REQUEST", "at least one topic parameter is required");
     }
@@ -45,19 +40,19 @@ export async function handleSubscribe(
       throw new CrierError("CRIER_ERR_BAD_REQUEST", "a topic parameter is empty");
     // Compile now: an invalid or too costly selector is a 400 before the token is checked.
     const selectors = topics.map(compileSelector);
-    ctx.admission.check(req, true);
-    const claims = (await verifyRequest(ctx, req, url, "subscriber"))?.claims;
+    ctx.admission.check(ex, true);
+    const claims = (await verifyRequest(ctx, ex, url, "subscriber"))?.claims;
     if (claims === undefined && !ctx.anonymous) {
       throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a subscriber token is required");
     }
-    if (res.destroyed) return;
-    ctx.admission.check(req, false);
+    if (ex.gone) return;
+    ctx.admission.check(ex, false);
     const lastEventId =
-      lastEventIdHeader(req) ??
+      lastEventIdOf(ex.headers) ??
       url.searchParams.get("lastEventID") ??
       url.searchParams.get("last_event_id") ??
       undefined;
-    const subscription = subscribeNode(ctx.hub, req, res, {
+    const subscription = ex.stream(ctx.hub, {
       topics: selectors,
       authorized: claims?.subscribe ?? [],
       expiresAt: endOf(ctx.maxConnectionLifetimeMs, claims?.exp),
@@ -66,7 +61,7 @@ export async function handleSubscribe(
       // The standalone hub owns its connections: free node:http's objects of idle subscribers.
       detach: true,
     });
-    ctx.admission.admitted(req, subscription);
+    ctx.admission.admitted(ex, subscription);
     // The selectors as given, so that subscription events name each by the revision of its
     // parameter: `topic` (v0.x) or `match…` (draft-08).
     // [spec, draft-08] The `payload` of the first `subscribe` authorization detail whose
@@ -80,8 +75,8 @@ export async function handleSubscribe(
       ),
     );
   } catch (err) {
-    reportRefused("subscribe", req, err);
-    sendError(res, err, cors, ctx.metadata?.url);
+    reportRefused("subscribe", ex, err);
+    sendError(ex, err, cors, ctx.metadata?.url);
   }
 }
 
@@ -95,8 +90,8 @@ const KINDS: Readonly<Record<string, (value: string, base: string) => SelectorIn
   match_urlpattern: (urlpattern, base) => ({ urlpattern, base }),
 };
 
-function readSelectors(req: NodeRequest, url: URL): SelectorInput[] {
-  const base = hubUrlOf(req, url.pathname);
+function readSelectors(ex: Exchange, url: URL): SelectorInput[] {
+  const base = hubUrlOf(ex, url.pathname);
   const selectors: SelectorInput[] = [];
   for (const [name, value] of url.searchParams) {
     // Own keys only: a parameter named `valueOf` or `constructor` is not a matcher type.

@@ -13,7 +13,6 @@
  *
  * A collection lists every member in its own revision's shape.
  */
-import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
 import { coversAny } from "../../selectors/selector.ts";
 import { discoveryLink } from "../discovery.ts";
@@ -27,30 +26,30 @@ import {
 import type { TokenRevision } from "../tokens/verify.ts";
 import { reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
+import type { Exchange, ReplyHeaders } from "./exchange.ts";
 import { sendError, sendText } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
 
 export async function handleSubscriptions(
   ctx: HttpContext,
-  req: NodeRequest,
-  res: NodeResponse,
+  ex: Exchange,
   url: URL,
   cors: Readonly<Record<string, string>>,
 ): Promise<void> {
   try {
     const query = parseSubscriptionsPath(url.pathname);
     if (query === undefined) {
-      sendText(res, 404, "not found", cors);
+      sendText(ex, 404, "not found", cors);
       return;
     }
-    if (req.method !== "GET") {
-      sendText(res, 405, "use GET to read subscriptions", { ...cors, Allow: "GET" });
+    if (ex.method !== "GET") {
+      sendText(ex, 405, "use GET to read subscriptions", { ...cors, Allow: "GET" });
       return;
     }
     // [spec] To access to the URLs exposed by the web API, clients MUST be authorized according
     // to the rules defined in (#authorization). The requested URL MUST match at least one of the
     // topic selectors provided in the `mercure.subscribe` key of the JWS.
-    const claims = (await verifyRequest(ctx, req, url, "subscriber"))?.claims;
+    const claims = (await verifyRequest(ctx, ex, url, "subscriber"))?.claims;
     if (claims === undefined) {
       throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a subscriber token is required");
     }
@@ -63,23 +62,23 @@ export async function handleSubscriptions(
     // [spec] `lastEventID`: the identifier of the last event dispatched by the hub at the time of
     // this request. The value MUST be `earliest` if no events have been dispatched yet.
     const lastEventID = (await ctx.hub.lastEventId()) ?? "earliest";
-    if (res.destroyed) return;
+    if (ex.gone) return;
     const found = await documentFor(ctx, query, claims.revision);
     if (found === undefined) {
       // [spec] If the requested subscription does not exist, a `404` status code MUST be returned.
-      sendText(res, 404, "no such subscription", cors);
+      sendText(ex, 404, "no such subscription", cors);
       return;
     }
     if (found.revision === "v0") {
       // [spec, v0.x] all endpoints MUST set the `lastEventID` property at the root of the
       // returned JSON-LD document
-      sendJson(res, "application/ld+json", { ...found.body, lastEventID }, lastEventID, cors);
+      sendJson(ex, "application/ld+json", { ...found.body, lastEventID }, lastEventID, cors);
     } else {
-      sendJson(res, "application/json", found.body, lastEventID, cors, true);
+      sendJson(ex, "application/json", found.body, lastEventID, cors, true);
     }
   } catch (err) {
-    reportRefused("subscriptions", req, err);
-    sendError(res, err, cors, ctx.metadata?.url);
+    reportRefused("subscriptions", ex, err);
+    sendError(ex, err, cors, ctx.metadata?.url);
   }
 }
 
@@ -134,11 +133,11 @@ async function documentFor(
 // `content-type` attributes on the same `rel="mercure"` Link header, with the values `mercure`
 // and `application/json` respectively.
 function sendJson(
-  res: NodeResponse,
+  ex: Exchange,
   contentType: string,
   body: Record<string, unknown>,
   lastEventID: string,
-  headers: Readonly<Record<string, string>>,
+  headers: ReplyHeaders,
   cursorInLink = false,
 ): void {
   const json = JSON.stringify(body);
@@ -149,19 +148,22 @@ function sendJson(
   if (cursorInLink && headers["Access-Control-Allow-Origin"] !== undefined) {
     extra["Access-Control-Expose-Headers"] = "Link";
   }
-  res.writeHead(200, {
-    ...headers,
-    ...extra,
-    "Content-Type": contentType,
-    "Content-Length": Buffer.byteLength(json),
-    // The list changes with every connection: clients revalidate, against the last event id.
-    "Cache-Control": "private, must-revalidate",
-    // Header values are bytes: an id with non-ASCII characters travels as its UTF-8 bytes.
-    ETag: latin1(JSON.stringify(lastEventID)),
-    Link: latin1(link),
-    "X-Content-Type-Options": "nosniff",
-  });
-  res.end(json);
+  ex.reply(
+    200,
+    {
+      ...headers,
+      ...extra,
+      "Content-Type": contentType,
+      "Content-Length": String(Buffer.byteLength(json)),
+      // The list changes with every connection: clients revalidate, against the last event id.
+      "Cache-Control": "private, must-revalidate",
+      // Header values are bytes: an id with non-ASCII characters travels as its UTF-8 bytes.
+      ETag: latin1(JSON.stringify(lastEventID)),
+      Link: latin1(link),
+      "X-Content-Type-Options": "nosniff",
+    },
+    json,
+  );
 }
 
 function latin1(value: string): string {

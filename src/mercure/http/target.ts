@@ -4,8 +4,8 @@
  * header it does not check. Anything not understood is a 400 with the reason, never a throw in
  * the request listener.
  */
-import type { NodeRequest } from "../../adapters/node.ts";
 import { CrierError } from "../../errors.ts";
+import type { Exchange } from "./exchange.ts";
 import { hostOf } from "./origin.ts";
 
 // RFC 3986 reg-name (letters, digits, `-._~`, sub-delims minus `,;` kept simple) or an IP literal,
@@ -18,15 +18,15 @@ const HOST = /^(?:[A-Za-z0-9\-._~!$&'()*+=]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
  * start with `//`; absolute-form targets (`http://host/path`) give their path and query.
  * Throws `CRIER_ERR_BAD_REQUEST` for any other form or a target that does not parse.
  */
-export function requestUrl(req: NodeRequest): URL {
+export function requestUrl(ex: Pick<Exchange, "headers" | "target">): URL {
   // [spec, RFC 9112 §3.2] A server MUST respond with a 400 (Bad Request) status code to any
   // HTTP/1.1 request message that lacks a Host header field and to any request message that
   // contains […] a Host header field with an invalid field value.
-  const host = hostOf(req);
+  const host = hostOf(ex.headers);
   if (host !== undefined && !HOST.test(host)) {
     throw new CrierError("CRIER_ERR_BAD_REQUEST", "the Host header is not a valid host[:port]");
   }
-  const target = req.url ?? "/";
+  const { target } = ex;
   try {
     if (target.startsWith("/")) return new URL(`http://hub.invalid${target}`);
     if (/^https?:\/\//i.test(target)) {

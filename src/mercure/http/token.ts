@@ -2,10 +2,10 @@
  * The one way every route reads and checks a request's token: the same precedence (header,
  * opt-in query parameter, cookies) and the same base for relative URL patterns in its claims.
  */
-import type { NodeRequest } from "../../adapters/node.ts";
 import type { Claims, Role } from "../tokens/verify.ts";
 import type { HttpContext } from "./context.ts";
 import { type Credential, credentialOf } from "./credential.ts";
+import type { Exchange } from "./exchange.ts";
 import { hubUrlOf } from "./origin.ts";
 
 /** A verified token and how it came with the request. */
@@ -20,12 +20,12 @@ export interface Verified {
  */
 export async function verifyRequest(
   ctx: HttpContext,
-  req: NodeRequest,
+  ex: Exchange,
   url: URL,
   role: Role,
 ): Promise<Verified | undefined> {
-  const credential = credentialOf(req, url, ctx.authorizationQuery);
+  const credential = credentialOf(ex, url, ctx.authorizationQuery);
   if (credential === undefined) return undefined;
-  const claims = await ctx.auth.verify(credential.token, role, hubUrlOf(req, url.pathname));
+  const claims = await ctx.auth.verify(credential.token, role, hubUrlOf(ex, url.pathname));
   return { claims, via: credential.via };
 }

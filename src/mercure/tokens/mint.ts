@@ -7,6 +7,14 @@
  *   Mercure `authorization_details`.
  */
 import { SignJWT } from "jose";
+import { CrierError } from "../../errors.ts";
+import {
+  integerOption,
+  kindOf,
+  objectArgument,
+  stringListOption,
+  stringOption,
+} from "../../options.ts";
 import { prepareSigningKey } from "./keys.ts";
 import { AUTHORIZATION_DETAIL_TYPE } from "./verify.ts";
 
@@ -25,13 +33,53 @@ export interface TokenOptions {
 
 /** Signs a JWT carrying the `mercure` claim with `key` (secret or PEM private key). */
 export async function mintToken(key: string, options: TokenOptions): Promise<string> {
+  signingKeyArgument(key, "mintToken");
+  objectArgument(options, "mintToken needs options: { publish?, subscribe?, ttlSeconds? }");
   const mercure: Record<string, readonly string[]> = {};
-  if (options.publish !== undefined) mercure.publish = options.publish;
-  if (options.subscribe !== undefined) mercure.subscribe = options.subscribe;
+  const publish = stringListOption("publish", options.publish);
+  const subscribe = stringListOption("subscribe", options.subscribe);
+  if (publish !== undefined) mercure.publish = publish;
+  if (subscribe !== undefined) mercure.subscribe = subscribe;
+  const ttl =
+    options.ttlSeconds === undefined
+      ? undefined
+      : integerOption("ttlSeconds", options.ttlSeconds, 0);
   const { signingKey, alg } = prepareSigningKey(key);
   const jwt = new SignJWT({ mercure }).setProtectedHeader({ alg, typ: "JWT" }).setIssuedAt();
-  if (options.ttlSeconds !== undefined) jwt.setExpirationTime(`${options.ttlSeconds}s`);
+  if (ttl !== undefined) jwt.setExpirationTime(`${ttl}s`);
   return jwt.sign(signingKey);
+}
+
+// The key signs: an HMAC secret or a PEM private key, as text.
+function signingKeyArgument(key: unknown, where: string): void {
+  if (typeof key !== "string" || key === "") {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${where} needs the signing key as its first argument: an HMAC secret or a PEM private key, as a string; got ${kindOf(key)}`,
+    );
+  }
+}
+
+// Each matcher is `{ match, match_type? }`, as the token will carry it.
+function matchersOption(name: string, value: unknown): readonly TopicMatcher[] | undefined {
+  if (value === undefined) return undefined;
+  const valid =
+    Array.isArray(value) &&
+    value.every(
+      (m: { match?: unknown; match_type?: unknown } | null) =>
+        typeof m === "object" &&
+        m !== null &&
+        typeof m.match === "string" &&
+        m.match !== "" &&
+        (m.match_type === undefined || m.match_type === "exact" || m.match_type === "urlpattern"),
+    );
+  if (!valid) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${name} must be an array of { match, match_type?: "exact" | "urlpattern" }, got ${kindOf(value)}`,
+    );
+  }
+  return value;
 }
 
 /** A draft-08 topic matcher: `exact` (the default) or `urlpattern`; `*` matches every topic. */
@@ -61,19 +109,34 @@ export interface AccessTokenOptions {
  * authorization detail per action that has topics.
  */
 export async function mintAccessToken(key: string, options: AccessTokenOptions): Promise<string> {
+  signingKeyArgument(key, "mintAccessToken");
+  objectArgument(
+    options,
+    "mintAccessToken needs options: { audience, issuer?, subject?, publish?, subscribe?, ttlSeconds? }",
+  );
+  const audience = stringOption("audience", options.audience, true);
+  if (audience === undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "mintAccessToken needs audience: the hub's resource identifier (its jwtAudience)",
+    );
+  }
+  const issuer = stringOption("issuer", options.issuer, true);
+  const subject = stringOption("subject", options.subject, true);
+  const ttl = integerOption("ttlSeconds", options.ttlSeconds, 3600);
   const details: Record<string, unknown>[] = [];
   for (const action of ["publish", "subscribe"] as const) {
-    const topics = options[action];
+    const topics = matchersOption(action, options[action]);
     if (topics === undefined || topics.length === 0) continue;
     details.push({ type: AUTHORIZATION_DETAIL_TYPE, actions: [action], topics });
   }
   const { signingKey, alg } = prepareSigningKey(key);
   const jwt = new SignJWT({ authorization_details: details })
     .setProtectedHeader({ alg, typ: "at+jwt" })
-    .setAudience(options.audience)
+    .setAudience(audience)
     .setIssuedAt()
-    .setExpirationTime(`${options.ttlSeconds ?? 3600}s`);
-  if (options.issuer !== undefined) jwt.setIssuer(options.issuer);
-  if (options.subject !== undefined) jwt.setSubject(options.subject);
+    .setExpirationTime(`${ttl}s`);
+  if (issuer !== undefined) jwt.setIssuer(issuer);
+  if (subject !== undefined) jwt.setSubject(subject);
   return jwt.sign(signingKey);
 }

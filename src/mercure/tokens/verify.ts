@@ -23,6 +23,7 @@ import {
 } from "jose";
 import { CrierError } from "../../errors.ts";
 import { LruCache } from "../../lru.ts";
+import { booleanOption, integerOption, objectArgument, stringOption } from "../../options.ts";
 import {
   ANY_TOPIC,
   compileClaim,
@@ -109,9 +110,15 @@ export class Authenticator {
   readonly #cache: LruCache<string, Claims>;
 
   constructor(options: AuthenticatorOptions) {
+    objectArgument(
+      options,
+      "new Authenticator needs options: { publisherKey?, subscriberKey?, jwks?, issuer?, audience? }",
+    );
     const jwks = options.jwks === undefined ? undefined : prepareJwks(options.jwks);
-    const { publisherKey, subscriberKey } = options;
-    if (options.allowWeakKey !== true) {
+    // A key is a secret or a PEM text: a Buffer or a KeyObject would be read as something else.
+    const publisherKey = stringOption("publisherKey", options.publisherKey, true);
+    const subscriberKey = stringOption("subscriberKey", options.subscriberKey, true);
+    if (!booleanOption("allowWeakKey", options.allowWeakKey, false)) {
       const allow = "set allowWeakKey";
       if (publisherKey !== undefined) checkSecretStrength(publisherKey, "publisherKey", allow);
       if (subscriberKey !== undefined) checkSecretStrength(subscriberKey, "subscriberKey", allow);
@@ -120,9 +127,9 @@ export class Authenticator {
       publisher: publisherKey === undefined ? jwks : prepareKey(publisherKey),
       subscriber: subscriberKey === undefined ? jwks : prepareKey(subscriberKey),
     };
-    this.#issuer = options.issuer;
-    this.#audience = options.audience;
-    this.#cache = new LruCache(options.cacheSize ?? 1000);
+    this.#issuer = stringOption("issuer", options.issuer, true);
+    this.#audience = stringOption("audience", options.audience, true);
+    this.#cache = new LruCache(integerOption("cacheSize", options.cacheSize, 1000, 1));
   }
 
   /**
@@ -130,6 +137,13 @@ export class Authenticator {
    * hub's URL) resolves relative `URLPattern` matchers of access tokens.
    */
   async verify(token: string, role: Role, base?: string): Promise<Claims> {
+    if (role !== "publisher" && role !== "subscriber") {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        `verify's role must be "publisher" or "subscriber", got ${JSON.stringify(role)}`,
+      );
+    }
+    if (typeof token !== "string") throw invalid("malformed token: not a string");
     const cacheKey = `${role}\u0000${base ?? ""}\u0000${token}`;
     const cached = this.#cache.get(cacheKey);
     if (cached !== undefined && !isExpired(cached)) return cached;

@@ -1,0 +1,75 @@
+/**
+ * The {@link Exchange} of node:http (and node:http2's compatibility API): the request and
+ * response pair of a request listener, including Express's, mounted under a path or not.
+ */
+import {
+  isHttp2Response,
+  type NodeRequest,
+  type NodeResponse,
+  subscribeNode,
+} from "../../adapters/node.ts";
+import type { Hub, SubscribeOptions } from "../../hub.ts";
+import type { Subscription } from "../../subscriber.ts";
+import { readBody } from "./body.ts";
+import type { Exchange, ExchangeHeaders, ReplyHeaders } from "./exchange.ts";
+
+/** A request of node:http answered through its `ServerResponse`. */
+export class NodeExchange implements Exchange {
+  readonly req: NodeRequest;
+  readonly res: NodeResponse;
+
+  constructor(req: NodeRequest, res: NodeResponse) {
+    this.req = req;
+    this.res = res;
+  }
+
+  get method(): string {
+    return this.req.method ?? "GET";
+  }
+
+  // Express strips the mount path from `url` (`app.use("/.well-known/mercure", handler)` sees
+  // `/`) and keeps the target as received in `originalUrl`: the routes match the full path.
+  get target(): string {
+    return (this.req as { originalUrl?: unknown }).originalUrl === undefined
+      ? (this.req.url ?? "/")
+      : String((this.req as { originalUrl?: unknown }).originalUrl);
+  }
+
+  get headers(): ExchangeHeaders {
+    return this.req.headers;
+  }
+
+  get secure(): boolean {
+    return "encrypted" in this.req.socket;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.req.socket.remoteAddress;
+  }
+
+  get gone(): boolean {
+    return this.res.destroyed;
+  }
+
+  body(limit: number): Promise<Buffer> {
+    return readBody(this.req, limit);
+  }
+
+  reply(status: number, headers: ReplyHeaders, body?: string): void {
+    const { res } = this;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    // An oversized body is refused before it is read; close so the rest is not parsed as a
+    // request (HTTP/1.1). An HTTP/2 stream ends alone, the rest of its body is discarded.
+    if (status === 413 && !isHttp2Response(res)) res.shouldKeepAlive = false;
+    res.writeHead(status, headers);
+    if (body === undefined) res.end();
+    else res.end(body);
+  }
+
+  stream(hub: Hub, options: SubscribeOptions): Subscription {
+    return subscribeNode(hub, this.req, this.res, options);
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Plain JavaScript can pass anything: each public factory and function refuses an argument of
+ * the wrong shape with a CrierError whose code is stable and whose message names the fix, never
+ * a TypeError from deep inside or a silent default.
+ */
+import assert from "node:assert/strict";
+import { afterEach, describe, test } from "node:test";
+import {
+  compileSelector,
+  createHub,
+  encodeComment,
+  encodeEvent,
+  type Hub,
+  isCrierError,
+} from "../src/index.ts";
+import {
+  Authenticator,
+  activeSubscriptionsOf,
+  createFetchHandler,
+  createHandler,
+  createHubServer,
+  discoveryLink,
+  mintAccessToken,
+  mintToken,
+  shutdown,
+} from "../src/mercure/index.ts";
+import { Readiness, registerMetrics } from "../src/ops/metrics.ts";
+import { SECRET } from "./helpers.ts";
+
+// What a plain JavaScript caller may hand over: the types say nothing at run time.
+const js = (value: unknown) => value as never;
+
+/** A CrierError with `code` whose message matches `fix`. */
+function refused(code: string, fix: RegExp) {
+  return (err: unknown) => {
+    assert.ok(isCrierError(err), `expected a CrierError, got ${String(err)}`);
+    assert.equal(err.code, code);
+    assert.match(err.message, fix);
+    return true;
+  };
+}
+const invalid = (fix: RegExp) => refused("CRIER_ERR_INVALID_OPTION", fix);
+
+describe("public entries refuse arguments of the wrong shape, naming the fix", () => {
+  let hub: Hub;
+  afterEach(() => hub?.close());
+
+  test("createHandler (and the servers and Fetch handler built on it)", () => {
+    hub = createHub({ keepAliveMs: 0 });
+    assert.throws(() => createHandler(js(undefined)), invalid(/needs options: \{ hub/));
+    assert.throws(() => createHandler(js({ hub: {} })), invalid(/hub made by createHub\(\)/));
+    assert.throws(
+      () => createHandler(js({ hub, anonymous: "false" })),
+      invalid(/anonymous must be true or false/),
+    );
+    assert.throws(
+      () => createHandler(js({ hub, corsOrigins: "https://a.test" })),
+      invalid(/corsOrigins must be an array of strings/),
+    );
+    assert.throws(
+      () => createHandler(js({ hub, routes: { "/x": "y" } })),
+      invalid(/routes\["\/x"\] must be a function/),
+    );
+    assert.throws(
+      () => createHandler(js({ hub, ready: true })),
+      invalid(/ready must be a function/),
+    );
+    assert.throws(
+      () => createHubServer(js({ hub, subscriptions: 1 })),
+      invalid(/subscriptions must be true or false/),
+    );
+    assert.throws(
+      () => createFetchHandler(js({ hub: null })),
+      invalid(/hub made by createHub\(\)/),
+    );
+  });
+
+  test("Authenticator, and its verify", async () => {
+    hub = createHub({ keepAliveMs: 0 });
+    assert.throws(() => new Authenticator(js(null)), invalid(/needs options/));
+    assert.throws(
+      () => new Authenticator(js({ publisherKey: Buffer.from(SECRET) })),
+      invalid(/publisherKey must be a non-empty string/),
+    );
+    assert.throws(
+      () => new Authenticator(js({ subscriberKey: 42 })),
+      invalid(/subscriberKey must be a non-empty string/),
+    );
+    assert.throws(() => new Authenticator(js({ jwks: [] })), invalid(/"keys" array/));
+    assert.throws(
+      () => new Authenticator(js({ audience: 1 })),
+      invalid(/audience must be a non-empty string/),
+    );
+    assert.throws(
+      () => new Authenticator(js({ cacheSize: "big" })),
+      invalid(/cacheSize must be an integer/),
+    );
+    const auth = new Authenticator({ publisherKey: SECRET });
+    await assert.rejects(auth.verify("a.b.c", js("admin")), invalid(/"publisher" or "subscriber"/));
+    await assert.rejects(
+      auth.verify(js(42), "publisher"),
+      refused("CRIER_ERR_INVALID_TOKEN", /not a string/),
+    );
+  });
+
+  test("mintToken and mintAccessToken", async () => {
+    hub = createHub({ keepAliveMs: 0 });
+    await assert.rejects(
+      mintToken(js(undefined), { publish: ["*"] }),
+      invalid(/signing key as its first argument/),
+    );
+    await assert.rejects(mintToken(SECRET, js(undefined)), invalid(/mintToken needs options/));
+    await assert.rejects(
+      mintToken(SECRET, js({ publish: "*" })),
+      invalid(/publish must be an array of strings/),
+    );
+    await assert.rejects(
+      mintToken(SECRET, js({ ttlSeconds: "1h" })),
+      invalid(/ttlSeconds must be an integer/),
+    );
+    await assert.rejects(mintAccessToken(SECRET, js({})), invalid(/needs audience/));
+    await assert.rejects(
+      mintAccessToken(SECRET, js({ audience: "https://hub.test", publish: ["*"] })),
+      invalid(/publish must be an array of \{ match, match_type/),
+    );
+  });
+
+  test("compileSelector", () => {
+    hub = createHub({ keepAliveMs: 0 });
+    assert.throws(() => compileSelector(js(42)), invalid(/a string or \{ exact \}/));
+    assert.throws(() => compileSelector(js(null)), invalid(/a string or \{ exact \}/));
+    assert.throws(() => compileSelector(js({ exact: 42 })), invalid(/exact must be a string/));
+    assert.throws(
+      () => compileSelector(js({ urlpattern: "/a", base: 1 })),
+      invalid(/base must be a string/),
+    );
+    assert.throws(
+      () => compileSelector(js({ regex: "a.*" })),
+      invalid(/unknown topic selector kind/),
+    );
+    // A subscription's selectors go through the same check.
+    assert.throws(
+      () =>
+        hub.connect(
+          js({ start() {}, write: () => true, end() {}, destroy() {} }),
+          js({ topics: [7] }),
+        ),
+      invalid(/a string or \{ exact \}/),
+    );
+  });
+
+  test("hub.connect and hub.updates refuse a resume id or headers of the wrong type", () => {
+    hub = createHub({ keepAliveMs: 0 });
+    assert.throws(
+      () => hub.updates(js({ topics: ["t"], lastEventId: 5 })),
+      invalid(/lastEventId must be a string/),
+    );
+    const sink = { start() {}, write: () => true, end() {}, destroy() {} };
+    assert.throws(
+      () => hub.connect(sink, js({ topics: ["t"], headers: "x-a: 1" })),
+      invalid(/headers must be an object/),
+    );
+    assert.equal(hub.stats.subscribers, 0, "nothing was registered");
+  });
+
+  test("encodeEvent and encodeComment", () => {
+    hub = createHub({ keepAliveMs: 0 });
+    const badEvent = (fix: RegExp) => refused("CRIER_ERR_INVALID_EVENT", fix);
+    assert.throws(() => encodeEvent(js(null)), badEvent(/needs an event object/));
+    assert.throws(
+      () => encodeEvent(js({ data: { a: 1 } })),
+      badEvent(/data must be a string \(JSON.stringify/),
+    );
+    assert.throws(() => encodeEvent(js({ id: 7 })), badEvent(/id must be a string/));
+    assert.throws(
+      () => encodeEvent(js({ retry: "5" })),
+      badEvent(/retry must be a non-negative integer/),
+    );
+    assert.throws(() => encodeComment(js(5)), badEvent(/text must be a string/));
+  });
+
+  test("discoveryLink, activeSubscriptionsOf, Readiness, registerMetrics and shutdown", async () => {
+    hub = createHub({ keepAliveMs: 0 });
+    assert.throws(() => discoveryLink(js(42)), invalid(/hub URL, or an array of them, as strings/));
+    assert.throws(() => discoveryLink(js([new URL("https://hub.test")])), invalid(/as strings/));
+    assert.throws(
+      () => discoveryLink("https://hub.test", js({ self: 1 })),
+      invalid(/self must be a string/),
+    );
+    assert.throws(
+      () => activeSubscriptionsOf(js(undefined)),
+      invalid(/activeSubscriptionsOf needs a hub/),
+    );
+    assert.throws(() => new Readiness(js({})), invalid(/new Readiness needs a hub/));
+    assert.throws(
+      () => registerMetrics(js({ hub: "hub" })),
+      invalid(/registerMetrics's hub option needs a hub/),
+    );
+    await assert.rejects(shutdown(js(undefined), hub), invalid(/shutdown needs the server/));
+  });
+});
+
+describe("RedisBackplane refuses options of the wrong shape", () => {
+  test("before it connects anywhere", async () => {
+    const { RedisBackplane } = await import("../src/backplane/redis.ts");
+    assert.throws(() => new RedisBackplane(js(null)), invalid(/takes options: \{ url\?/));
+    assert.throws(
+      () => new RedisBackplane(js({ url: 6379 })),
+      invalid(/url must be a non-empty string/),
+    );
+    assert.throws(
+      () => new RedisBackplane(js({ blockMs: "2s" })),
+      invalid(/blockMs must be an integer/),
+    );
+    assert.throws(
+      () => new RedisBackplane(js({ redis: "tls" })),
+      invalid(/redis must be ioredis options/),
+    );
+    assert.throws(
+      () => new RedisBackplane(js({ prefix: 1 })),
+      invalid(/redis prefix must be a string/),
+    );
+  });
+});
