@@ -19,6 +19,8 @@
  *   import { FileBackplane } from "crier-hub/file";
  *   const hub = createHub({ backplane: new FileBackplane({ path: "/var/lib/crier/history" }) });
  */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { CrierError } from "../errors.ts";
 import { FILE_DEFAULTS, HISTORY_SYNCS, type HistorySync } from "../history/file-defaults.ts";
@@ -72,6 +74,7 @@ export class FileBackplane implements Backplane {
     this.#pollMs = integerOption("pollMs", options.pollMs, FILE_DEFAULTS.pollMs);
     const { open } = loadLmdb();
     const path = options.path;
+    assertReadsCleanly(path);
     try {
       // `always`: each commit is flushed before it resolves. `batch`: commits resolve once
       // visible, and lmdb-js flushes each right after; after a power loss it reopens at the last
@@ -126,10 +129,15 @@ export class FileBackplane implements Backplane {
       });
     } catch (err) {
       if (seq !== undefined) this.#own.delete(seq);
+      // lmdb-js puts the cause of a failed commit (ENOSPC, …) in a promise of its own, which
+      // would otherwise end the process as an unhandled rejection.
+      const cause = await (err as { commitError?: Promise<unknown> }).commitError?.catch(
+        (reason: unknown) => reason,
+      );
       throw new CrierError(
         "CRIER_ERR_UNAVAILABLE",
-        `the history file cannot be written (${reasonOf(err)}); retry later`,
-        { cause: err },
+        `the history file cannot be written (${reasonOf(cause ?? err)}); retry later`,
+        { cause: cause ?? err },
       );
     }
     if ("duplicate" in appended) {
@@ -186,6 +194,40 @@ export class FileBackplane implements Backplane {
     }
     if (gap) this.#reset?.();
   }
+}
+
+// LMDB trusts its file: one that is not LMDB, or is damaged, can kill the process that opens it
+// (SIGSEGV, SIGBUS) instead of failing, and a supervisor would restart it into the same crash.
+// So an existing file is first read whole by a throwaway process, read-only; it is opened here
+// only if that process did not die of it. Its other failures are left to the open below.
+function assertReadsCleanly(path: string): void {
+  if (!existsSync(path)) return;
+  const lmdb = createRequire(import.meta.url).resolve("lmdb");
+  const script = `const env = require(${JSON.stringify(lmdb)}).open({ path: process.argv[1], noSubdir: true, maxDbs: 4, readOnly: true });
+    env.getStats();
+    for (const name of ["meta", "updates", "ids"]) for (const _ of env.openDB({ name, encoding: "json" }).getRange({}));`;
+  const child = spawnSync(process.execPath, ["-e", script, path], {
+    stdio: "ignore",
+    timeout: 60_000,
+  });
+  if (child.signal !== null) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `history file ${path} cannot be opened (reading it crashed with ${child.signal}: it is damaged or not a history file): restore it from a copy, or remove it and start an empty history`,
+    );
+  }
+}
+
+/**
+ * True for lmdb-js's error of a failed commit. Its failure is already answered (a publish
+ * rejected with `CRIER_ERR_UNAVAILABLE`), but lmdb-js also rejects an internal promise with it
+ * that no caller can handle: an app that exits on unhandled rejections should let these pass.
+ */
+export function isCommitFailure(reason: unknown): boolean {
+  const commitError = (reason as { commitError?: Promise<unknown> } | null)?.commitError;
+  if (!(commitError instanceof Promise)) return false;
+  commitError.catch(() => {});
+  return true;
 }
 
 function reasonOf(err: unknown): string {

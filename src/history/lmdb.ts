@@ -137,7 +137,7 @@ export class LmdbHistory {
         // Too big to keep: delivered live, never resumable past; older ids answer "unknown".
         while (s.first < s.next) this.#evict(s);
         s.first = s.next = seq + 1;
-        this.#meta.put("state", s);
+        this.#meta.putSync("state", s);
         return { update, seq };
       }
       const expired = this.maxAgeMs > 0 ? Date.now() - this.maxAgeMs : -1;
@@ -148,11 +148,11 @@ export class LmdbHistory {
       ) {
         this.#evict(s);
       }
-      this.#updates.put(seq, encode(update, size));
-      if (id !== `${this.epoch}-${seq}`) this.#ids.put(id, seq);
+      this.#updates.putSync(seq, encode(update, size));
+      if (id !== `${this.epoch}-${seq}`) this.#ids.putSync(id, seq);
       s.next = seq + 1;
       s.bytes += size;
-      this.#meta.put("state", s);
+      this.#meta.putSync("state", s);
       return { update, seq };
     });
   }
@@ -191,8 +191,8 @@ export class LmdbHistory {
   #evict(s: State): void {
     const oldest = this.#updates.get(s.first);
     if (oldest !== undefined) {
-      this.#updates.remove(s.first);
-      if (this.#ids.get(oldest.i) === s.first) this.#ids.remove(oldest.i);
+      this.#updates.removeSync(s.first);
+      if (this.#ids.get(oldest.i) === s.first) this.#ids.removeSync(oldest.i);
       s.bytes -= oldest.n;
     }
     s.first++;
