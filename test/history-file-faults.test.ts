@@ -155,3 +155,47 @@ describe("the history file under faults, with real processes", { timeout: 120_00
     await refused(path, /^crier: --history-file: history file \S+ cannot be opened \(/);
   });
 });
+
+describe("the history file on a full disk, with a real process", { timeout: 120_000 }, () => {
+  test("answers publishes 503 while the disk is full, keeps serving, loses nothing acknowledged, and accepts publishes again once there is room", async (t) => {
+    const fs = tmpfs("2m");
+    if ("skip" in fs) return t.skip(fs.skip);
+    // Room that is given back once the disk has filled.
+    writeFileSync(join(fs.mount, "filler"), Buffer.alloc(256 * 1024));
+    const path = join(fs.mount, "history");
+    const first = await hub(path);
+    const acknowledged: string[] = [];
+    let refusal: { status: number; body: string } | undefined;
+    for (let i = 0; i < 1000 && refusal === undefined; i++) {
+      const result = await publish(first.url, { topic: "t", data: `${i}:${"x".repeat(8000)}` });
+      if (result.status === 200) acknowledged.push(result.body);
+      else refusal = result;
+    }
+    assert.equal(refusal?.status, 503, "the disk never filled");
+    assert.match(refusal?.body ?? "", /^the history file cannot be written \(No space left/);
+    assert.ok(acknowledged.length > 10);
+    // Still serving: a client resumes from a recent id (a replay of the whole 2 MB would pass
+    // a subscriber's queue bound).
+    const client = new SseClient("t");
+    clients.push(client);
+    await client.connect(first.url, acknowledged.at(-21));
+    await waitFor(() => client.ids.length >= 20, 10_000, "the replay");
+    assert.deepEqual(client.ids, acknowledged.slice(-20));
+    rmSync(join(fs.mount, "filler"));
+    const again = await publish(first.url, { topic: "t", data: "room again" });
+    assert.equal(again.status, 200, again.body);
+    acknowledged.push(again.body);
+    await waitFor(() => client.ids.length === 21, 10_000, "the live update");
+    client.close();
+    first.run.child.kill("SIGTERM");
+    assert.equal(await first.run.exit, 0);
+    // Every acknowledged update is in the file, in order.
+    const backplane = new FileBackplane({ path, pollMs: 0 });
+    backplane.start(() => {});
+    assert.deepEqual(
+      backplane.replay("earliest")?.updates.map((u) => u.id),
+      acknowledged,
+    );
+    await backplane.close();
+  });
+});
