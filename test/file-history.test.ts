@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { FileBackplane, type FileBackplaneOptions } from "../src/backplane/file.ts";
+import { parseServeConfig } from "../src/cli/config.ts";
 import { isCrierError } from "../src/errors.ts";
 import { createHub } from "../src/hub.ts";
 import { type Update, validateUpdate } from "../src/update.ts";
@@ -197,5 +198,47 @@ describe("FileBackplane", () => {
       () => new FileBackplane({} as FileBackplaneOptions),
       (err) => isCrierError(err, "CRIER_ERR_INVALID_OPTION"),
     );
+  });
+});
+
+describe("the history file's settings", () => {
+  const KEY = { CRIER_JWT_KEY: "a-secret-of-at-least-thirty-two-bytes!!" };
+  const refusal = (argv: string[], env: Record<string, string> = {}) => {
+    try {
+      parseServeConfig(argv, { ...KEY, ...env });
+    } catch (err) {
+      assert.ok(isCrierError(err, "CRIER_ERR_INVALID_OPTION"));
+      return err.message;
+    }
+    assert.fail("accepted");
+  };
+
+  test("reads --history-file, --history-sync and --history-max-age, and lets --workers go without Redis", () => {
+    const config = parseServeConfig(
+      ["--history-file", "/var/lib/crier/h", "--history-sync", "ALWAYS", "--workers", "2"],
+      { ...KEY, CRIER_HISTORY_MAX_AGE: "60000" },
+    );
+    assert.deepEqual(config.historyFile, {
+      path: "/var/lib/crier/h",
+      sync: "always",
+      maxAgeMs: 60_000,
+      origin: "--history-file",
+    });
+    assert.equal(config.workers, 2);
+    assert.equal(parseServeConfig([], KEY).historyFile, undefined);
+  });
+
+  test("refuses a sync policy or an age limit without a file, a misspelt policy, and a file beside Redis", () => {
+    assert.match(refusal(["--history-sync", "always"]), /^--history-sync needs --history-file/);
+    assert.match(refusal([], { CRIER_HISTORY_MAX_AGE: "5" }), /^CRIER_HISTORY_MAX_AGE needs/);
+    assert.match(
+      refusal(["--history-file", "h", "--history-sync", "never"]),
+      /^--history-sync must be one of batch, always, got "never"$/,
+    );
+    assert.match(
+      refusal(["--history-file", "h", "--redis", "redis://127.0.0.1:6379"]),
+      /^--history-file and --redis both say where the history is; give one$/,
+    );
+    assert.match(refusal(["--workers", "2"]), /^--workers needs --redis or --history-file/);
   });
 });
