@@ -147,6 +147,15 @@ async function main(): Promise<number> {
       ...(servers.includes("crier-2node")
         ? { "crier-2node": of("crier-2node"), twoNodeRatio: ratios(of("crier-2node"), of("crier")) }
         : {}),
+      // The history in a file against the history in memory: crier-file ÷ crier.
+      ...(servers.includes("crier-file")
+        ? {
+            "crier-file": of("crier-file"),
+            fileRatio: ratios(of("crier-file"), of("crier")),
+            "crier-file-always": of("crier-file-always"),
+            fileAlwaysRatio: ratios(of("crier-file-always"), of("crier")),
+          }
+        : {}),
       runs: runs.map((r) => ({
         server: r.server,
         round: r.round,

@@ -138,6 +138,11 @@ export const SCENARIOS: Scenario[] = [
   // Scale out on Redis: publishers on node A, subscribers half on A and half on B, both nodes on
   // the server core; compared with single-node crier (in memory) and the baseline.
   { ...fanout("fanout-2node", 1000, 20_000), servers: ["baseline", "crier", "crier-2node"] },
+  // The history in a file (both sync policies) against the history in memory, alternated.
+  {
+    ...fanout("fanout-1k-file", 1000, 20_000),
+    servers: ["crier", "crier-file", "crier-file-always"],
+  },
 ];
 
 /** `--smoke`: tiny sizes, correctness only; finishes in seconds. */

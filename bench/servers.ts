@@ -3,9 +3,10 @@
  * generator pinned to core 1, stop both within a bound, and describe the machine.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import net from "node:net";
-import os from "node:os";
+import os, { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { LoadConfig, LoadResult } from "./loadgen.ts";
@@ -22,9 +23,10 @@ export const JWT_KEY = "bench-secret-key-bench-secret-key";
 
 /**
  * The servers a scenario can compare; crier ones only if built. `crier-2node` is two crier
- * processes sharing updates through Redis (see `two-nodes.ts`).
+ * processes sharing updates through Redis (see `two-nodes.ts`); `crier-file` keeps its history
+ * in a new `--history-file` (`crier-file-always`: with `--history-sync always`).
  */
-export type ServerName = "baseline" | "crier" | "crier-2node";
+export type ServerName = "baseline" | "crier" | "crier-2node" | "crier-file" | "crier-file-always";
 
 /** A started server under test: one process, or several that act as one. */
 export interface Running {
@@ -109,16 +111,28 @@ export async function startPinned(label: string, argv: string[], port: number) {
 
 /** Starts the baseline or crier on a free port, pinned to the server core. */
 export async function startServer(
-  name: "baseline" | "crier",
+  name: "baseline" | "crier" | "crier-file" | "crier-file-always",
   historySize?: number,
 ): Promise<Running> {
   const port = await freePort();
+  // A history file of its own, in a folder removed with the server.
+  const dir = name.startsWith("crier-file") ? mkdtempSync(join(tmpdir(), "crier-bench-")) : "";
+  const file =
+    dir === ""
+      ? []
+      : ["--history-file", join(dir, "history")].concat(
+          name === "crier-file-always" ? ["--history-sync", "always"] : [],
+        );
   const argv =
     name === "baseline"
       ? ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)]
-      : crierArgv(port, historySize);
+      : crierArgv(port, historySize, file);
   const { child, pid } = await startPinned(name, argv, port);
-  return { name, port, pid, stop: () => stopProcess(child) };
+  const stop = async () => {
+    await stopProcess(child);
+    if (dir !== "") rmSync(dir, { recursive: true, force: true });
+  };
+  return { name, port, pid, stop };
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */

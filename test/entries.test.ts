@@ -47,7 +47,15 @@ function packagesLoadedBy(entry: string, use = ""): Set<string> {
 describe("entry points", () => {
   test("importing the core loads no token, selector-engine or Redis package", () => {
     const loaded = packagesLoadedBy("index.ts");
-    for (const name of ["jose", "re2js", "urlpattern-polyfill", "ioredis", "prom-client", "pino"]) {
+    for (const name of [
+      "jose",
+      "re2js",
+      "urlpattern-polyfill",
+      "ioredis",
+      "lmdb",
+      "prom-client",
+      "pino",
+    ]) {
       assert.ok(!loaded.has(name), `crier loaded ${name}`);
     }
   });
@@ -67,6 +75,18 @@ describe("entry points", () => {
     const redis = packagesLoadedBy("backplane/redis.ts", "new entry.RedisBackplane({});");
     assert.ok(redis.has("ioredis"));
     assert.ok(!redis.has("jose"));
+  });
+
+  test("crier-hub/file loads lmdb once a backplane is made, and no Redis or token package", () => {
+    assert.ok(!packagesLoadedBy("backplane/file.ts").has("lmdb"));
+    const file = packagesLoadedBy(
+      "backplane/file.ts",
+      `const { mkdtempSync } = await import("node:fs");
+      const dir = mkdtempSync((await import("node:os")).tmpdir() + "/crier-entry-file-");
+      await new entry.FileBackplane({ path: dir + "/history" }).close();`,
+    );
+    assert.ok(file.has("lmdb"));
+    for (const name of ["ioredis", "jose"]) assert.ok(!file.has(name), name);
   });
 
   test("crier/metrics loads prom-client, and neither jose, ioredis nor pino", () => {

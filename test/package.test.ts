@@ -86,6 +86,7 @@ describe("the published package", { concurrency: true }, () => {
         "--ignore-scripts",
         tarball,
         `ioredis@${installedVersion("ioredis")}`,
+        `lmdb@${installedVersion("lmdb")}`,
         `@types/node@${installedVersion("@types/node")}`,
       ],
       app,

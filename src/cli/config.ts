@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import { CrierError } from "../errors.ts";
+import { HISTORY_SYNCS, type HistorySync } from "../history/file-defaults.ts";
 import type { HubOptions } from "../hub.ts";
 import type { HubServerOptions } from "../mercure/http/limits.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/levels.ts";
@@ -25,6 +26,8 @@ export interface ServeConfig {
   readonly handler: Omit<HubServerOptions, "hub">;
   /** Where updates are shared between nodes; `undefined`: in this process only. */
   readonly redis: RedisConfig | undefined;
+  /** The history file; `undefined`: the history is in memory (or in Redis). */
+  readonly historyFile: HistoryFileConfig | undefined;
   /** Certificate and key (PEM) to serve HTTPS with HTTP/2; `undefined`: plain HTTP/1.1. */
   readonly tls: TlsConfig | undefined;
   /** Processes serving the port (node:cluster). 1: this process only. */
@@ -52,6 +55,15 @@ export interface RedisConfig {
   readonly prefix: string;
   readonly maxLen: number;
   readonly maxAgeMs: number;
+}
+
+/** The `--history-file`, `--history-sync` and `--history-max-age` flags. */
+export interface HistoryFileConfig {
+  readonly path: string;
+  readonly sync: HistorySync;
+  readonly maxAgeMs: number;
+  /** Where the path was given (`--history-file` or `CRIER_HISTORY_FILE`), for messages. */
+  readonly origin: string;
 }
 
 /** The `--tls-*` flags, read. */
@@ -166,11 +178,18 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   const { publisherKey, subscriberKey, jwks, devMode } = keysOf(s);
   const redisText = s.text("redis");
   const redisUrl = redisText === undefined ? undefined : redisUrlOf(redisText, s.origin("redis"));
-  const workers = s.integer("workers");
-  if (workers > 1 && redisUrl === undefined) {
+  const historyFile = historyFileOf(s);
+  if (historyFile !== undefined && redisUrl !== undefined) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      "--workers needs --redis: each worker would otherwise keep its own history and miss updates published to the others",
+      `${historyFile.origin} and ${s.origin("redis")} both say where the history is; give one`,
+    );
+  }
+  const workers = s.integer("workers");
+  if (workers > 1 && redisUrl === undefined && historyFile === undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "--workers needs --redis or --history-file: each worker would otherwise keep its own history and miss updates published to the others",
     );
   }
   return {
@@ -208,6 +227,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
             maxLen: s.integer("redis-max-len"),
             maxAgeMs: s.integer("redis-max-age"),
           },
+    historyFile,
     tls: tlsOf(s),
     workers,
     devMode,
@@ -220,6 +240,23 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       drainTimeoutMs: s.integer("drain-timeout"),
     },
   };
+}
+
+// The history file's sync policy and age limit mean nothing without it: refused, not ignored.
+function historyFileOf(s: Settings): HistoryFileConfig | undefined {
+  const path = s.text("history-file");
+  const sync = s.choice("history-sync", HISTORY_SYNCS) as HistorySync;
+  const maxAgeMs = s.integer("history-max-age");
+  if (path !== undefined) return { path, sync, maxAgeMs, origin: s.origin("history-file") };
+  for (const name of ["history-sync", "history-max-age"] as const) {
+    if (s.text(name) !== SETTINGS[name].default) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        `${s.origin(name)} needs --history-file (${SETTINGS["history-file"].env}): the in-memory history has no such setting`,
+      );
+    }
+  }
+  return undefined;
 }
 
 // Both files or neither; each must be readable, and the pair must make a TLS context (a PEM

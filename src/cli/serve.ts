@@ -7,7 +7,9 @@ import cluster from "node:cluster";
 import { createServer, type Server } from "node:http";
 import type { Http2SecureServer } from "node:http2";
 import type { Logger } from "pino";
+import type { FileBackplane } from "../backplane/file.ts";
 import type { RedisBackplane } from "../backplane/redis.ts";
+import { CrierError, isCrierError } from "../errors.ts";
 import { createHub, type Hub } from "../hub.ts";
 import { createSecureHubServer } from "../mercure/http/secure.ts";
 import { createHubServer } from "../mercure/http/server.ts";
@@ -16,7 +18,12 @@ import { MERCURE_PATH } from "../mercure/paths.ts";
 import { mintToken } from "../mercure/tokens/mint.ts";
 import { VERSION } from "../ops/build.ts";
 import { Readiness } from "../ops/health.ts";
-import { parseServeConfig, type RedisConfig, type ServeConfig } from "./config.ts";
+import {
+  type HistoryFileConfig,
+  parseServeConfig,
+  type RedisConfig,
+  type ServeConfig,
+} from "./config.ts";
 import { log } from "./output.ts";
 import { redact } from "./urls.ts";
 import { runWorkers } from "./workers.ts";
@@ -31,6 +38,10 @@ export async function serve(argv: string[]): Promise<number> {
       ? { CRIER_JWT_KEY: key, CRIER_ANONYMOUS: "1" }
       : ({} as Record<string, string>);
     if (config.devMode) await announceDevMode(defaultUrlOf(config), key);
+    // A history file that cannot be used is refused here, once, rather than by every worker.
+    if (config.historyFile !== undefined) {
+      await (await fileBackplane(config.historyFile, config.hub.history?.maxEvents)).close();
+    }
     // Each worker drains on its own; it is killed only once its drain should long be over.
     return runWorkers(config.workers, env, log, config.ops.drainTimeoutMs);
   }
@@ -46,7 +57,11 @@ export async function serve(argv: string[]): Promise<number> {
   );
   const backplane =
     config.redis === undefined ? undefined : await redisBackplane(config.redis, logger);
-  const hub = createHub({ ...config.hub, backplane });
+  const file =
+    config.historyFile === undefined
+      ? undefined
+      : await fileBackplane(config.historyFile, config.hub.history?.maxEvents);
+  const hub = createHub({ ...config.hub, backplane: backplane ?? file });
   logHub(logger, hub);
   if (config.redis !== undefined) await connected(hub, config.redis);
   const readiness = new Readiness(hub, backplane);
@@ -150,6 +165,7 @@ function describeConfig(config: ServeConfig): Record<string, unknown> {
     corsOrigins: handler.corsOrigins,
     redis:
       config.redis === undefined ? undefined : { ...config.redis, url: redact(config.redis.url) },
+    historyFile: config.historyFile,
     ...config.ops,
   };
 }
@@ -166,6 +182,30 @@ async function redisBackplane(config: RedisConfig, logger: Logger): Promise<Redi
     logger.info({ epoch }, "Redis stream is new; older ids resume from earliest"),
   );
   return backplane;
+}
+
+// Loaded only when asked for, so a hub without --history-file never loads LMDB. A file that
+// cannot be used is a usage error (exit 2), named by the flag or variable that gave it.
+async function fileBackplane(
+  config: HistoryFileConfig,
+  maxEvents: number | undefined,
+): Promise<FileBackplane> {
+  const { FileBackplane, isCommitFailure } = await import("../backplane/file.ts");
+  // A failed commit (a full disk) is answered 503 to its publisher, but lmdb-js also rejects a
+  // promise of its own that no one can hold; that one must not end the process.
+  if (process.listenerCount("unhandledRejection") === 0) {
+    process.on("unhandledRejection", (reason) => {
+      if (!isCommitFailure(reason)) throw reason;
+    });
+  }
+  try {
+    return new FileBackplane({ ...config, maxEvents });
+  } catch (err) {
+    if (!isCrierError(err, "CRIER_ERR_INVALID_OPTION")) throw err;
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", `${config.origin}: ${err.message}`, {
+      cause: err,
+    });
+  }
 }
 
 // The hub bounds its own wait (readyTimeoutMs); this only names Redis in the message.

@@ -6,6 +6,7 @@
  * Flags win over environment variables; an empty variable counts as unset.
  */
 
+import { FILE_DEFAULTS, HISTORY_SYNCS } from "../history/file-defaults.ts";
 import { HISTORY_DEFAULTS } from "../history/memory.ts";
 import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
 import { HUB_DEFAULTS } from "../hub.ts";
@@ -124,7 +125,28 @@ const table = {
     default: String(HISTORY_DEFAULTS.maxEvents),
     min: 0,
     max: 10_000_000,
-    help: "updates kept in memory for resume",
+    help: "updates kept for resume (in memory, or in `--history-file`)",
+  },
+  "history-file": {
+    type: "string",
+    env: "CRIER_HISTORY_FILE",
+    defaultText: "none: in memory",
+    help: "keep the history in this file (LMDB; needs the `lmdb` package), so that it survives a restart; see docs/history-file.md",
+  },
+  "history-sync": {
+    type: "string",
+    env: "CRIER_HISTORY_SYNC",
+    default: FILE_DEFAULTS.sync,
+    help: `with \`--history-file\`: ${HISTORY_SYNCS.map((s) => `\`${s}\``).join(" or ")}; \`batch\` acknowledges a publish once committed (a power loss can lose the last few ms), \`always\` once flushed to disk`,
+  },
+  "history-max-age": {
+    type: "integer",
+    env: "CRIER_HISTORY_MAX_AGE",
+    default: String(FILE_DEFAULTS.maxAgeMs),
+    defaultText: "`0` (off)",
+    min: 0,
+    max: 2 ** 40,
+    help: "with `--history-file`: ms after which an update is evicted",
   },
   "keep-alive": {
     type: "integer",
@@ -175,7 +197,7 @@ const table = {
     default: "1",
     min: 1,
     max: 1024,
-    help: "processes serving the port (node:cluster); needs `--redis`",
+    help: "processes serving the port (node:cluster); needs `--redis` or `--history-file`",
   },
   "max-subscribers-per-ip": {
     type: "integer",
