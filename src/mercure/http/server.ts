@@ -14,6 +14,7 @@ import { integerOption } from "../../options.ts";
 import { MERCURE_PATH, SUBSCRIPTIONS_PATH } from "../paths.ts";
 import { type HandlerOptions, type HttpContext, resolveContext } from "./context.ts";
 import { corsHeaders, preflight } from "./cors.ts";
+import { handleDashboard } from "./dashboard.ts";
 import { sendHomePage } from "./home.ts";
 import { sendMetadata } from "./metadata.ts";
 import { handlePublish } from "./publish.ts";
@@ -91,6 +92,7 @@ function route(ctx: HttpContext, req: NodeRequest, res: NodeResponse): void {
     else sendText(res, 503, "not ready", { "Retry-After": String(RETRY_AFTER_SECONDS) });
     return;
   }
+  if (handleDashboard(ctx, req, res, url)) return;
   const extra =
     read && Object.hasOwn(ctx.routes, url.pathname) ? ctx.routes[url.pathname] : undefined;
   if (extra !== undefined) {

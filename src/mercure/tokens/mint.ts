@@ -16,6 +16,8 @@ export interface TokenOptions {
   readonly publish?: readonly string[] | undefined;
   /** Topic selectors the bearer may receive private updates for. */
   readonly subscribe?: readonly string[] | undefined;
+  /** Grant the `admin` right (`mercure.admin: true`): the dashboard's figures. Default false. */
+  readonly admin?: boolean | undefined;
   /**
    * Lifetime in seconds; omitted: the token does not expire (the command line's `crier token`
    * defaults to 3600 and asks for `--ttl 0` to mint one that never does).
@@ -25,9 +27,10 @@ export interface TokenOptions {
 
 /** Signs a JWT carrying the `mercure` claim with `key` (secret or PEM private key). */
 export async function mintToken(key: string, options: TokenOptions): Promise<string> {
-  const mercure: Record<string, readonly string[]> = {};
+  const mercure: Record<string, readonly string[] | boolean> = {};
   if (options.publish !== undefined) mercure.publish = options.publish;
   if (options.subscribe !== undefined) mercure.subscribe = options.subscribe;
+  if (options.admin === true) mercure.admin = true;
   const { signingKey, alg } = prepareSigningKey(key);
   const jwt = new SignJWT({ mercure }).setProtectedHeader({ alg, typ: "JWT" }).setIssuedAt();
   if (options.ttlSeconds !== undefined) jwt.setExpirationTime(`${options.ttlSeconds}s`);
@@ -52,6 +55,11 @@ export interface AccessTokenOptions {
   readonly publish?: readonly TopicMatcher[] | undefined;
   /** Topic matchers the bearer may receive private updates for. Default none. */
   readonly subscribe?: readonly TopicMatcher[] | undefined;
+  /**
+   * Grant the `admin` right: one more authorization detail with the `admin` action (its topics
+   * `*`, since the spec requires some; the right is not per topic). Default false.
+   */
+  readonly admin?: boolean | undefined;
   /** Lifetime in seconds. Default 3,600: access tokens always expire. */
   readonly ttlSeconds?: number | undefined;
 }
@@ -66,6 +74,9 @@ export async function mintAccessToken(key: string, options: AccessTokenOptions):
     const topics = options[action];
     if (topics === undefined || topics.length === 0) continue;
     details.push({ type: AUTHORIZATION_DETAIL_TYPE, actions: [action], topics });
+  }
+  if (options.admin === true) {
+    details.push({ type: AUTHORIZATION_DETAIL_TYPE, actions: ["admin"], topics: [{ match: "*" }] });
   }
   const { signingKey, alg } = prepareSigningKey(key);
   const jwt = new SignJWT({ authorization_details: details })

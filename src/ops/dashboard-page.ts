@@ -1,0 +1,310 @@
+/**
+ * The dashboard page: one self-contained HTML document (its style and script inline, no CDN, no
+ * build step). It reads the hub's figures from `/dashboard.json` as an event stream (one
+ * snapshot a second, over `fetch` so that the token goes in an `Authorization` header, never in
+ * a URL), tails a topic selector through the Mercure endpoint, and publishes from a form.
+ *
+ * The token comes from the page's fragment (`/#token=…`: a fragment is never sent to the
+ * server, so it reaches no log) or the token field, and is kept in the tab's sessionStorage.
+ * The script is allowed by its hash in the Content-Security-Policy, and nothing else is.
+ */
+import { createHash } from "node:crypto";
+
+const STYLE = `
+  :root { --fg: #1d2127; --muted: #667; --line: #dde; --accent: #1f6feb; --bad: #c62828; --ok: #2e7d32; }
+  body { font: 14px/1.45 system-ui, sans-serif; margin: 0; color: var(--fg); background: #f6f7f9; }
+  header { display: flex; gap: 1rem; align-items: baseline; padding: .75rem 1.25rem; background: #fff; border-bottom: 1px solid var(--line); }
+  header h1 { font-size: 1.1rem; margin: 0; }
+  main { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); gap: 1rem; padding: 1rem 1.25rem; }
+  section { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; }
+  h2 { font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 .5rem; }
+  .figures { display: grid; grid-template-columns: repeat(3, 1fr); gap: .5rem; }
+  .figure b { display: block; font-size: 1.6rem; font-variant-numeric: tabular-nums; }
+  .figure span { color: var(--muted); font-size: .8rem; }
+  svg { width: 100%; height: 70px; display: block; background: #fafbfc; border: 1px solid #eef; }
+  table { width: 100%; border-collapse: collapse; font-variant-numeric: tabular-nums; }
+  td { padding: .15rem .25rem; border-bottom: 1px solid #f0f0f4; word-break: break-all; }
+  td.n { text-align: right; width: 6rem; }
+  input[type=text], textarea { width: 100%; box-sizing: border-box; font: 13px ui-monospace, monospace; padding: .3rem; margin: .15rem 0; }
+  button { font: inherit; padding: .25rem .75rem; }
+  #tail { list-style: none; padding: 0; margin: .5rem 0 0; max-height: 16rem; overflow: auto; font: 12px ui-monospace, monospace; }
+  #tail li { border-bottom: 1px solid #f0f0f4; padding: .15rem 0; white-space: pre-wrap; word-break: break-all; }
+  .state { font-weight: 600; }
+  .up, .memory { color: var(--ok); } .down, .error { color: var(--bad); }
+  .muted { color: var(--muted); }
+`;
+
+const SCRIPT = `
+"use strict";
+const $ = (id) => document.getElementById(id);
+const store = window.sessionStorage;
+let token = "";
+const fromHash = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+if (fromHash) {
+  token = decodeURIComponent(fromHash[1]);
+  store.setItem("crierDashboardToken", token);
+  history.replaceState(null, "", location.pathname);
+} else token = store.getItem("crierDashboardToken") || "";
+$("token").value = token;
+const auth = (t) => (t ? { Authorization: "Bearer " + t } : {});
+const fmt = (n) => (n === null || n === undefined ? "-" : Number(n).toLocaleString("en"));
+
+// A small event-stream reader over fetch: [spec] lines end in CRLF, LF or CR; a blank line
+// dispatches the event; a line starting with a colon is a comment.
+async function readEvents(res, onEvent, signal) {
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let event = { data: [], id: "", type: "" };
+  signal.addEventListener("abort", () => reader.cancel().catch(() => {}));
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    const lines = buffer.split(/\\r\\n|\\r|\\n/);
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === "") {
+        if (event.data.length > 0) onEvent({ id: event.id, type: event.type, data: event.data.join("\\n") });
+        event = { data: [], id: event.id, type: "" };
+        continue;
+      }
+      if (line.startsWith(":")) continue;
+      const colon = line.indexOf(":");
+      const name = colon < 0 ? line : line.slice(0, colon);
+      let field = colon < 0 ? "" : line.slice(colon + 1);
+      if (field.startsWith(" ")) field = field.slice(1);
+      if (name === "data") event.data.push(field);
+      else if (name === "id") event.id = field;
+      else if (name === "event") event.type = field;
+    }
+  }
+}
+
+function chart(svg, values, color) {
+  const w = 300, h = 70, max = Math.max(1, ...values);
+  const step = values.length > 1 ? w / (values.length - 1) : w;
+  const points = values.map((v, i) => (i * step).toFixed(1) + "," + (h - 4 - (v / max) * (h - 8)).toFixed(1));
+  svg.setAttribute("viewBox", "0 0 " + w + " " + h);
+  svg.setAttribute("preserveAspectRatio", "none");
+  svg.replaceChildren();
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", points.join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", color);
+  line.setAttribute("stroke-width", "1.5");
+  line.setAttribute("vector-effect", "non-scaling-stroke");
+  svg.append(line);
+  svg.dataset.max = String(max);
+}
+
+function rows(table, entries) {
+  table.replaceChildren(...entries.map(([name, n]) => {
+    const tr = document.createElement("tr");
+    const a = document.createElement("td");
+    const b = document.createElement("td");
+    a.textContent = name;
+    b.textContent = fmt(n);
+    b.className = "n";
+    tr.append(a, b);
+    return tr;
+  }));
+}
+
+function render(s) {
+  const last = s.series[s.series.length - 1];
+  $("subscribers").textContent = fmt(s.subscribers);
+  $("publishes").textContent = fmt(last ? last.publishesPerSec : 0);
+  $("deliveries").textContent = fmt(last ? last.deliveriesPerSec : 0);
+  $("published").textContent = fmt(s.published);
+  $("delivered").textContent = fmt(s.delivered);
+  $("queued").textContent = fmt(s.queuedBytes);
+  $("history").textContent = fmt(s.historyEvents);
+  $("dropped").textContent = fmt(s.dropped);
+  $("version").textContent = "v" + s.version + " on Node " + s.node + ", up " + fmt(s.uptimeSeconds) + " s";
+  const state = s.closing ? "draining" : s.backplane;
+  $("backplane").textContent = state;
+  $("backplane").className = "state " + (s.closing ? "down" : s.backplane);
+  chart($("chart-publishes"), s.series.map((x) => x.publishesPerSec), "#1f6feb");
+  chart($("chart-deliveries"), s.series.map((x) => x.deliveriesPerSec), "#8250df");
+  chart($("chart-subscribers"), s.series.map((x) => x.subscribers), "#2e7d32");
+  rows($("disconnects"), Object.entries(s.disconnects).sort((a, b) => b[1] - a[1]));
+  rows($("selectors"), Object.entries(s.selectors));
+  const topics = s.topics.map((t) => [t.topic, t.updates]);
+  if (s.otherTopics > 0) topics.push(["(other topics)", s.otherTopics]);
+  rows($("topics"), topics);
+  $("status").textContent = "live";
+  $("status").className = "state up";
+}
+
+let figures;
+async function follow() {
+  figures?.abort();
+  const controller = new AbortController();
+  figures = controller;
+  try {
+    const res = await fetch("/dashboard.json", {
+      headers: { Accept: "text/event-stream", ...auth(token) },
+      signal: controller.signal,
+    });
+    if (!res.ok) {
+      const reason = (await res.text()).trim();
+      $("status").textContent = res.status + ": " + reason;
+      $("status").className = "state error";
+      // A refused token stays refused: wait for another one.
+      if (res.status === 401 || res.status === 403) return;
+    } else await readEvents(res, (e) => render(JSON.parse(e.data)), controller.signal);
+  } catch (err) {
+    if (controller.signal.aborted) return;
+    $("status").textContent = "disconnected: " + err.message;
+    $("status").className = "state error";
+  }
+  if (!controller.signal.aborted) setTimeout(follow, 2000);
+}
+
+$("token-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  token = $("token").value.trim();
+  store.setItem("crierDashboardToken", token);
+  follow();
+});
+
+let tail;
+$("tail-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  tail?.abort();
+  const list = $("tail");
+  if ($("tail-button").textContent === "Stop") {
+    $("tail-button").textContent = "Tail";
+    return;
+  }
+  const controller = new AbortController();
+  tail = controller;
+  $("tail-button").textContent = "Stop";
+  const url = new URL("/.well-known/mercure", location.origin);
+  url.searchParams.append("topic", $("tail-topic").value);
+  const add = (text, cls) => {
+    const li = document.createElement("li");
+    li.textContent = text;
+    if (cls) li.className = cls;
+    list.prepend(li);
+    while (list.children.length > 100) list.lastChild.remove();
+  };
+  try {
+    const res = await fetch(url, {
+      headers: { Accept: "text/event-stream", ...auth($("tail-token").value.trim() || token) },
+      signal: controller.signal,
+    });
+    if (!res.ok) add("refused: " + res.status + " " + (await res.text()).trim(), "error");
+    else {
+      add("tailing " + $("tail-topic").value, "muted");
+      await readEvents(res, (ev) => add(ev.id + (ev.type ? " [" + ev.type + "]" : "") + "  " + ev.data), controller.signal);
+    }
+  } catch (err) {
+    if (!controller.signal.aborted) add("ended: " + err.message, "error");
+  }
+  if (tail === controller) $("tail-button").textContent = "Tail";
+});
+
+$("publish-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const body = new URLSearchParams({ topic: $("publish-topic").value, data: $("publish-data").value });
+  if ($("publish-private").checked) body.set("private", "on");
+  try {
+    const res = await fetch("/.well-known/mercure", {
+      method: "POST",
+      body,
+      headers: auth($("publish-token").value.trim() || token),
+    });
+    const text = (await res.text()).trim();
+    $("publish-result").textContent = res.ok ? "published " + text : "refused: " + res.status + " " + text;
+    $("publish-result").className = res.ok ? "up" : "error";
+  } catch (err) {
+    $("publish-result").textContent = "failed: " + err.message;
+    $("publish-result").className = "error";
+  }
+});
+
+follow();
+`;
+
+/** The page, as served at `/` when the dashboard is on. */
+export const DASHBOARD_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Crier dashboard</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<header>
+  <h1>Crier</h1>
+  <span id="version" class="muted"></span>
+  <span>backplane: <span id="backplane" class="state">-</span></span>
+  <span>figures: <span id="status" class="state">connecting</span></span>
+  <form id="token-form" style="margin-left:auto;display:flex;gap:.25rem">
+    <input id="token" type="text" placeholder="token with the admin right" autocomplete="off" style="width:18rem">
+    <button>Use</button>
+  </form>
+</header>
+<main>
+<section>
+  <h2>Now</h2>
+  <div class="figures">
+    <div class="figure"><b id="subscribers">-</b><span>subscribers</span></div>
+    <div class="figure"><b id="publishes">-</b><span>publishes/s</span></div>
+    <div class="figure"><b id="deliveries">-</b><span>deliveries/s</span></div>
+    <div class="figure"><b id="published">-</b><span>updates since start</span></div>
+    <div class="figure"><b id="delivered">-</b><span>deliveries since start</span></div>
+    <div class="figure"><b id="queued">-</b><span>bytes queued</span></div>
+    <div class="figure"><b id="history">-</b><span>events in history</span></div>
+    <div class="figure"><b id="dropped">-</b><span>updates dropped</span></div>
+  </div>
+</section>
+<section>
+  <h2>Publishes/s, last minutes</h2><svg id="chart-publishes"></svg>
+  <h2 style="margin-top:.5rem">Deliveries/s</h2><svg id="chart-deliveries"></svg>
+  <h2 style="margin-top:.5rem">Subscribers</h2><svg id="chart-subscribers"></svg>
+</section>
+<section>
+  <h2>Busiest topics (last 1-2 minutes)</h2><table id="topics"></table>
+  <h2 style="margin-top:.75rem">Disconnects by reason</h2><table id="disconnects"></table>
+  <h2 style="margin-top:.75rem">Selectors by kind</h2><table id="selectors"></table>
+</section>
+<section>
+  <h2>Tail</h2>
+  <form id="tail-form">
+    <input id="tail-topic" type="text" placeholder="topic selector: a topic, * or a URI template" value="*">
+    <input id="tail-token" type="text" placeholder="subscriber token (default: the token above)" autocomplete="off">
+    <button id="tail-button">Tail</button>
+  </form>
+  <ul id="tail"></ul>
+</section>
+<section>
+  <h2>Publish</h2>
+  <form id="publish-form">
+    <input id="publish-topic" type="text" placeholder="topic" required>
+    <textarea id="publish-data" rows="3" placeholder="data"></textarea>
+    <label><input id="publish-private" type="checkbox"> private</label>
+    <input id="publish-token" type="text" placeholder="publisher token (default: the token above)" autocomplete="off">
+    <button>Publish</button> <span id="publish-result"></span>
+  </form>
+</section>
+</main>
+<script>${SCRIPT}</script>
+</body>
+</html>
+`;
+
+const scriptHash = createHash("sha256").update(SCRIPT).digest("base64");
+
+/** Headers of the page: only its own script runs, and it talks only to this origin. */
+export const DASHBOARD_PAGE_HEADERS: Readonly<Record<string, string>> = {
+  "Content-Type": "text/html; charset=utf-8",
+  "Content-Length": String(Buffer.byteLength(DASHBOARD_PAGE)),
+  "Content-Security-Policy": `default-src 'none'; script-src 'sha256-${scriptHash}'; style-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+  "X-Content-Type-Options": "nosniff",
+  "Cache-Control": "no-cache",
+  "Referrer-Policy": "no-referrer",
+};
