@@ -135,6 +135,10 @@ export const SCENARIOS: Scenario[] = [
       live: r.connect.live,
     }),
   },
+  // What watching the hub costs the fan-out: crier alone against crier with its metrics scraped
+  // once a second, and against crier with one dashboard open; alternated in each round.
+  { ...fanout("fanout-1k-metrics", 1000, 20_000), servers: ["crier", "crier-metrics"] },
+  { ...fanout("fanout-1k-dashboard", 1000, 20_000), servers: ["crier", "crier-dashboard"] },
   // Scale out on Redis: publishers on node A, subscribers half on A and half on B, both nodes on
   // the server core; compared with single-node crier (in memory) and the baseline.
   { ...fanout("fanout-2node", 1000, 20_000), servers: ["baseline", "crier", "crier-2node"] },
