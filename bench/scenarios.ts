@@ -77,6 +77,12 @@ function phaseMetrics(p: PhaseResult | undefined, prefix = ""): Metrics {
     [`${prefix}duplicates`]: p.duplicates,
     [`${prefix}reordered`]: p.reordered,
     [`${prefix}closed`]: p.closedDuringPhase,
+    // The server's CPU time per delivered event: its cost, which holds up better than a rate
+    // when someone else's load takes the server's core for part of the run.
+    [`${prefix}serverUsPerEvent`]:
+      p.delivered > 0
+        ? Math.round(((p.cpu.serverCpuPct * p.cpu.ms * 10) / p.delivered) * 100) / 100
+        : 0,
     ...cpuMetrics(p.cpu, prefix),
   };
 }
