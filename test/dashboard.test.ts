@@ -124,6 +124,31 @@ describe("the dashboard's figures", () => {
     assert.ok(latest.series.length >= 1, "the chart's samples come with each snapshot");
   });
 
+  test("count at most maxTopics topics by name, and the rest as other topics", async () => {
+    t = await startHub({}, { dashboard: { open: true, maxTopics: 2 } });
+    for (const topic of ["https://a.example/1", "https://a.example/2", "https://a.example/3"]) {
+      await publish(t.url, { topic, data: "x" }, t.publisherToken);
+    }
+    await publish(t.url, { topic: "https://a.example/1", data: "x" }, t.publisherToken);
+    const snapshot = (await (await figures(t)).json()) as DashboardSnapshot;
+    assert.deepEqual(snapshot.topics, [
+      { topic: "https://a.example/1", updates: 2 },
+      { topic: "https://a.example/2", updates: 1 },
+    ]);
+    assert.equal(snapshot.otherTopics, 1);
+  });
+
+  test("answer HEAD / with the page's headers and refuse other methods on the figures", async () => {
+    t = await startHub({}, { dashboard: true });
+    const head = await fetch(new URL("/", t.url), { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.match(head.headers.get("content-security-policy") ?? "", /script-src 'sha256-/);
+    const post = await fetch(new URL("/dashboard.json", t.url), { method: "POST" });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get("allow"), "GET");
+    await post.arrayBuffer();
+  });
+
   test("are served without a token when open (dev mode), and not at all when off", async () => {
     t = await startHub({}, { dashboard: { open: true } });
     assert.equal((await figures(t)).status, 200);
