@@ -8,9 +8,15 @@
  *   createHubServer({ hub: createHub(), publisherKey, subscriberKey }).listen(3000);
  */
 
+export type {
+  DashboardOptions,
+  DashboardSample,
+  DashboardSnapshot,
+} from "../ops/dashboard.ts";
 export { type ActiveSubscriptions, activeSubscriptionsOf } from "./active.ts";
 export { type DiscoveryOptions, discoveryLink } from "./discovery.ts";
 export type { HandlerOptions } from "./http/context.ts";
+export { DASHBOARD_JSON_PATH } from "./http/dashboard.ts";
 export {
   createHandler,
   createHubServer,

@@ -149,7 +149,7 @@ export class Dashboard {
       closing: this.#hub.closing,
       topics,
       otherTopics: this.#other + this.#previousOther,
-      series: this.#series,
+      series: [...this.#series],
     };
   }
 
