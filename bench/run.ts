@@ -51,6 +51,13 @@ function ratios(a: Metrics, b: Metrics): Record<string, number | null> {
   return out;
 }
 
+/** The figures of a variant of crier run beside plain crier, and its ratio variant ÷ crier. */
+function variantOf(servers: ServerName[], of: (s: ServerName) => Metrics): Record<string, unknown> {
+  const variant = servers.find((s) => s === "crier-metrics" || s === "crier-dashboard");
+  if (variant === undefined || !servers.includes("crier")) return {};
+  return { [variant]: of(variant), variantRatio: ratios(of(variant), of("crier")) };
+}
+
 /** Problems that make a smoke run fail: any loss, duplicate, reordering or broken stream. */
 function smokeFailures(run: RunRecord, subscribers: number, events: number): string[] {
   if (run.error) return [run.error];
@@ -143,6 +150,8 @@ async function main(): Promise<number> {
       baseline: of("baseline"),
       crier: haveCrier ? of("crier") : null,
       ratio: haveCrier ? ratios(of("crier"), of("baseline")) : null,
+      // A variant against plain crier (metrics, dashboard): variant ÷ crier.
+      ...variantOf(servers, of),
       // Two nodes on Redis against one node in memory: crier-2node ÷ crier.
       ...(servers.includes("crier-2node")
         ? { "crier-2node": of("crier-2node"), twoNodeRatio: ratios(of("crier-2node"), of("crier")) }

@@ -77,6 +77,12 @@ function phaseMetrics(p: PhaseResult | undefined, prefix = ""): Metrics {
     [`${prefix}duplicates`]: p.duplicates,
     [`${prefix}reordered`]: p.reordered,
     [`${prefix}closed`]: p.closedDuringPhase,
+    // The server's CPU time per delivered event: its cost, which holds up better than a rate
+    // when someone else's load takes the server's core for part of the run.
+    [`${prefix}serverUsPerEvent`]:
+      p.delivered > 0
+        ? Math.round(((p.cpu.serverCpuPct * p.cpu.ms * 10) / p.delivered) * 100) / 100
+        : 0,
     ...cpuMetrics(p.cpu, prefix),
   };
 }
@@ -135,6 +141,10 @@ export const SCENARIOS: Scenario[] = [
       live: r.connect.live,
     }),
   },
+  // What watching the hub costs the fan-out: crier alone against crier with its metrics scraped
+  // once a second, and against crier with one dashboard open; alternated in each round.
+  { ...fanout("fanout-1k-metrics", 1000, 20_000), servers: ["crier", "crier-metrics"] },
+  { ...fanout("fanout-1k-dashboard", 1000, 20_000), servers: ["crier", "crier-dashboard"] },
   // Scale out on Redis: publishers on node A, subscribers half on A and half on B, both nodes on
   // the server core; compared with single-node crier (in memory) and the baseline.
   { ...fanout("fanout-2node", 1000, 20_000), servers: ["baseline", "crier", "crier-2node"] },

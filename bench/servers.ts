@@ -9,6 +9,8 @@ import os, { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { createParser } from "eventsource-parser";
+import { mintToken } from "../src/mercure/tokens/mint.ts";
 import type { LoadConfig, LoadResult } from "./loadgen.ts";
 
 /** The repository root: children run from here so `--import tsx` and `dist/` resolve. */
@@ -24,9 +26,19 @@ export const JWT_KEY = "bench-secret-key-bench-secret-key";
 /**
  * The servers a scenario can compare; crier ones only if built. `crier-2node` is two crier
  * processes sharing updates through Redis (see `two-nodes.ts`); `crier-file` keeps its history
- * in a new `--history-file` (`crier-file-always`: with `--history-sync always`).
+ * in a new `--history-file` (`crier-file-always`: with `--history-sync always`). `crier-metrics`
+ * is crier with `--metrics`, scraped once a second (Prometheus' default is every 15 s);
+ * `crier-dashboard` is crier with `--dashboard` and one dashboard open (the figures' event
+ * stream, one snapshot a second). Both watchers run in the runner, on the generator's core.
  */
-export type ServerName = "baseline" | "crier" | "crier-2node" | "crier-file" | "crier-file-always";
+export type ServerName =
+  | "baseline"
+  | "crier"
+  | "crier-2node"
+  | "crier-file"
+  | "crier-file-always"
+  | "crier-metrics"
+  | "crier-dashboard";
 
 /** A started server under test: one process, or several that act as one. */
 export interface Running {
@@ -109,30 +121,80 @@ export async function startPinned(label: string, argv: string[], port: number) {
   throw new Error(`${label} did not become healthy on port ${port}: ${stderr.trim()}`);
 }
 
-/** Starts the baseline or crier on a free port, pinned to the server core. */
+/** Starts the baseline or a single-node crier on a free port, pinned to the server core. */
 export async function startServer(
-  name: "baseline" | "crier" | "crier-file" | "crier-file-always",
+  name: Exclude<ServerName, "crier-2node">,
   historySize?: number,
 ): Promise<Running> {
   const port = await freePort();
   // A history file of its own, in a folder removed with the server.
   const dir = name.startsWith("crier-file") ? mkdtempSync(join(tmpdir(), "crier-bench-")) : "";
-  const file =
-    dir === ""
-      ? []
-      : ["--history-file", join(dir, "history")].concat(
+  const extra =
+    dir !== ""
+      ? ["--history-file", join(dir, "history")].concat(
           name === "crier-file-always" ? ["--history-sync", "always"] : [],
-        );
+        )
+      : name === "crier-metrics"
+        ? ["--metrics"]
+        : name === "crier-dashboard"
+          ? ["--dashboard"]
+          : [];
   const argv =
     name === "baseline"
       ? ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)]
-      : crierArgv(port, historySize, file);
+      : crierArgv(port, historySize, extra);
   const { child, pid } = await startPinned(name, argv, port);
-  const stop = async () => {
-    await stopProcess(child);
-    if (dir !== "") rmSync(dir, { recursive: true, force: true });
+  const origin = `http://127.0.0.1:${port}`;
+  const stopWatching =
+    name === "crier-metrics"
+      ? scrapeMetrics(origin)
+      : name === "crier-dashboard"
+        ? await openDashboard(origin)
+        : () => {};
+  return {
+    name,
+    port,
+    pid,
+    stop: async () => {
+      stopWatching();
+      await stopProcess(child);
+      if (dir !== "") rmSync(dir, { recursive: true, force: true });
+    },
   };
-  return { name, port, pid, stop };
+}
+
+/** Scrapes `/metrics` once a second until the returned function is called. */
+function scrapeMetrics(origin: string): () => void {
+  const timer = setInterval(() => {
+    fetch(`${origin}/metrics`).then(
+      (res) => res.arrayBuffer(),
+      () => {},
+    );
+  }, 1000);
+  return () => clearInterval(timer);
+}
+
+/** Follows the dashboard's figures as its page does, until the returned function is called. */
+async function openDashboard(origin: string): Promise<() => void> {
+  const token = await mintToken(JWT_KEY, { admin: true });
+  const controller = new AbortController();
+  const res = await fetch(`${origin}/dashboard.json`, {
+    headers: { Accept: "text/event-stream", Authorization: `Bearer ${token}` },
+    signal: controller.signal,
+  });
+  if (!res.ok || res.body === null) throw new Error(`dashboard answered ${res.status}`);
+  const body = res.body;
+  // Parsed as the page does, so that a snapshot is read whole before the next is asked for.
+  const parser = createParser({ onEvent: (event) => JSON.parse(event.data) });
+  void (async () => {
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of body) parser.feed(decoder.decode(chunk, { stream: true }));
+    } catch {
+      // stopped
+    }
+  })();
+  return () => controller.abort();
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */

@@ -17,8 +17,9 @@ export const CLIENT_USAGE = {
   subscribe: `crier subscribe TOPIC... [--url U] [--token T] [--jwt-key K] [--last-event-id ID]
   Prints each event as one JSON line ({id, type, data}) until interrupted. Without --token or a
   key, subscribes anonymously.`,
-  token: `crier token [--jwt-key K] [--publish SEL]... [--subscribe SEL]... [--ttl SECONDS]
-  Prints a token signed with --jwt-key or CRIER_JWT_KEY. --ttl defaults to 3600; 0: never expires.`,
+  token: `crier token [--jwt-key K] [--publish SEL]... [--subscribe SEL]... [--admin] [--ttl SECONDS]
+  Prints a token signed with --jwt-key or CRIER_JWT_KEY. --admin grants the dashboard's figures.
+  --ttl defaults to 3600; 0: never expires.`,
 } as const;
 
 /** True (and the command's usage printed) when `argv` asks for help. */
@@ -124,6 +125,7 @@ export async function token(argv: string[]): Promise<number> {
       audience: { type: "string" },
       issuer: { type: "string" },
       subject: { type: "string" },
+      admin: { type: "boolean" },
     },
   });
   const key = keyOf(values);
@@ -152,6 +154,7 @@ export async function token(argv: string[]): Promise<number> {
       subject: values.subject,
       publish: matchers(values.publish, values["publish-urlpattern"]),
       subscribe: matchers(values.subscribe, values["subscribe-urlpattern"]),
+      admin: values.admin,
       ttlSeconds: ttlSeconds === 0 ? undefined : ttlSeconds,
     });
   } else {
@@ -167,6 +170,7 @@ export async function token(argv: string[]): Promise<number> {
     jwt = await mintToken(key, {
       publish: values.publish,
       subscribe: values.subscribe,
+      admin: values.admin,
       ttlSeconds: ttlSeconds === 0 ? undefined : ttlSeconds,
     });
   }

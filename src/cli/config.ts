@@ -38,11 +38,13 @@ export interface ServeConfig {
   readonly ops: OpsConfig;
 }
 
-/** The `--metrics*`, `--log-*` and `--drain-timeout` flags. */
+/** The `--metrics*`, `--dashboard`, `--log-*` and `--drain-timeout` flags. */
 export interface OpsConfig {
   readonly metrics: boolean;
   /** A port of their own for the metrics; `undefined`: the hub's port. */
   readonly metricsPort: number | undefined;
+  /** The live dashboard at `/` (on in dev mode). */
+  readonly dashboard: boolean;
   readonly logLevel: LogLevel;
   /** `undefined`: pretty on a terminal, else JSON. */
   readonly logFormat: LogFormat | undefined;
@@ -235,6 +237,8 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       // A separate metrics port implies metrics, served there only.
       metrics: s.boolean("metrics") || s.text("metrics-port") !== undefined,
       metricsPort: s.text("metrics-port") === undefined ? undefined : s.integer("metrics-port"),
+      // Read even in dev mode, so a misspelt value is refused there too.
+      dashboard: s.boolean("dashboard") || devMode,
       logLevel: s.choice("log-level", LOG_LEVELS) ?? "info",
       logFormat: s.choice("log-format", LOG_FORMATS),
       drainTimeoutMs: s.integer("drain-timeout"),

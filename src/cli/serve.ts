@@ -68,7 +68,9 @@ export async function serve(argv: string[]): Promise<number> {
   const metrics = ops.metrics ? await startMetrics(hub, backplane) : undefined;
   const routes =
     metrics !== undefined && ops.metricsPort === undefined ? { "/metrics": metrics.handler } : {};
-  const handler = { hub, ...config.handler, ready: readiness.ready, routes };
+  // Dev mode serves the dashboard's figures without a token: its key dies with the process.
+  const dashboard = ops.dashboard && { backplane, open: config.devMode };
+  const handler = { hub, ...config.handler, ready: readiness.ready, routes, dashboard };
   const server =
     config.tls === undefined
       ? createHubServer(handler)
@@ -238,5 +240,6 @@ async function announceDevMode(url: string, key: string): Promise<void> {
   Do not use this in production: set --jwt-key (or CRIER_JWT_KEY).
   Subscribe:  curl -N '${url}?topic=demo'
   Publish:    curl -d topic=demo -d data=hello -H 'Authorization: Bearer ${token}' ${url}
+  Dashboard:  ${new URL("/", url).href}
   This token expires in 24 hours (${expires}); restart the hub for a new key and token.`);
 }

@@ -275,6 +275,13 @@ const table = {
     max: 65535,
     help: "serve `/metrics` on this port instead (on `--host`), and not on the hub's port; implies `--metrics`",
   },
+  dashboard: {
+    type: "boolean",
+    env: "CRIER_DASHBOARD",
+    default: "false",
+    defaultText: "off; on in dev mode",
+    help: "serve the live dashboard at `/` and its figures at `/dashboard.json`, for tokens with the `admin` right (off: it shows topic names)",
+  },
   "log-level": {
     type: "string",
     env: "CRIER_LOG_LEVEL",

@@ -10,9 +10,15 @@
  *   const handler = createFetchHandler({ hub: createHub(), publisherKey, subscriberKey });
  */
 
+export type {
+  DashboardOptions,
+  DashboardSample,
+  DashboardSnapshot,
+} from "../ops/dashboard.ts";
 export { type ActiveSubscriptions, activeSubscriptionsOf } from "./active.ts";
 export { type DiscoveryOptions, discoveryLink } from "./discovery.ts";
 export type { HandlerOptions } from "./http/context.ts";
+export { DASHBOARD_JSON_PATH } from "./http/dashboard.ts";
 export {
   createFetchHandler,
   type FetchHandler,

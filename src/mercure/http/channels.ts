@@ -24,7 +24,7 @@ export interface PublishMessage {
 
 /** A request answered with an error. */
 export interface RefusedMessage {
-  readonly route: "publish" | "subscribe" | "subscriptions";
+  readonly route: "publish" | "subscribe" | "subscriptions" | "dashboard";
   readonly status: number;
   readonly code: string | undefined;
   /** The one-line reason the client was given. */

@@ -6,6 +6,7 @@
 import type { JSONWebKeySet } from "jose";
 import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
 import type { Hub } from "../../hub.ts";
+import { Dashboard, type DashboardOptions } from "../../ops/dashboard.ts";
 import {
   booleanOption,
   functionOption,
@@ -102,6 +103,12 @@ export interface HandlerOptions {
    * backplane.
    */
   readonly ready?: (() => boolean) | undefined;
+  /**
+   * Serve the live dashboard: its page at `/` (instead of the home page) and its figures at
+   * `/dashboard.json`, for tokens with the `admin` right. `true` or options (the backplane to
+   * report, dev mode's `open`). Default false: the figures name topics.
+   */
+  readonly dashboard?: boolean | DashboardOptions | undefined;
   /** More `GET` routes, by exact path (e.g. `/metrics`). Default none. */
   readonly routes?: Readonly<Record<string, RouteListener>> | undefined;
 }
@@ -131,6 +138,8 @@ export interface HttpContext {
   /** Where the protected resource metadata is served, when the hub has a resource identifier. */
   readonly metadata: MetadataLocation | undefined;
   readonly ready: () => boolean;
+  /** The dashboard's figures, when it is on. */
+  readonly dashboard: Dashboard | undefined;
   readonly routes: Readonly<Record<string, RouteListener>>;
 }
 
@@ -189,6 +198,13 @@ export function resolveContext(options: HandlerOptions): HttpContext {
     issuer: options.jwtIssuer,
     metadata: metadataLocation(options.jwtAudience),
     ready: functionOption<() => boolean>("ready", options.ready) ?? (() => !options.hub.closing),
+    dashboard: dashboardOf(options),
     routes,
   };
+}
+
+function dashboardOf(options: HandlerOptions): Dashboard | undefined {
+  const { dashboard } = options;
+  if (dashboard === undefined || dashboard === false) return undefined;
+  return new Dashboard(options.hub, dashboard === true ? {} : dashboard);
 }

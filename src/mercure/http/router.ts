@@ -8,6 +8,7 @@ import { CrierError } from "../../errors.ts";
 import { MERCURE_PATH, SUBSCRIPTIONS_PATH } from "../paths.ts";
 import type { HttpContext } from "./context.ts";
 import { corsHeaders, preflight } from "./cors.ts";
+import { handleDashboard } from "./dashboard.ts";
 import type { Exchange } from "./exchange.ts";
 import { sendHomePage } from "./home.ts";
 import { sendMetadata } from "./metadata.ts";
@@ -88,6 +89,7 @@ function route(
     else sendText(ex, 503, "not ready", { "Retry-After": String(RETRY_AFTER_SECONDS) });
     return;
   }
+  if (handleDashboard(ctx, ex, url)) return;
   if (read && extra(url.pathname)) return;
   if (url.pathname === "/" && ex.method === "GET") {
     sendHomePage(ex);

@@ -24,6 +24,8 @@ export interface TokenOptions {
   readonly publish?: readonly string[] | undefined;
   /** Topic selectors the bearer may receive private updates for. */
   readonly subscribe?: readonly string[] | undefined;
+  /** Grant the `admin` right (`mercure.admin: true`): the dashboard's figures. Default false. */
+  readonly admin?: boolean | undefined;
   /**
    * Lifetime in seconds; omitted: the token does not expire (the command line's `crier token`
    * defaults to 3600 and asks for `--ttl 0` to mint one that never does).
@@ -34,12 +36,13 @@ export interface TokenOptions {
 /** Signs a JWT carrying the `mercure` claim with `key` (secret or PEM private key). */
 export async function mintToken(key: string, options: TokenOptions): Promise<string> {
   signingKeyArgument(key, "mintToken");
-  objectArgument(options, "mintToken needs options: { publish?, subscribe?, ttlSeconds? }");
-  const mercure: Record<string, readonly string[]> = {};
+  objectArgument(options, "mintToken needs options: { publish?, subscribe?, admin?, ttlSeconds? }");
+  const mercure: Record<string, readonly string[] | boolean> = {};
   const publish = stringListOption("publish", options.publish);
   const subscribe = stringListOption("subscribe", options.subscribe);
   if (publish !== undefined) mercure.publish = publish;
   if (subscribe !== undefined) mercure.subscribe = subscribe;
+  if (options.admin === true) mercure.admin = true;
   const ttl =
     options.ttlSeconds === undefined
       ? undefined
@@ -100,6 +103,11 @@ export interface AccessTokenOptions {
   readonly publish?: readonly TopicMatcher[] | undefined;
   /** Topic matchers the bearer may receive private updates for. Default none. */
   readonly subscribe?: readonly TopicMatcher[] | undefined;
+  /**
+   * Grant the `admin` right: one more authorization detail with the `admin` action (its topics
+   * `*`, since the spec requires some; the right is not per topic). Default false.
+   */
+  readonly admin?: boolean | undefined;
   /** Lifetime in seconds. Default 3,600: access tokens always expire. */
   readonly ttlSeconds?: number | undefined;
 }
@@ -129,6 +137,9 @@ export async function mintAccessToken(key: string, options: AccessTokenOptions):
     const topics = matchersOption(action, options[action]);
     if (topics === undefined || topics.length === 0) continue;
     details.push({ type: AUTHORIZATION_DETAIL_TYPE, actions: [action], topics });
+  }
+  if (options.admin === true) {
+    details.push({ type: AUTHORIZATION_DETAIL_TYPE, actions: ["admin"], topics: [{ match: "*" }] });
   }
   const { signingKey, alg } = prepareSigningKey(key);
   const jwt = new SignJWT({ authorization_details: details })

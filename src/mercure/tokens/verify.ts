@@ -54,6 +54,11 @@ export interface Claims {
   readonly subscribe: readonly Selector[];
   /** Subscription payloads, first match wins (see {@link payloadFor}). */
   readonly payloads: readonly SubscriptionPayload[];
+  /**
+   * The operator's right to read the hub's live figures (the dashboard): `v0`: `mercure.admin`
+   * is `true`; `draft-08`: a Mercure authorization detail with the `admin` action. Default false.
+   */
+  readonly admin: boolean;
   /** The `sub` claim, if any. */
   readonly subject?: string | undefined;
   /** Expiry, in seconds since the epoch, if the token has one (draft-08 tokens always do). */
@@ -217,6 +222,8 @@ function readMercureClaim(payload: JWTPayload): Claims {
     publish: strings(claim.publish).map(compileClaim),
     subscribe: strings(claim.subscribe).map(compileClaim),
     payloads: claim.payload === undefined ? [] : [{ topics: [ANY], payload: claim.payload }],
+    // Only the JSON boolean: a string "false" must not grant anything.
+    admin: claim.admin === true,
     subject: payload.sub,
     exp: payload.exp,
   };
@@ -232,6 +239,7 @@ function readAccessToken(payload: JWTPayload, base: string | undefined): Claims 
   const publish: Selector[] = [];
   const subscribe: Selector[] = [];
   const payloads: SubscriptionPayload[] = [];
+  let admin = false;
   const details = payload.authorization_details;
   // [spec, draft-08] Tokens with no Mercure authorization detail grant no publish or subscribe
   // rights.
@@ -254,6 +262,8 @@ function readAccessToken(payload: JWTPayload, base: string | undefined): Claims 
       const topics = readTopics(entry.topics, base);
       if (actions.has("publish")) publish.push(...topics);
       if (actions.has("subscribe")) subscribe.push(...topics);
+      // Crier's own action: other hubs ignore it, as the spec has them ignore unknown actions.
+      if (actions.has("admin")) admin = true;
       if (entry.payload !== undefined) {
         if (
           typeof entry.payload !== "object" ||
@@ -273,6 +283,7 @@ function readAccessToken(payload: JWTPayload, base: string | undefined): Claims 
     publish,
     subscribe,
     payloads,
+    admin,
     subject: payload.sub,
     exp: payload.exp,
   };

@@ -1,0 +1,118 @@
+/**
+ * The dashboard's routes, when the handler has one (`dashboard` option, `--dashboard`):
+ *
+ *   GET /                 the page (static; it holds no figures, so it needs no token)
+ *   GET /dashboard.json   the figures: one JSON snapshot, or with `Accept: text/event-stream`
+ *                         one snapshot a second as an event stream
+ *
+ * The figures name topics, so they need a token with the `admin` right (`mercure.admin: true`,
+ * or a Mercure authorization detail with the `admin` action), verified with the publisher key;
+ * without one: 401, with one that lacks the right: 403. Dev mode serves them to anyone.
+ */
+import type { NodeResponse } from "../../adapters/node.ts";
+import { encodeEvent } from "../../encoder.ts";
+import { CrierError } from "../../errors.ts";
+import type { Dashboard } from "../../ops/dashboard.ts";
+import { DASHBOARD_PAGE, DASHBOARD_PAGE_HEADERS } from "../../ops/dashboard-page.ts";
+import { reportRefused } from "./channels.ts";
+import type { HttpContext } from "./context.ts";
+import type { Exchange } from "./exchange.ts";
+import { NodeExchange } from "./node-exchange.ts";
+import { sendError, sendText } from "./respond.ts";
+import { verifyRequest } from "./token.ts";
+
+/** Where the dashboard's figures are served. */
+export const DASHBOARD_JSON_PATH = "/dashboard.json";
+
+/** Answers a dashboard route and returns true; false when the request is for another route. */
+export function handleDashboard(ctx: HttpContext, ex: Exchange, url: URL): boolean {
+  const { dashboard } = ctx;
+  if (dashboard === undefined) return false;
+  const read = ex.method === "GET" || ex.method === "HEAD";
+  if (url.pathname === "/" && read) {
+    ex.reply(200, DASHBOARD_PAGE_HEADERS, DASHBOARD_PAGE);
+    return true;
+  }
+  if (url.pathname !== DASHBOARD_JSON_PATH) return false;
+  if (ex.method !== "GET") {
+    sendText(ex, 405, "use GET to read the dashboard's figures", { Allow: "GET" });
+    return true;
+  }
+  void sendFigures(ctx, dashboard, ex, url);
+  return true;
+}
+
+async function sendFigures(
+  ctx: HttpContext,
+  dashboard: Dashboard,
+  ex: Exchange,
+  url: URL,
+): Promise<void> {
+  try {
+    if (!dashboard.open) await authorize(ctx, ex, url);
+    if (ex.gone) return;
+    const accept = ex.headers.accept;
+    const wantsStream = /\btext\/event-stream\b/.test(typeof accept === "string" ? accept : "");
+    // The figures' event stream is written straight to node's response; a Fetch handler
+    // answers the snapshot, which the page polls instead.
+    if (wantsStream && ex instanceof NodeExchange) streamFigures(dashboard, ex.res);
+    else {
+      const body = JSON.stringify(dashboard.snapshot());
+      ex.reply(
+        200,
+        {
+          "Content-Type": "application/json",
+          "Content-Length": String(Buffer.byteLength(body)),
+          "Cache-Control": "no-store",
+          "X-Content-Type-Options": "nosniff",
+        },
+        body,
+      );
+    }
+  } catch (err) {
+    reportRefused("dashboard", ex, err);
+    sendError(ex, err, {}, ctx.metadata?.url);
+  }
+}
+
+async function authorize(ctx: HttpContext, ex: Exchange, url: URL): Promise<void> {
+  const verified = await verifyRequest(ctx, ex, url, "publisher");
+  if (verified === undefined) {
+    throw new CrierError(
+      "CRIER_ERR_UNAUTHORIZED",
+      "the dashboard needs a token with the admin right (crier token --admin)",
+    );
+  }
+  if (!verified.claims.admin) {
+    throw new CrierError(
+      "CRIER_ERR_FORBIDDEN",
+      "this token lacks the admin right (mercure.admin: true, or the admin action)",
+    );
+  }
+}
+
+// One snapshot now and one a second after it. A dashboard that reads slower than that misses
+// snapshots instead of queueing them: each one replaces the last, so at most one is buffered.
+function streamFigures(dashboard: Dashboard, res: NodeResponse): void {
+  res.writeHead(200, {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-store",
+    "X-Accel-Buffering": "no",
+    "X-Content-Type-Options": "nosniff",
+  });
+  // node:http and node:http2 responses write alike; their overloads only differ in callbacks.
+  const write = (chunk: Buffer): boolean => (res as { write(chunk: Buffer): boolean }).write(chunk);
+  let backedUp = !write(encodeEvent({ data: JSON.stringify(dashboard.snapshot()) }));
+  res.on("drain", () => {
+    backedUp = false;
+  });
+  const stop = dashboard.watch((snapshot) => {
+    if (!backedUp) backedUp = !write(encodeEvent({ data: JSON.stringify(snapshot) }));
+    // The hub is closing: the stream ends with it, so that the server can close.
+    if (snapshot.closing) {
+      stop();
+      res.end();
+    }
+  });
+  res.on("close", stop);
+}

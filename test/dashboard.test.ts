@@ -1,0 +1,262 @@
+/**
+ * The live dashboard: its figures need the `admin` right (401 without a token, 403 without the
+ * right), they move as the hub works, and the page shows them in Debian's Chromium, tails a
+ * topic and publishes from its form.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
+import type { Browser, Page } from "playwright-core";
+import type { RouteListener } from "../src/mercure/http/context.ts";
+import { mintAccessToken, mintToken } from "../src/mercure/tokens/mint.ts";
+import type { DashboardSnapshot } from "../src/ops/dashboard.ts";
+import { registerMetrics } from "../src/ops/metrics.ts";
+import { chromiumSkip, launchChromium } from "./chromium.ts";
+import {
+  openStream,
+  publish,
+  SECRET,
+  type StreamClient,
+  startHub,
+  type TestHub,
+  until,
+} from "./helpers.ts";
+import { AUDIENCE, hmacWith, ISSUER } from "./tokens.ts";
+
+const TOPIC = "https://example.com/dashboard/1";
+
+async function figures(t: TestHub, token?: string): Promise<Response> {
+  const headers: Record<string, string> =
+    token === undefined ? {} : { Authorization: `Bearer ${token}` };
+  return fetch(new URL("/dashboard.json", t.url), { headers });
+}
+
+describe("the dashboard's figures", () => {
+  let t: TestHub;
+  const streams: StreamClient[] = [];
+  afterEach(async () => {
+    for (const s of streams.splice(0)) s.close();
+    await t.close();
+  });
+
+  test("are refused without a token (401) and without the admin right (403)", async () => {
+    t = await startHub({}, { dashboard: true, jwtAudience: AUDIENCE, jwtIssuer: ISSUER });
+    const none = await figures(t);
+    assert.equal(none.status, 401);
+    // No token: a bare challenge, no error code (RFC 6750, as the Mercure routes answer).
+    assert.match(none.headers.get("www-authenticate") ?? "", /^Bearer resource_metadata="/);
+    assert.match(await none.text(), /admin right/);
+    const publisher = await figures(t, await mintToken(SECRET, { publish: ["*"] }));
+    assert.equal(publisher.status, 403);
+    assert.match(publisher.headers.get("www-authenticate") ?? "", /insufficient_scope/);
+    // Only the JSON boolean grants the right.
+    const text = await figures(t, hmacWith(SECRET, { mercure: { admin: "true" } }));
+    assert.equal(text.status, 403);
+    await text.arrayBuffer();
+    const forged = await figures(
+      t,
+      await mintToken("another-secret-of-enough-length!!", { admin: true }),
+    );
+    assert.equal(forged.status, 401);
+    await forged.arrayBuffer();
+    assert.equal(
+      (
+        await figures(
+          t,
+          await mintAccessToken(SECRET, {
+            audience: AUDIENCE,
+            issuer: ISSUER,
+            publish: [{ match: "*" }],
+          }),
+        )
+      ).status,
+      403,
+    );
+  });
+
+  test("are served to a v0.x token with mercure.admin and to an access token with the admin action", async () => {
+    t = await startHub({}, { dashboard: true, jwtAudience: AUDIENCE, jwtIssuer: ISSUER });
+    const v0 = await figures(t, await mintToken(SECRET, { admin: true }));
+    assert.equal(v0.status, 200);
+    assert.match(v0.headers.get("content-type") ?? "", /^application\/json/);
+    const snapshot = (await v0.json()) as DashboardSnapshot;
+    assert.equal(snapshot.subscribers, 0);
+    assert.equal(snapshot.backplane, "memory");
+    const access = await figures(
+      t,
+      await mintAccessToken(SECRET, { audience: AUDIENCE, issuer: ISSUER, admin: true }),
+    );
+    assert.equal(access.status, 200);
+    await access.arrayBuffer();
+  });
+
+  test("count subscribers, updates and the busiest topics as they happen", async () => {
+    t = await startHub({}, { dashboard: true });
+    const admin = await mintToken(SECRET, { admin: true });
+    for (let i = 0; i < 3; i++)
+      streams.push(await openStream(`${t.url}?topic=${encodeURIComponent(TOPIC)}`));
+    for (let i = 0; i < 4; i++)
+      await publish(t.url, { topic: TOPIC, data: `n${i}` }, t.publisherToken);
+    await publish(t.url, { topic: "https://example.com/quiet", data: "x" }, t.publisherToken);
+    await streams[0]?.waitForEvents(4);
+    const snapshot = (await (await figures(t, admin)).json()) as DashboardSnapshot;
+    assert.equal(snapshot.subscribers, 3);
+    assert.equal(snapshot.published, 5);
+    assert.deepEqual(snapshot.topics, [
+      { topic: TOPIC, updates: 4 },
+      { topic: "https://example.com/quiet", updates: 1 },
+    ]);
+  });
+
+  test("stream one snapshot at once and then one a second, as an event stream", async () => {
+    t = await startHub({}, { dashboard: true });
+    const admin = await mintToken(SECRET, { admin: true });
+    const live = await openStream(new URL("/dashboard.json", t.url).href, {
+      Authorization: `Bearer ${admin}`,
+    });
+    streams.push(live);
+    assert.equal(live.status, 200);
+    assert.match(String(live.headers["content-type"]), /^text\/event-stream/);
+    const [first] = await live.waitForEvents(1);
+    assert.equal((JSON.parse(first?.data ?? "") as DashboardSnapshot).subscribers, 0);
+    streams.push(await openStream(`${t.url}?topic=${encodeURIComponent(TOPIC)}`));
+    await live.waitForEvents(3, 5000);
+    const latest = JSON.parse(live.events.at(-1)?.data ?? "") as DashboardSnapshot;
+    assert.equal(latest.subscribers, 1);
+    assert.ok(latest.series.length >= 1, "the chart's samples come with each snapshot");
+  });
+
+  test("count at most maxTopics topics by name, and the rest as other topics", async () => {
+    t = await startHub({}, { dashboard: { open: true, maxTopics: 2 } });
+    for (const topic of ["https://a.example/1", "https://a.example/2", "https://a.example/3"]) {
+      await publish(t.url, { topic, data: "x" }, t.publisherToken);
+    }
+    await publish(t.url, { topic: "https://a.example/1", data: "x" }, t.publisherToken);
+    const snapshot = (await (await figures(t)).json()) as DashboardSnapshot;
+    assert.deepEqual(snapshot.topics, [
+      { topic: "https://a.example/1", updates: 2 },
+      { topic: "https://a.example/2", updates: 1 },
+    ]);
+    assert.equal(snapshot.otherTopics, 1);
+  });
+
+  test("answer HEAD / with the page's headers and refuse other methods on the figures", async () => {
+    t = await startHub({}, { dashboard: true });
+    const head = await fetch(new URL("/", t.url), { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.match(head.headers.get("content-security-policy") ?? "", /script-src 'sha256-/);
+    const post = await fetch(new URL("/dashboard.json", t.url), { method: "POST" });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get("allow"), "GET");
+    await post.arrayBuffer();
+  });
+
+  test("are served without a token when open (dev mode), and not at all when off", async () => {
+    t = await startHub({}, { dashboard: { open: true } });
+    assert.equal((await figures(t)).status, 200);
+    await t.close();
+    t = await startHub();
+    const off = await figures(t);
+    assert.equal(off.status, 404);
+    await off.arrayBuffer();
+    const home = await fetch(new URL("/", t.url));
+    assert.match(await home.text(), /<title>Crier hub<\/title>/);
+  });
+});
+
+describe("the dashboard in a real browser", { skip: chromiumSkip }, () => {
+  let browser: Browser;
+  let t: TestHub;
+  let page: Page;
+  let closeMetrics: () => void;
+  const errors: string[] = [];
+  const streams: StreamClient[] = [];
+  // The test's output folder: the screenshot is written there.
+  const output = mkdtempSync(join(tmpdir(), "crier-dashboard-"));
+
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(() => browser?.close());
+
+  beforeEach(async () => {
+    errors.length = 0;
+    // The metrics route goes on the hub's own server, as `--metrics` does.
+    const routes: Record<string, RouteListener> = {};
+    t = await startHub({}, { dashboard: true, routes });
+    const metrics = registerMetrics({ hub: t.hub });
+    routes["/metrics"] = metrics.handler;
+    closeMetrics = () => metrics.close();
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+    });
+    page.on("pageerror", (err) => errors.push(err.message));
+  });
+
+  afterEach(async () => {
+    for (const s of streams.splice(0)) s.close();
+    await page.close();
+    closeMetrics();
+    await t.close();
+  });
+
+  const origin = () => new URL(t.url).origin;
+  const text = async (selector: string) =>
+    (await page.locator(selector).first().textContent()) ?? "";
+  /** Waits until the text of `selector` passes `check`. */
+  const shows = (selector: string, check: (text: string) => boolean, what: string) =>
+    until(async () => check(await text(selector)), `${selector} to show ${what}`);
+  const count = (s: string) => Number(s.replace(/,/g, ""));
+
+  test("shows live figures to an admin, tails a topic and publishes from its form", async () => {
+    const admin = await mintToken(SECRET, { admin: true, publish: ["*"], subscribe: ["*"] });
+    const response = await page.goto(`${origin()}/#token=${admin}`);
+    assert.equal(response?.status(), 200);
+    assert.equal(await page.title(), "Crier dashboard");
+    await shows("#status", (s) => s === "live", "live");
+    assert.equal(await text("#subscribers"), "0");
+    assert.equal(new URL(page.url()).hash, "", "the token leaves the address bar");
+
+    const url = `${t.url}?topic=${encodeURIComponent(TOPIC)}`;
+    for (let i = 0; i < 50; i += 10) {
+      streams.push(...(await Promise.all(Array.from({ length: 10 }, () => openStream(url)))));
+    }
+    await shows("#subscribers", (s) => s === "50", "50 subscribers");
+    const scraped = await (await fetch(new URL("/metrics", t.url))).text();
+    assert.match(scraped, /^crier_subscribers 50$/m, "the page and /metrics agree");
+
+    await page.fill("#tail-topic", TOPIC);
+    await page.click("#tail-button");
+    await shows("#tail", (s) => s.includes("tailing"), "the tail open");
+    await page.fill("#publish-topic", TOPIC);
+    await page.fill("#publish-data", "hello from the form");
+    await page.click("#publish-form button");
+    await shows("#publish-result", (s) => s.startsWith("published "), "the event id");
+    const id = (await text("#publish-result")).replace("published ", "");
+    await shows("#tail", (s) => s.includes(`${id}  hello from the form`), "the published event");
+
+    for (let i = 0; i < 20; i++) {
+      await publish(t.url, { topic: TOPIC, data: `n${i}` }, t.publisherToken);
+    }
+    await shows("#published", (s) => s === "21", "21 updates");
+    await shows("#delivered", (s) => count(s) >= 21 * 50, "every delivery");
+    assert.equal(await text("#topics td"), TOPIC);
+
+    const screenshot = join(output, "dashboard.png");
+    await page.screenshot({ path: screenshot, fullPage: true });
+    assert.ok(statSync(screenshot).size > 10_000, `a screenshot at ${screenshot}`);
+    assert.deepEqual(errors, [], "no console error");
+  });
+
+  test("tells a visitor without the admin right why it shows nothing", async () => {
+    await page.goto(`${origin()}/`);
+    await shows("#status", (s) => s.startsWith("401"), "401");
+    await page.fill("#token", await mintToken(SECRET, { publish: ["*"] }));
+    await page.click("#token-form button");
+    await shows("#status", (s) => s.startsWith("403"), "403");
+    assert.equal(await text("#subscribers"), "-");
+  });
+});
