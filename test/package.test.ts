@@ -100,6 +100,8 @@ describe("the published package", { concurrency: true }, () => {
         "--ignore-scripts",
         tarball,
         `ioredis@${installedVersion("ioredis")}`,
+        `@nats-io/transport-node@${installedVersion("@nats-io/transport-node")}`,
+        `@nats-io/jetstream@${installedVersion("@nats-io/jetstream")}`,
         `@types/node@${installedVersion("@types/node")}`,
       ],
       app,

@@ -13,7 +13,7 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/l
 import { integerOption } from "../options.ts";
 import { keysOf } from "./keys.ts";
 import { SETTINGS, type SettingName } from "./settings.ts";
-import { corsOriginsOf, redisUrlOf } from "./urls.ts";
+import { corsOriginsOf, natsUrlOf, redisUrlOf } from "./urls.ts";
 
 /** Everything the standalone hub needs to start. */
 export interface ServeConfig {
@@ -25,6 +25,8 @@ export interface ServeConfig {
   readonly handler: Omit<HubServerOptions, "hub">;
   /** Where updates are shared between nodes; `undefined`: in this process only. */
   readonly redis: RedisConfig | undefined;
+  /** Or NATS JetStream (never both). */
+  readonly nats: NatsConfig | undefined;
   /** Certificate and key (PEM) to serve HTTPS with HTTP/2; `undefined`: plain HTTP/1.1. */
   readonly tls: TlsConfig | undefined;
   /** Processes serving the port (node:cluster). 1: this process only. */
@@ -50,6 +52,14 @@ export interface OpsConfig {
 export interface RedisConfig {
   readonly url: string;
   readonly prefix: string;
+  readonly maxLen: number;
+  readonly maxAgeMs: number;
+}
+
+/** The `--nats*` flags, and `--history-size` as the stream's length. */
+export interface NatsConfig {
+  readonly url: string;
+  readonly stream: string;
   readonly maxLen: number;
   readonly maxAgeMs: number;
 }
@@ -166,11 +176,18 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   const { publisherKey, subscriberKey, jwks, devMode } = keysOf(s);
   const redisText = s.text("redis");
   const redisUrl = redisText === undefined ? undefined : redisUrlOf(redisText, s.origin("redis"));
-  const workers = s.integer("workers");
-  if (workers > 1 && redisUrl === undefined) {
+  const nats = natsOf(s);
+  if (nats !== undefined && redisUrl !== undefined) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      "--workers needs --redis: each worker would otherwise keep its own history and miss updates published to the others",
+      "give --redis or --nats, not both: a hub shares its updates through one engine",
+    );
+  }
+  const workers = s.integer("workers");
+  if (workers > 1 && redisUrl === undefined && nats === undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "--workers needs --redis or --nats: each worker would otherwise keep its own history and miss updates published to the others",
     );
   }
   return {
@@ -207,6 +224,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
             maxLen: s.integer("redis-max-len"),
             maxAgeMs: s.integer("redis-max-age"),
           },
+    nats,
     tls: tlsOf(s),
     workers,
     devMode,
@@ -218,6 +236,25 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       logFormat: s.choice("log-format", LOG_FORMATS),
       drainTimeoutMs: s.integer("drain-timeout"),
     },
+  };
+}
+
+// With --nats, the stream is the history: --history-size is its length (at least one).
+function natsOf(s: Settings): NatsConfig | undefined {
+  const text = s.text("nats");
+  if (text === undefined) return undefined;
+  const maxLen = s.integer("history-size");
+  if (maxLen < 1) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "--history-size must be at least 1 with --nats: a JetStream stream keeps at least one message",
+    );
+  }
+  return {
+    url: natsUrlOf(text, s.origin("nats")),
+    stream: s.text("nats-stream") as string,
+    maxLen,
+    maxAgeMs: s.integer("nats-max-age"),
   };
 }
 

@@ -7,6 +7,8 @@ import cluster from "node:cluster";
 import { createServer, type Server } from "node:http";
 import type { Http2SecureServer } from "node:http2";
 import type { Logger } from "pino";
+import type { Backplane } from "../backplane/backplane.ts";
+import type { NatsBackplane } from "../backplane/nats.ts";
 import type { RedisBackplane } from "../backplane/redis.ts";
 import { createHub, type Hub } from "../hub.ts";
 import { createHubServer, createSecureHubServer, shutdown } from "../mercure/http/server.ts";
@@ -14,7 +16,7 @@ import { MERCURE_PATH } from "../mercure/paths.ts";
 import { mintToken } from "../mercure/tokens/mint.ts";
 import { VERSION } from "../ops/build.ts";
 import { Readiness } from "../ops/health.ts";
-import { parseServeConfig, type RedisConfig, type ServeConfig } from "./config.ts";
+import { type NatsConfig, parseServeConfig, type RedisConfig, type ServeConfig } from "./config.ts";
 import { log } from "./output.ts";
 import { redact } from "./urls.ts";
 import { runWorkers } from "./workers.ts";
@@ -43,10 +45,15 @@ export async function serve(argv: string[]): Promise<number> {
     "starting",
   );
   const backplane =
-    config.redis === undefined ? undefined : await redisBackplane(config.redis, logger);
+    config.redis !== undefined
+      ? await redisBackplane(config.redis, logger)
+      : config.nats !== undefined
+        ? await natsBackplane(config.nats, logger)
+        : undefined;
   const hub = createHub({ ...config.hub, backplane });
   logHub(logger, hub);
-  if (config.redis !== undefined) await connected(hub, config.redis);
+  const engine = config.redis ?? config.nats;
+  if (engine !== undefined) await connected(hub, config.redis ? "Redis" : "NATS", engine.url);
   const readiness = new Readiness(hub, backplane);
   const metrics = ops.metrics ? await startMetrics(hub, backplane) : undefined;
   const routes =
@@ -118,7 +125,7 @@ function portOf(server: Server | Http2SecureServer, fallback: number): number {
 }
 
 // prom-client is loaded only when metrics are asked for.
-async function startMetrics(hub: Hub, backplane: RedisBackplane | undefined) {
+async function startMetrics(hub: Hub, backplane: (Backplane & { available: boolean }) | undefined) {
   const { registerMetrics } = await import("../ops/metrics.ts");
   return registerMetrics({ hub, backplane, defaultMetrics: true });
 }
@@ -148,6 +155,7 @@ function describeConfig(config: ServeConfig): Record<string, unknown> {
     corsOrigins: handler.corsOrigins,
     redis:
       config.redis === undefined ? undefined : { ...config.redis, url: redact(config.redis.url) },
+    nats: config.nats === undefined ? undefined : { ...config.nats, url: redact(config.nats.url) },
     ...config.ops,
   };
 }
@@ -166,13 +174,30 @@ async function redisBackplane(config: RedisConfig, logger: Logger): Promise<Redi
   return backplane;
 }
 
-// The hub bounds its own wait (readyTimeoutMs); this only names Redis in the message.
-async function connected(hub: Hub, config: RedisConfig): Promise<void> {
+// Loaded only when asked for, so a hub without --nats never loads the NATS client.
+async function natsBackplane(config: NatsConfig, logger: Logger): Promise<NatsBackplane> {
+  const { NatsBackplane } = await import("../backplane/nats.ts");
+  const backplane = new NatsBackplane(config);
+  backplane.on("down", (err) =>
+    logger.info({ err: err.message }, "NATS unavailable; publishes answer 503"),
+  );
+  backplane.on("up", () => logger.info("NATS available again; resuming"));
+  backplane.on("epoch", (epoch) =>
+    logger.info({ epoch }, "NATS stream is new; older ids resume from earliest"),
+  );
+  backplane.on("gap", (from, to) =>
+    logger.warn({ from, to }, "NATS trimmed updates before this node read them; streams reset"),
+  );
+  return backplane;
+}
+
+// The hub bounds its own wait (readyTimeoutMs); this only names the engine in the message.
+async function connected(hub: Hub, engine: string, url: string): Promise<void> {
   try {
     await hub.ready();
   } catch (err) {
     await hub.close();
-    throw new Error(`cannot reach Redis at ${redact(config.url)}: ${(err as Error).message}`, {
+    throw new Error(`cannot reach ${engine} at ${redact(url)}: ${(err as Error).message}`, {
       cause: err,
     });
   }
