@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { loadNats, NatsBackplane } from "../src/backplane/nats.ts";
 import { isCrierError } from "../src/errors.ts";
+import { NatsHistory, StaleEpochError } from "../src/history/nats.ts";
 import type { Update } from "../src/update.ts";
 import { until } from "./helpers.ts";
 import {
@@ -151,6 +152,26 @@ describe("the NATS backplane", { skip, timeout: 60_000 }, () => {
     // The publisher id of the old stream may be used in the new one.
     assert.equal((await a.backplane.publish(fields("again", "mine"))).id, "mine");
     assert.notEqual(fresh.id.split(":")[0], old.id.split(":")[0]);
+  });
+
+  test("a node that has not noticed a new stream is refused, not given an id of the old one", async () => {
+    const stream = uniqueStream("stale");
+    streams.push(stream);
+    const { jetstream, jetstreamManager } = await import("@nats-io/jetstream");
+    const { connect } = await import("@nats-io/transport-node");
+    const nc = await connect({ servers: new URL(NATS_URL).host });
+    try {
+      const history = new NatsHistory(jetstream(nc), await jetstreamManager(nc), { stream });
+      const { epoch } = await history.state();
+      assert.equal(await history.append(epoch, fields("one"), 1500), 1);
+      await deleteStream(stream);
+      const fresh = await history.state();
+      assert.notEqual(fresh.epoch, epoch);
+      await assert.rejects(history.append(epoch, fields("stale"), 1500), StaleEpochError);
+      assert.equal((await history.state()).messages, 0);
+    } finally {
+      await nc.close();
+    }
   });
 
   test("two crier processes with --nats share updates, and a client resumes on the other", async () => {

@@ -21,7 +21,6 @@
  *   const hub = createHub({ backplane: new NatsBackplane({ url: "nats://nats:4222" }) });
  */
 import { EventEmitter } from "node:events";
-import { createRequire } from "node:module";
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
 import { CrierError } from "../errors.ts";
@@ -31,11 +30,14 @@ import {
   NatsHistory,
   type NatsHistoryOptions,
   parseId,
+  StaleEpochError,
 } from "../history/nats.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import type { Backplane, Replay } from "./backplane.ts";
+import { loadJetStream, loadNats, serverOptions } from "./nats-client.ts";
 
 export type { NatsHistoryOptions } from "../history/nats.ts";
+export { loadNats } from "./nats-client.ts";
 
 /** Options of a {@link NatsBackplane}: where NATS is, the stream and its bounds. */
 export interface NatsBackplaneOptions extends NatsHistoryOptions {
@@ -119,8 +121,8 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
       const seq = await history.append(epoch, fields, this.#commandTimeout);
       return sealUpdate(fields, fields.id ?? `${epoch}:${seq}`);
     } catch (err) {
-      // "No responders": no stream takes this epoch's subjects any more; find the new one.
-      if ((err as Error).name === "NoRespondersError") void this.#checkEpoch().catch(() => {});
+      // No stream takes this epoch's subjects any more: find the new one.
+      if (err instanceof StaleEpochError) void this.#checkEpoch().catch(() => {});
       throw unavailable(err);
     }
   }
@@ -354,22 +356,6 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
   }
 }
 
-// The URL's credentials become client options; the client is given only host and port.
-function serverOptions(text: string): Partial<NodeConnectionOptions> {
-  const url = new URL(text);
-  const options: Partial<NodeConnectionOptions> = {
-    servers: `${url.hostname}:${url.port || "4222"}`,
-  };
-  if (url.protocol === "tls:") options.tls = {};
-  if (url.username !== "" && url.password !== "") {
-    options.user = decodeURIComponent(url.username);
-    options.pass = decodeURIComponent(url.password);
-  } else if (url.username !== "") {
-    options.token = decodeURIComponent(url.username);
-  }
-  return options;
-}
-
 function unavailable(err: unknown): CrierError {
   if (err instanceof CrierError) return err;
   const reason = err instanceof Error ? err.message : String(err);
@@ -385,36 +371,4 @@ async function within(promise: Promise<unknown> | undefined, ms: number): Promis
   });
   await Promise.race([promise ?? timeout, timeout]);
   clearTimeout(timer);
-}
-
-type Require = (id: string) => unknown;
-
-/**
- * Loads `@nats-io/transport-node`, an optional peer dependency (only `crier-hub/nats` needs
- * it), with an error that says how to install it. `load` is for tests.
- */
-export function loadNats(
-  load: Require = createRequire(import.meta.url),
-): typeof import("@nats-io/transport-node") {
-  return loadPeer(load, "@nats-io/transport-node") as typeof import("@nats-io/transport-node");
-}
-
-function loadJetStream(): typeof import("@nats-io/jetstream") {
-  return loadPeer(
-    createRequire(import.meta.url),
-    "@nats-io/jetstream",
-  ) as typeof import("@nats-io/jetstream");
-}
-
-function loadPeer(load: Require, name: string): unknown {
-  try {
-    return load(name);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
-    throw new CrierError(
-      "CRIER_ERR_MISSING_DEPENDENCY",
-      "crier-hub/nats needs @nats-io/transport-node and @nats-io/jetstream, optional peer dependencies: npm install @nats-io/transport-node @nats-io/jetstream",
-      { cause: err },
-    );
-  }
 }

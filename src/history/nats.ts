@@ -129,6 +129,14 @@ export class NatsHistory {
       return ack.seq;
     } catch (err) {
       if ((err as { code?: unknown }).code === WRONG_LAST_SEQUENCE) throw duplicate(id);
+      // No stream takes this epoch's subjects: the client reports "no responders" as JetStream
+      // not being enabled, which would send the operator looking in the wrong place.
+      if ((err as Error).name === "JetStreamNotEnabled") {
+        throw new StaleEpochError(
+          `no stream takes the updates of epoch ${epoch}: the stream "${this.stream}" was deleted or made anew`,
+          { cause: err },
+        );
+      }
       throw err;
     }
   }
@@ -202,6 +210,11 @@ export class NatsHistory {
       have.duplicate_window !== want.duplicate_window
     );
   }
+}
+
+/** A publish to the subjects of a stream that is gone (deleted, or made anew with another epoch). */
+export class StaleEpochError extends Error {
+  override readonly name = "StaleEpochError";
 }
 
 /** The options with their defaults; throws `CRIER_ERR_INVALID_OPTION` for one out of range. */
