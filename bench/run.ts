@@ -147,6 +147,10 @@ async function main(): Promise<number> {
       ...(servers.includes("crier-2node")
         ? { "crier-2node": of("crier-2node"), twoNodeRatio: ratios(of("crier-2node"), of("crier")) }
         : {}),
+      // One node on NATS against one node in memory: crier-nats ÷ crier.
+      ...(servers.includes("crier-nats")
+        ? { "crier-nats": of("crier-nats"), natsRatio: ratios(of("crier-nats"), of("crier")) }
+        : {}),
       runs: runs.map((r) => ({
         server: r.server,
         round: r.round,
