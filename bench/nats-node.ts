@@ -1,5 +1,6 @@
 /**
- * The NATS server side (`crier-nats`): one crier process with `--nats` and a stream of its own,
+ * The NATS server side (`crier-nats`): one crier process with `--nats` and a stream of its own
+ * (`crier-nats-2node`: two, sharing it),
  * so every update makes the round trip publish → JetStream → ordered consumer before any
  * subscriber sees it.
  *
@@ -38,10 +39,13 @@ async function deleteStream(stream: string): Promise<void> {
   }
 }
 
-/** Starts one crier node on NATS under a fresh stream (`bench-<pid>-<time>`). */
-export async function startNatsNode(history?: number): Promise<Running> {
+/**
+ * Starts `count` crier nodes (1 or 2) on NATS under a fresh stream (`bench-<pid>-<time>`).
+ * Publishes go to the first node; subscribers are spread over all of them. Two nodes are
+ * `crier-nats-2node`, pinned to the same core like `crier-2node` on Redis.
+ */
+export async function startNatsNodes(count: 1 | 2, history?: number): Promise<Running> {
   const stream = `bench-${process.pid}-${Date.now().toString(36)}`;
-  const port = await freePort();
   const flags = ["--nats", NATS_URL, "--nats-stream", stream];
   const stops: Array<() => Promise<void>> = [];
   const stop = async (): Promise<void> => {
@@ -51,14 +55,29 @@ export async function startNatsNode(history?: number): Promise<Running> {
     });
   };
   try {
-    const node = await startPinned("crier on NATS", crierArgv(port, history, flags), port);
-    stops.push(() => stopProcess(node.child));
+    const nodes: Array<{ port: number; pid: number }> = [];
+    for (let i = 0; i < count; i++) {
+      const port = await freePort();
+      const node = await startPinned(
+        `crier on NATS ${i + 1}`,
+        crierArgv(port, history, flags),
+        port,
+      );
+      stops.push(() => stopProcess(node.child));
+      nodes.push({ port, pid: node.pid });
+    }
+    const [a, b] = nodes;
+    if (a === undefined) throw new Error("no node started");
     const nats = natsPid();
+    const peerPids: Record<string, number> = {};
+    if (b !== undefined) peerPids.node2 = b.pid;
+    if (nats !== undefined) peerPids.nats = nats;
     return {
-      name: "crier-nats",
-      port,
-      pid: node.pid,
-      ...(nats === undefined ? {} : { peerPids: { nats } }),
+      name: count === 1 ? "crier-nats" : "crier-nats-2node",
+      port: a.port,
+      pid: a.pid,
+      ...(b === undefined ? {} : { subscriberPorts: [a.port, b.port] }),
+      peerPids,
       stop,
     };
   } catch (err) {

@@ -147,9 +147,15 @@ async function main(): Promise<number> {
       ...(servers.includes("crier-2node")
         ? { "crier-2node": of("crier-2node"), twoNodeRatio: ratios(of("crier-2node"), of("crier")) }
         : {}),
-      // One node on NATS against one node in memory: crier-nats ÷ crier.
+      // One and two nodes on NATS against one node in memory: ÷ crier.
       ...(servers.includes("crier-nats")
         ? { "crier-nats": of("crier-nats"), natsRatio: ratios(of("crier-nats"), of("crier")) }
+        : {}),
+      ...(servers.includes("crier-nats-2node")
+        ? {
+            "crier-nats-2node": of("crier-nats-2node"),
+            natsTwoNodeRatio: ratios(of("crier-nats-2node"), of("crier")),
+          }
         : {}),
       runs: runs.map((r) => ({
         server: r.server,

@@ -6,7 +6,7 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LoadConfig, LoadResult, PhaseConfig, PhaseResult } from "./loadgen.ts";
-import { startNatsNode } from "./nats-node.ts";
+import { startNatsNodes } from "./nats-node.ts";
 import { JWT_KEY, type Running, runLoadgen, type ServerName, startServer } from "./servers.ts";
 import { type CpuShare, coreBusyPct, coreTicks, DISTURBED_PCT } from "./stats.ts";
 import { startTwoNodes } from "./two-nodes.ts";
@@ -139,8 +139,11 @@ export const SCENARIOS: Scenario[] = [
   // Scale out on Redis: publishers on node A, subscribers half on A and half on B, both nodes on
   // the server core; compared with single-node crier (in memory) and the baseline.
   { ...fanout("fanout-2node", 1000, 20_000), servers: ["baseline", "crier", "crier-2node"] },
-  // One node on NATS JetStream against one node in memory, alternated round by round.
-  { ...fanout("fanout-nats", 1000, 20_000), servers: ["crier", "crier-nats"] },
+  // One node in memory, one and two nodes on NATS JetStream, alternated round by round.
+  {
+    ...fanout("fanout-nats", 1000, 20_000),
+    servers: ["crier", "crier-nats", "crier-nats-2node"],
+  },
 ];
 
 /** `--smoke`: tiny sizes, correctness only; finishes in seconds. */
@@ -178,8 +181,8 @@ export async function runOnce(sc: Scenario, server: ServerName, round: number, h
   const start = (): Promise<Running> =>
     server === "crier-2node"
       ? startTwoNodes()
-      : server === "crier-nats"
-        ? startNatsNode(history)
+      : server === "crier-nats" || server === "crier-nats-2node"
+        ? startNatsNodes(server === "crier-nats" ? 1 : 2, history)
         : startServer(server, history);
   try {
     record.busyBeforePct = await waitForQuiet(5000);

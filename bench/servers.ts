@@ -23,9 +23,9 @@ export const JWT_KEY = "bench-secret-key-bench-secret-key";
 /**
  * The servers a scenario can compare; crier ones only if built. `crier-2node` is two crier
  * processes sharing updates through Redis (see `two-nodes.ts`); `crier-nats` one crier process
- * on NATS JetStream (see `nats-node.ts`).
+ * on NATS JetStream, `crier-nats-2node` two (see `nats-node.ts`).
  */
-export type ServerName = "baseline" | "crier" | "crier-2node" | "crier-nats";
+export type ServerName = "baseline" | "crier" | "crier-2node" | "crier-nats" | "crier-nats-2node";
 
 /** A started server under test: one process, or several that act as one. */
 export interface Running {

@@ -111,7 +111,6 @@ export function contract(
           )
         ).map((u) => u.id);
         await until(() => a.delivered.length >= 60 && b.delivered.length >= 60, "60 on each");
-        await until(() => a.delivered.length === 60 && b.delivered.length === 60, "no more");
         assert.deepEqual(ids(a.delivered), ids(b.delivered));
         assert.deepEqual([...ids(a.delivered)].sort(), [...acked].sort());
         assert.deepEqual(ids((await a.backplane.replay("earliest"))?.updates), ids(a.delivered));
