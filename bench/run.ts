@@ -165,6 +165,16 @@ async function main(): Promise<number> {
             fileAlwaysRatio: ratios(of("crier-file-always"), of("crier")),
           }
         : {}),
+      // One and two nodes on NATS against one node in memory: ÷ crier.
+      ...(servers.includes("crier-nats")
+        ? { "crier-nats": of("crier-nats"), natsRatio: ratios(of("crier-nats"), of("crier")) }
+        : {}),
+      ...(servers.includes("crier-nats-2node")
+        ? {
+            "crier-nats-2node": of("crier-nats-2node"),
+            natsTwoNodeRatio: ratios(of("crier-nats-2node"), of("crier")),
+          }
+        : {}),
       runs: runs.map((r) => ({
         server: r.server,
         round: r.round,

@@ -6,6 +6,7 @@
 
 import { setTimeout as sleep } from "node:timers/promises";
 import type { LoadConfig, LoadResult, PhaseConfig, PhaseResult } from "./loadgen.ts";
+import { startNatsNodes } from "./nats-node.ts";
 import { JWT_KEY, type Running, runLoadgen, type ServerName, startServer } from "./servers.ts";
 import { type CpuShare, coreBusyPct, coreTicks, DISTURBED_PCT } from "./stats.ts";
 import { startTwoNodes } from "./two-nodes.ts";
@@ -153,6 +154,11 @@ export const SCENARIOS: Scenario[] = [
     ...fanout("fanout-1k-file", 1000, 20_000),
     servers: ["crier", "crier-file", "crier-file-always"],
   },
+  // One node in memory, one and two nodes on NATS JetStream, alternated round by round.
+  {
+    ...fanout("fanout-nats", 1000, 20_000),
+    servers: ["crier", "crier-nats", "crier-nats-2node"],
+  },
 ];
 
 /** `--smoke`: tiny sizes, correctness only; finishes in seconds. */
@@ -188,7 +194,11 @@ export async function runOnce(sc: Scenario, server: ServerName, round: number, h
   const record: RunRecord = { server, round };
   let running: Running | undefined;
   const start = (): Promise<Running> =>
-    server === "crier-2node" ? startTwoNodes() : startServer(server, history);
+    server === "crier-2node"
+      ? startTwoNodes()
+      : server === "crier-nats" || server === "crier-nats-2node"
+        ? startNatsNodes(server === "crier-nats" ? 1 : 2, history)
+        : startServer(server, history);
   try {
     record.busyBeforePct = await waitForQuiet(5000);
     // One retry: on a shared checkout a start can fail for a passing reason (a file mid-save).

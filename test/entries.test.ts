@@ -89,6 +89,22 @@ describe("entry points", () => {
     for (const name of ["ioredis", "jose"]) assert.ok(!file.has(name), name);
   });
 
+  test("crier-hub/nats loads the NATS client once a backplane is made, never jose or ioredis", () => {
+    const nats = ["@nats-io/transport-node", "@nats-io/jetstream", "@nats-io/nats-core"];
+    const imported = packagesLoadedBy("backplane/nats.ts");
+    for (const name of nats) assert.ok(!imported.has(name), `importing it loaded ${name}`);
+    const made = packagesLoadedBy(
+      "backplane/nats.ts",
+      "await new entry.NatsBackplane({}).close();",
+    );
+    assert.ok(made.has("@nats-io/transport-node"));
+    for (const name of ["jose", "ioredis"]) assert.ok(!made.has(name), name);
+    for (const entry of ["index.ts", "adapters/fetch.ts", "mercure/index.ts"]) {
+      const loaded = packagesLoadedBy(entry);
+      for (const name of nats) assert.ok(!loaded.has(name), `${entry} loaded ${name}`);
+    }
+  });
+
   test("crier/metrics loads prom-client, and neither jose, ioredis nor pino", () => {
     const metrics = packagesLoadedBy("ops/metrics.ts");
     assert.ok(metrics.has("prom-client"));

@@ -237,8 +237,8 @@ describe("the history file's settings", () => {
     );
     assert.match(
       refusal(["--history-file", "h", "--redis", "redis://127.0.0.1:6379"]),
-      /^--history-file and --redis both say where the history is; give one$/,
+      /^--redis and --history-file each say where the history is; give one$/,
     );
-    assert.match(refusal(["--workers", "2"]), /^--workers needs --redis or --history-file/);
+    assert.match(refusal(["--workers", "2"]), /^--workers needs --redis, --nats or --history-file/);
   });
 });

@@ -87,6 +87,8 @@ describe("the published package", { concurrency: true }, () => {
         tarball,
         `ioredis@${installedVersion("ioredis")}`,
         `lmdb@${installedVersion("lmdb")}`,
+        `@nats-io/transport-node@${installedVersion("@nats-io/transport-node")}`,
+        `@nats-io/jetstream@${installedVersion("@nats-io/jetstream")}`,
         `@types/node@${installedVersion("@types/node")}`,
       ],
       app,

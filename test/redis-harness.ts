@@ -96,7 +96,7 @@ const hubs = new Set<HubProcess>();
 /** Starts `crier` with Redis under `prefix`; resolves once it listens. */
 export async function startHub(
   prefix: string,
-  options: { redisUrl?: string; args?: string[]; port?: number } = {},
+  options: { redisUrl?: string; args?: string[]; port?: number; engine?: string[] } = {},
 ): Promise<HubProcess> {
   const args = [
     "--import",
@@ -104,7 +104,8 @@ export async function startHub(
     "src/cli/main.ts",
     ["--host", "127.0.0.1", "--port", String(options.port ?? 0)],
     ["--jwt-key", JWT_KEY, "--anonymous", "--keep-alive", "500"],
-    ["--redis", options.redisUrl ?? REDIS_URL, "--redis-prefix", prefix],
+    // `engine`: the flags of another engine than Redis under `prefix` (e.g. `--nats …`).
+    options.engine ?? ["--redis", options.redisUrl ?? REDIS_URL, "--redis-prefix", prefix],
     options.args ?? [],
   ].flat();
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { withSettingsTable } from "../scripts/readme-settings.ts";
 import { parseServeConfig, Settings } from "../src/cli/config.ts";
 import { SETTINGS, settingsHelp } from "../src/cli/settings.ts";
-import { corsOriginsOf, redact, redisUrlOf } from "../src/cli/urls.ts";
+import { corsOriginsOf, natsUrlOf, redact, redisUrlOf } from "../src/cli/urls.ts";
 
 describe("the settings table", () => {
   test("the README's configuration table is the one the settings table makes (npm run docs)", () => {
@@ -89,5 +89,35 @@ describe("the settings table", () => {
       );
     }
     assert.equal(redact("redis://user:pw@host:6379"), "redis://***@host:6379");
+  });
+
+  test("takes nats:// and tls:// URLs, with the history size as the stream's length", () => {
+    assert.equal(natsUrlOf("tls://u:pw@nats:4222", "--nats"), "tls://u:pw@nats:4222");
+    for (const bad of ["notaurl", "127.0.0.1:4222", "redis://nats:4222", "nats//:s3cret@h"]) {
+      assert.throws(
+        () => natsUrlOf(bad, "--nats"),
+        (err: Error) => /must be a nats:\/\//.test(err.message) && !err.message.includes("s3cret"),
+        bad,
+      );
+    }
+    const key = "a-secret-of-at-least-thirty-two-bytes!!";
+    const config = parseServeConfig(
+      ["--jwt-key", key, "--nats", "nats://n:4222", "--history-size", "500", "--workers", "2"],
+      { CRIER_NATS_MAX_AGE: "60000" },
+    );
+    assert.deepEqual(config.nats, {
+      url: "nats://n:4222",
+      stream: "crier",
+      maxLen: 500,
+      maxAgeMs: 60_000,
+    });
+    assert.throws(
+      () => parseServeConfig(["--jwt-key", key, "--nats", "nats://n", "--redis", "redis://r"], {}),
+      /--redis and --nats each say where the history is; give one/,
+    );
+    assert.throws(
+      () => parseServeConfig(["--jwt-key", key, "--nats", "nats://n", "--history-size", "0"], {}),
+      /--history-size must be at least 1 with --nats/,
+    );
   });
 });

@@ -64,6 +64,8 @@ export class FileBackplane implements Backplane {
   #position = 0;
   #lastId: string | undefined;
   #closed = false;
+  // The last write failed (a full disk): not ready until one succeeds again.
+  #failing = false;
 
   /** Opens (or creates) the file; throws `CRIER_ERR_INVALID_OPTION` when it cannot be used. */
   constructor(options: FileBackplaneOptions) {
@@ -118,6 +120,14 @@ export class FileBackplane implements Backplane {
    * (`always`); rejects with `CRIER_ERR_DUPLICATE_ID`, or `CRIER_ERR_UNAVAILABLE` when the file
    * cannot be written (a full disk): nothing is then delivered.
    */
+  /**
+   * False while writes fail (the last publish could not be committed, e.g. a full disk), so that
+   * readiness turns away publishers; true again after the next write that succeeds.
+   */
+  get available(): boolean {
+    return !this.#closed && !this.#failing;
+  }
+
   async publish(fields: UpdateFields): Promise<Update> {
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the backplane is closed");
     let seq: number | undefined;
@@ -129,6 +139,7 @@ export class FileBackplane implements Backplane {
       });
     } catch (err) {
       if (seq !== undefined) this.#own.delete(seq);
+      this.#failing = true;
       // lmdb-js puts the cause of a failed commit (ENOSPC, …) in a promise of its own, which
       // would otherwise end the process as an unhandled rejection.
       const cause = await (err as { commitError?: Promise<unknown> }).commitError?.catch(
@@ -140,6 +151,7 @@ export class FileBackplane implements Backplane {
         { cause: cause ?? err },
       );
     }
+    this.#failing = false;
     if ("duplicate" in appended) {
       throw new CrierError(
         "CRIER_ERR_DUPLICATE_ID",

@@ -14,7 +14,7 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/l
 import { integerOption } from "../options.ts";
 import { keysOf } from "./keys.ts";
 import { SETTINGS, type SettingName } from "./settings.ts";
-import { corsOriginsOf, redisUrlOf } from "./urls.ts";
+import { corsOriginsOf, natsUrlOf, redisUrlOf } from "./urls.ts";
 
 /** Everything the standalone hub needs to start. */
 export interface ServeConfig {
@@ -28,6 +28,8 @@ export interface ServeConfig {
   readonly redis: RedisConfig | undefined;
   /** The history file; `undefined`: the history is in memory (or in Redis). */
   readonly historyFile: HistoryFileConfig | undefined;
+  /** Or NATS JetStream (never both). */
+  readonly nats: NatsConfig | undefined;
   /** Certificate and key (PEM) to serve HTTPS with HTTP/2; `undefined`: plain HTTP/1.1. */
   readonly tls: TlsConfig | undefined;
   /** Processes serving the port (node:cluster). 1: this process only. */
@@ -66,6 +68,14 @@ export interface HistoryFileConfig {
   readonly maxAgeMs: number;
   /** Where the path was given (`--history-file` or `CRIER_HISTORY_FILE`), for messages. */
   readonly origin: string;
+}
+
+/** The `--nats*` flags, and `--history-size` as the stream's length. */
+export interface NatsConfig {
+  readonly url: string;
+  readonly stream: string;
+  readonly maxLen: number;
+  readonly maxAgeMs: number;
 }
 
 /** The `--tls-*` flags, read. */
@@ -181,17 +191,23 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   const redisText = s.text("redis");
   const redisUrl = redisText === undefined ? undefined : redisUrlOf(redisText, s.origin("redis"));
   const historyFile = historyFileOf(s);
-  if (historyFile !== undefined && redisUrl !== undefined) {
+  const nats = natsOf(s);
+  const engines = [
+    redisUrl === undefined ? undefined : s.origin("redis"),
+    nats === undefined ? undefined : s.origin("nats"),
+    historyFile?.origin,
+  ].filter((origin) => origin !== undefined);
+  if (engines.length > 1) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      `${historyFile.origin} and ${s.origin("redis")} both say where the history is; give one`,
+      `${engines.join(" and ")} each say where the history is; give one`,
     );
   }
   const workers = s.integer("workers");
-  if (workers > 1 && redisUrl === undefined && historyFile === undefined) {
+  if (workers > 1 && engines.length === 0) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      "--workers needs --redis or --history-file: each worker would otherwise keep its own history and miss updates published to the others",
+      "--workers needs --redis, --nats or --history-file: each worker would otherwise keep its own history and miss updates published to the others",
     );
   }
   return {
@@ -230,6 +246,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
             maxAgeMs: s.integer("redis-max-age"),
           },
     historyFile,
+    nats,
     tls: tlsOf(s),
     workers,
     devMode,
@@ -261,6 +278,25 @@ function historyFileOf(s: Settings): HistoryFileConfig | undefined {
     }
   }
   return undefined;
+}
+
+// With --nats, the stream is the history: --history-size is its length (at least one).
+function natsOf(s: Settings): NatsConfig | undefined {
+  const text = s.text("nats");
+  if (text === undefined) return undefined;
+  const maxLen = s.integer("history-size");
+  if (maxLen < 1) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "--history-size must be at least 1 with --nats: a JetStream stream keeps at least one message",
+    );
+  }
+  return {
+    url: natsUrlOf(text, s.origin("nats")),
+    stream: s.text("nats-stream") as string,
+    maxLen,
+    maxAgeMs: s.integer("nats-max-age"),
+  };
 }
 
 // Both files or neither; each must be readable, and the pair must make a TLS context (a PEM

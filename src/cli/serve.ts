@@ -7,7 +7,9 @@ import cluster from "node:cluster";
 import { createServer, type Server } from "node:http";
 import type { Http2SecureServer } from "node:http2";
 import type { Logger } from "pino";
+import type { Backplane } from "../backplane/backplane.ts";
 import type { FileBackplane } from "../backplane/file.ts";
+import type { NatsBackplane } from "../backplane/nats.ts";
 import type { RedisBackplane } from "../backplane/redis.ts";
 import { CrierError, isCrierError } from "../errors.ts";
 import { createHub, type Hub } from "../hub.ts";
@@ -20,6 +22,7 @@ import { VERSION } from "../ops/build.ts";
 import { Readiness } from "../ops/health.ts";
 import {
   type HistoryFileConfig,
+  type NatsConfig,
   parseServeConfig,
   type RedisConfig,
   type ServeConfig,
@@ -56,14 +59,17 @@ export async function serve(argv: string[]): Promise<number> {
     "starting",
   );
   const backplane =
-    config.redis === undefined ? undefined : await redisBackplane(config.redis, logger);
-  const file =
-    config.historyFile === undefined
-      ? undefined
-      : await fileBackplane(config.historyFile, config.hub.history?.maxEvents);
-  const hub = createHub({ ...config.hub, backplane: backplane ?? file });
+    config.redis !== undefined
+      ? await redisBackplane(config.redis, logger)
+      : config.nats !== undefined
+        ? await natsBackplane(config.nats, logger)
+        : config.historyFile !== undefined
+          ? await fileBackplane(config.historyFile, config.hub.history?.maxEvents)
+          : undefined;
+  const hub = createHub({ ...config.hub, backplane });
   logHub(logger, hub);
-  if (config.redis !== undefined) await connected(hub, config.redis);
+  const engine = config.redis ?? config.nats;
+  if (engine !== undefined) await connected(hub, config.redis ? "Redis" : "NATS", engine.url);
   const readiness = new Readiness(hub, backplane);
   const metrics = ops.metrics ? await startMetrics(hub, backplane) : undefined;
   const routes =
@@ -137,7 +143,7 @@ function portOf(server: Server | Http2SecureServer, fallback: number): number {
 }
 
 // prom-client is loaded only when metrics are asked for.
-async function startMetrics(hub: Hub, backplane: RedisBackplane | undefined) {
+async function startMetrics(hub: Hub, backplane: (Backplane & { available: boolean }) | undefined) {
   const { registerMetrics } = await import("../ops/metrics.ts");
   return registerMetrics({ hub, backplane, defaultMetrics: true });
 }
@@ -168,6 +174,7 @@ function describeConfig(config: ServeConfig): Record<string, unknown> {
     redis:
       config.redis === undefined ? undefined : { ...config.redis, url: redact(config.redis.url) },
     historyFile: config.historyFile,
+    nats: config.nats === undefined ? undefined : { ...config.nats, url: redact(config.nats.url) },
     ...config.ops,
   };
 }
@@ -210,13 +217,30 @@ async function fileBackplane(
   }
 }
 
-// The hub bounds its own wait (readyTimeoutMs); this only names Redis in the message.
-async function connected(hub: Hub, config: RedisConfig): Promise<void> {
+// Loaded only when asked for, so a hub without --nats never loads the NATS client.
+async function natsBackplane(config: NatsConfig, logger: Logger): Promise<NatsBackplane> {
+  const { NatsBackplane } = await import("../backplane/nats.ts");
+  const backplane = new NatsBackplane(config);
+  backplane.on("down", (err) =>
+    logger.info({ err: err.message }, "NATS unavailable; publishes answer 503"),
+  );
+  backplane.on("up", () => logger.info("NATS available again; resuming"));
+  backplane.on("epoch", (epoch) =>
+    logger.info({ epoch }, "NATS stream is new; older ids resume from earliest"),
+  );
+  backplane.on("gap", (from, to) =>
+    logger.warn({ from, to }, "NATS trimmed updates before this node read them; streams reset"),
+  );
+  return backplane;
+}
+
+// The hub bounds its own wait (readyTimeoutMs); this only names the engine in the message.
+async function connected(hub: Hub, engine: string, url: string): Promise<void> {
   try {
     await hub.ready();
   } catch (err) {
     await hub.close();
-    throw new Error(`cannot reach Redis at ${redact(config.url)}: ${(err as Error).message}`, {
+    throw new Error(`cannot reach ${engine} at ${redact(url)}: ${(err as Error).message}`, {
       cause: err,
     });
   }

@@ -8,6 +8,7 @@
 
 import { FILE_DEFAULTS, HISTORY_SYNCS } from "../history/file-defaults.ts";
 import { HISTORY_DEFAULTS } from "../history/memory.ts";
+import { NATS_DEFAULTS } from "../history/nats-defaults.ts";
 import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
 import { HUB_DEFAULTS } from "../hub.ts";
 import { HANDLER_DEFAULTS } from "../mercure/http/context.ts";
@@ -191,13 +192,34 @@ const table = {
     max: 2 ** 40,
     help: "ms after which Redis trims an update",
   },
+  nats: {
+    type: "string",
+    env: "CRIER_NATS",
+    defaultText: "none",
+    help: "share updates and history through this NATS JetStream (a `nats://` or `tls://` URL); the stream keeps `--history-size` updates",
+  },
+  "nats-stream": {
+    type: "string",
+    env: "CRIER_NATS_STREAM",
+    default: NATS_DEFAULTS.stream,
+    help: "name of the JetStream stream; hubs with the same stream share updates",
+  },
+  "nats-max-age": {
+    type: "integer",
+    env: "CRIER_NATS_MAX_AGE",
+    default: String(NATS_DEFAULTS.maxAgeMs),
+    defaultText: "`0` (off)",
+    min: 0,
+    max: 2 ** 40,
+    help: "ms after which the stream trims an update (`max_age`)",
+  },
   workers: {
     type: "integer",
     env: "CRIER_WORKERS",
     default: "1",
     min: 1,
     max: 1024,
-    help: "processes serving the port (node:cluster); needs `--redis` or `--history-file`",
+    help: "processes serving the port (node:cluster); needs `--redis`, `--nats` or `--history-file`",
   },
   "max-subscribers-per-ip": {
     type: "integer",

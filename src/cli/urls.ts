@@ -1,5 +1,5 @@
 /**
- * The URLs the standalone hub is given, checked before it starts: the Redis URL and the CORS
+ * The URLs the standalone hub is given, checked before it starts: the Redis and NATS URLs and the CORS
  * origins. A value that is not one is refused, naming it, rather than failing later or never
  * matching (a browser's `Origin` is compared exactly, so `https://app.example/` would match
  * nothing).
@@ -21,6 +21,21 @@ export function redisUrlOf(text: string, from: string): string {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
       `${from} must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got ${JSON.stringify(redact(text))}`,
+    );
+  }
+  return text;
+}
+
+/** A `nats://` or `tls://` URL; `from` names the setting in the error. */
+export function natsUrlOf(text: string, from: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {}
+  if (url === undefined || !["nats:", "tls:"].includes(url.protocol) || url.hostname === "") {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${from} must be a nats:// or tls:// URL such as nats://127.0.0.1:4222, got ${JSON.stringify(redact(text))}`,
     );
   }
   return text;

@@ -1,0 +1,375 @@
+/**
+ * The NATS JetStream backplane: many hub nodes, one history. A publish is acknowledged once the
+ * stream stored it; every node tails the stream with an ordered consumer of its own and delivers
+ * each message, in sequence order, once.
+ *
+ *   publish ──js.publish──▶ stream {name} ──ordered consumer from `position + 1`──▶ deliver
+ *                                                         (one per node)
+ *
+ * Invariant: `position` is the sequence of the last message this node delivered, in the stream
+ * of `epoch`. After an outage the consumer is made again from `position + 1` (never from "new"),
+ * so no message is skipped; a hole in the sequences (trimmed before this node read them) or a
+ * new epoch (the stream was deleted and made again) ends every live stream through `reset`, and
+ * each client resumes and is told `earliest`. A replay is cut at `position`: what lies beyond is
+ * still on its way to the (already registered) subscriber through the tail.
+ *
+ * This file is the `crier-hub/nats` entry point, so that importing `crier-hub` never loads a
+ * NATS client:
+ *
+ *   import { createHub } from "crier-hub";
+ *   import { NatsBackplane } from "crier-hub/nats";
+ *   const hub = createHub({ backplane: new NatsBackplane({ url: "nats://nats:4222" }) });
+ */
+import { EventEmitter } from "node:events";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
+import { CrierError } from "../errors.ts";
+import {
+  checkNatsHistoryOptions,
+  decodeMessage,
+  generatedId,
+  NatsHistory,
+  type NatsHistoryOptions,
+  parseId,
+  StaleEpochError,
+} from "../history/nats.ts";
+import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
+import type { Backplane, Replay } from "./backplane.ts";
+import { loadJetStream, loadNats, serverOptions } from "./nats-client.ts";
+
+export type { NatsHistoryOptions } from "../history/nats.ts";
+export { loadNats } from "./nats-client.ts";
+
+/** Options of a {@link NatsBackplane}: where NATS is, the stream and its bounds. */
+export interface NatsBackplaneOptions extends NatsHistoryOptions {
+  /** The NATS server, `nats://[user:password@]host[:port]` or `tls://`. Default `nats://127.0.0.1:4222`. */
+  readonly url?: string | undefined;
+  /** More client options (TLS, credentials, …); reconnecting forever cannot be turned off. */
+  readonly nats?: Partial<NodeConnectionOptions> | undefined;
+  /** Milliseconds before a request that got no answer fails as unavailable. Default 1,500. */
+  readonly commandTimeoutMs?: number | undefined;
+}
+
+/** Facts about the connection to NATS; listeners are optional. */
+export interface NatsBackplaneEvents {
+  /** NATS stopped answering; publishes fail with `CRIER_ERR_UNAVAILABLE` until `up`. */
+  down: [error: Error];
+  /** NATS answers again; the tail resumed where it stopped. */
+  up: [];
+  /** The stream is a new one (deleted and made again): older ids answer `earliest`. */
+  epoch: [epoch: string];
+  /** Sequences trimmed before this node read them: live streams were ended to resume. */
+  gap: [from: number, to: number];
+}
+
+const MAX_BACKOFF_MS = 1000;
+/** Most ids a resume may have to skip on a node whose tail is behind the client's cursor. */
+const MAX_SKIP = 10_000;
+
+export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements Backplane {
+  readonly #options: NatsBackplaneOptions;
+  readonly #commandTimeout: number;
+  #nc: NatsConnection | undefined;
+  #history: NatsHistory | undefined;
+  #deliver: ((update: Update) => void) | undefined;
+  #reset: (() => void) | undefined;
+  #started: Promise<void> | undefined;
+  #resolveStarted: (() => void) | undefined;
+  #running: Promise<void> | undefined;
+  #messages: ConsumerMessages | undefined;
+  #closed = false;
+  #down = false;
+  #epoch: string | undefined;
+  #position = 0;
+  #lastId: string | undefined;
+
+  constructor(options: NatsBackplaneOptions = {}) {
+    super();
+    this.#options = options;
+    this.#commandTimeout = options.commandTimeoutMs ?? 1500;
+    // Loaded now, so a missing package is reported when the backplane is made, not later.
+    loadNats();
+    // Checks the options now (stream name, limits) rather than at the first connection.
+    checkNatsHistoryOptions(options);
+  }
+
+  /** The history, once connected. */
+  get history(): NatsHistory | undefined {
+    return this.#history;
+  }
+
+  /** Connects and starts tailing; resolves once the tail knows where it starts. */
+  start(deliver: (update: Update) => void, reset?: () => void): Promise<void> {
+    if (this.#started !== undefined) return this.#started;
+    this.#deliver = deliver;
+    this.#reset = reset;
+    this.#started = new Promise((resolve) => {
+      this.#resolveStarted = resolve;
+    });
+    this.#running = this.#run();
+    return this.#started;
+  }
+
+  async publish(fields: UpdateFields): Promise<Update> {
+    if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the backplane is closed");
+    const history = this.#history;
+    const epoch = this.#epoch;
+    // Fail fast while NATS is away: the client would buffer the publish until it reconnects.
+    if (history === undefined || epoch === undefined || this.#down) {
+      throw unavailable(new Error("not connected"));
+    }
+    try {
+      const seq = await history.append(epoch, fields, this.#commandTimeout);
+      return sealUpdate(fields, fields.id ?? generatedId(epoch, seq));
+    } catch (err) {
+      // No stream takes this epoch's subjects any more: find the new one.
+      if (err instanceof StaleEpochError) void this.#checkEpoch().catch(() => {});
+      throw unavailable(err);
+    }
+  }
+
+  async replay(lastEventId: string): Promise<Replay> {
+    // Where this node's tail stood when the subscriber was registered (the hub asks for the
+    // replay in the same tick): everything after it reaches the subscriber live.
+    const registeredAt = this.#position;
+    const epoch = this.#epoch;
+    if (epoch === undefined) await within(this.#started, this.#commandTimeout);
+    const history = this.#history;
+    if (this.#epoch === undefined || history === undefined || this.#down) {
+      throw unavailable(new Error("not connected"));
+    }
+    try {
+      const state = await history.state();
+      if (state.epoch !== this.#epoch || epoch !== this.#epoch) {
+        void this.#checkEpoch().catch(() => {});
+        throw new Error("the stream was replaced; retry");
+      }
+      let cursor: number | undefined;
+      if (lastEventId === "earliest") cursor = state.first - 1;
+      else {
+        const parsed = parseId(lastEventId);
+        cursor =
+          parsed === undefined
+            ? await history.sequenceOf(state.epoch, lastEventId)
+            : parsed.epoch === state.epoch
+              ? parsed.seq
+              : undefined;
+      }
+      // Every message after the cursor must still be stored (sequences have no holes).
+      if (cursor === undefined || cursor < state.first - 1 || cursor > state.last) return undefined;
+      if (cursor > registeredAt) {
+        // The client comes from a node whose tail is ahead of ours: what lies between our tail
+        // and its cursor will still arrive here live, and must not be delivered again.
+        if (cursor - registeredAt > MAX_SKIP) {
+          throw new Error(`this node's reader is more than ${MAX_SKIP} updates behind; retry`);
+        }
+        const between = await history.range(state.epoch, registeredAt, cursor);
+        if (between === undefined) return undefined;
+        return { updates: [], skip: new Set(between.map((u) => u.id)) };
+      }
+      const updates = await history.range(state.epoch, cursor, registeredAt);
+      return updates === undefined ? undefined : { updates };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  lastEventId(): string | undefined {
+    return this.#lastId;
+  }
+
+  /** How many messages the stream holds; rejects while NATS is unavailable. */
+  async size(): Promise<number> {
+    if (this.#history === undefined) throw unavailable(new Error("not connected"));
+    return (await this.#history.state()).messages;
+  }
+
+  /** False between `down` and `up`, and before the first connection. */
+  get available(): boolean {
+    return this.#epoch !== undefined && !this.#down;
+  }
+
+  /** Stops the tail and closes the connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#deliver = undefined;
+    this.#resolveStarted?.();
+    this.#messages?.stop();
+    await this.#nc?.close().catch(() => {});
+    await this.#running;
+  }
+
+  // Connect once (the client reconnects by itself from then on), then keep a tail running:
+  // made from the stream's state, ended by a lost consumer or a new epoch, made again.
+  async #run(): Promise<void> {
+    let backoff = 0;
+    while (!this.#closed) {
+      try {
+        if (this.#nc === undefined) await this.#connect();
+        await this.#tail();
+        // The tail was ended on purpose (reconnect, new epoch, lost consumer): make it again.
+        backoff = 0;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      } catch (err) {
+        if (this.#closed) return;
+        this.#setDown(err as Error);
+        backoff = Math.min(backoff + 100, MAX_BACKOFF_MS);
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+      }
+    }
+  }
+
+  async #connect(): Promise<void> {
+    const { connect } = loadNats();
+    const { jetstream, jetstreamManager } = loadJetStream();
+    const nc = await connect({
+      ...serverOptions(this.#options.url ?? "nats://127.0.0.1:4222"),
+      timeout: 2000,
+      // A silent (half-open) connection is dropped after two unanswered pings.
+      pingInterval: 5000,
+      maxPingOut: 2,
+      ...this.#options.nats,
+      reconnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
+    if (this.#closed) {
+      await nc.close();
+      return;
+    }
+    this.#nc = nc;
+    const jsm = await jetstreamManager(nc, { timeout: this.#commandTimeout });
+    this.#history = new NatsHistory(
+      jetstream(nc, { timeout: this.#commandTimeout }),
+      jsm,
+      this.#options,
+    );
+    void this.#watch(nc);
+  }
+
+  // Connection facts: down on a disconnect, and on a reconnect the stream may be a new one.
+  async #watch(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect" || status.type === "staleConnection") {
+        this.#setDown(new Error(`NATS connection lost (${status.type})`));
+      } else if (status.type === "reconnect") {
+        // The server may have restarted and lost the tail's consumer (it lives in memory):
+        // end the tail; the next one starts from the last delivered sequence, on the stream of
+        // the current epoch.
+        this.#messages?.stop();
+      }
+    }
+  }
+
+  // One tail: from the stream's state to the end of its consumer.
+  async #tail(): Promise<void> {
+    const history = this.#history as NatsHistory;
+    const nc = this.#nc as NatsConnection;
+    const state = await history.state();
+    if (this.#epoch === undefined) {
+      this.#epoch = state.epoch;
+      this.#position = state.last;
+    } else if (state.epoch !== this.#epoch) {
+      this.#newEpoch(state.epoch);
+    }
+    const { jetstream } = loadJetStream();
+    const consumer = await jetstream(nc).consumers.get(history.stream, {
+      opt_start_seq: this.#position + 1,
+    });
+    const messages = await consumer.consume({
+      callback: (msg) => this.#take(msg),
+      // Idle heartbeats every 5 s: a consumer lost under a live connection is noticed in ~10 s.
+      expires: 10_000,
+    });
+    this.#messages = messages;
+    this.#setUp();
+    this.#resolveStarted?.();
+    void (async () => {
+      for await (const status of messages.status()) {
+        // The stream or its consumer vanished: end this tail; the next one checks the epoch.
+        if (
+          status.type === "stream_not_found" ||
+          status.type === "consumer_deleted" ||
+          status.type === "heartbeats_missed"
+        ) {
+          messages.stop();
+        } else if (status.type === "ordered_consumer_recreated") {
+          void this.#checkEpoch().catch(() => {});
+        }
+      }
+    })();
+    await messages.closed();
+  }
+
+  #take(msg: JsMsg): void {
+    const epoch = this.#epoch;
+    if (this.#closed || epoch === undefined || msg.seq <= this.#position) return;
+    if (!msg.subject.startsWith(`${this.#history?.stream}.${epoch}.`)) {
+      // A message of a new stream reached a consumer made for the old one.
+      this.#messages?.stop();
+      return;
+    }
+    if (msg.seq !== this.#position + 1) {
+      // Trimmed before this node read them: its live subscribers missed those updates.
+      this.emit("gap", this.#position + 1, msg.seq - 1);
+      this.#reset?.();
+    }
+    this.#position = msg.seq;
+    const update = decodeMessage(msg, this.#history?.stream ?? "", epoch);
+    if (update === undefined) return;
+    this.#lastId = update.id;
+    this.#deliver?.(update);
+  }
+
+  /** Switches to the stream's current epoch if it changed. */
+  async #checkEpoch(): Promise<void> {
+    const history = this.#history;
+    if (history === undefined || this.#epoch === undefined) return;
+    const state = await history.state();
+    if (state.epoch !== this.#epoch) {
+      this.#newEpoch(state.epoch);
+      this.#messages?.stop(); // the tail is made again, from the new stream's start
+    }
+  }
+
+  #newEpoch(epoch: string): void {
+    this.#epoch = epoch;
+    this.#position = 0;
+    this.#lastId = undefined;
+    this.emit("epoch", epoch);
+    // The stream this node was delivering is gone: its live subscribers may have missed
+    // updates, and are told so by being sent back to resume.
+    this.#reset?.();
+  }
+
+  // `down` is said once on the way down (the first failure to start included), `up` on the way up.
+  #setDown(err: Error): void {
+    if (this.#down || this.#closed) return;
+    this.#down = true;
+    this.emit("down", err);
+  }
+
+  #setUp(): void {
+    if (!this.#down) return;
+    this.#down = false;
+    this.emit("up");
+  }
+}
+
+function unavailable(err: unknown): CrierError {
+  if (err instanceof CrierError) return err;
+  const reason = err instanceof Error ? err.message : String(err);
+  return new CrierError("CRIER_ERR_UNAVAILABLE", `NATS is unavailable (${reason}); retry later`, {
+    cause: err,
+  });
+}
+
+async function within(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([promise ?? timeout, timeout]);
+  clearTimeout(timer);
+}

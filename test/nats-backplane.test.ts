@@ -1,0 +1,199 @@
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import { loadNats, NatsBackplane } from "../src/backplane/nats.ts";
+import { isCrierError } from "../src/errors.ts";
+import { NatsHistory, StaleEpochError } from "../src/history/nats.ts";
+import type { Update } from "../src/update.ts";
+import { until } from "./helpers.ts";
+import {
+  deleteStream,
+  NATS_URL,
+  NatsServer,
+  natsSkipReason,
+  uniqueStream,
+} from "./nats-harness.ts";
+import { publish, SseClient, startHub, stopAllHubs } from "./redis-harness.ts";
+
+const skip = await natsSkipReason("nats-backplane (the NATS JetStream backplane)");
+
+const fields = (data: string, id?: string) => ({ topics: ["t"], data, id, private: false });
+
+interface Node {
+  readonly backplane: NatsBackplane;
+  readonly delivered: Update[];
+  resets: number;
+}
+
+async function node(options: ConstructorParameters<typeof NatsBackplane>[0]): Promise<Node> {
+  const backplane = new NatsBackplane(options);
+  const n: Node = { backplane, delivered: [], resets: 0 };
+  await backplane.start(
+    (update) => n.delivered.push(update),
+    () => n.resets++,
+  );
+  return n;
+}
+
+/** The sequence of a generated id, `#<epoch>:<sequence>`. */
+const sequenceOf = (update: Update) => Number(update.id.split(":")[1]);
+
+describe("the crier-hub/nats entry point", () => {
+  test("without the NATS client installed, says to install it with a typed error", () => {
+    const missing = (id: string) => {
+      throw Object.assign(new Error(`Cannot find module '${id}'`), { code: "MODULE_NOT_FOUND" });
+    };
+    assert.throws(
+      () => loadNats(missing),
+      (err) =>
+        isCrierError(err, "CRIER_ERR_MISSING_DEPENDENCY") &&
+        /npm install @nats-io\/transport-node @nats-io\/jetstream/.test(err.message),
+    );
+  });
+
+  test("refuses a stream name NATS would not take, when the backplane is made", () => {
+    assert.throws(
+      () => new NatsBackplane({ stream: "a.b" }),
+      (err) => isCrierError(err, "CRIER_ERR_INVALID_OPTION"),
+    );
+  });
+});
+
+describe("the NATS backplane on a server that restarts", { skip, timeout: 90_000 }, () => {
+  const server = new NatsServer();
+  const nodes: Node[] = [];
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.backplane.close()));
+    await server.remove();
+  });
+
+  test("loses nothing silently: every node resumes by sequence after a restart mid-stream", async () => {
+    await server.start();
+    const stream = uniqueStream("restart");
+    for (let i = 0; i < 2; i++) nodes.push(await node({ url: server.url, stream }));
+    const [a, b] = nodes as [Node, Node];
+    const acked: string[] = [];
+    const refused: string[] = [];
+    let stop = false;
+    // A steady stream of publishes through one node, answered or refused, while the server goes.
+    const publishing = (async () => {
+      for (let i = 0; !stop; i++) {
+        try {
+          acked.push((await a.backplane.publish(fields(`${i}`))).id);
+        } catch (err) {
+          assert.ok(isCrierError(err, "CRIER_ERR_UNAVAILABLE"), String(err));
+          refused.push(`${i}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+    })();
+    await until(() => acked.length >= 100, "100 acknowledged before the restart");
+    await server.stop("SIGKILL");
+    await until(() => refused.length >= 3, "publishes refused while the server is away");
+    await server.start();
+    const before = acked.length;
+    await until(() => acked.length >= before + 100, "100 acknowledged after the restart", 30_000);
+    stop = true;
+    await publishing;
+    for (const n of [a, b]) {
+      await until(() => n.delivered.length >= acked.length, "every acknowledged update delivered");
+    }
+    for (const n of [a, b]) {
+      // Delivered: the stream itself, by consecutive sequences, each once, none reset.
+      const seqs = n.delivered.map(sequenceOf);
+      assert.deepEqual(
+        seqs,
+        seqs.map((_, i) => (seqs[0] as number) + i),
+      );
+      for (const id of acked)
+        assert.ok(
+          n.delivered.some((u) => u.id === id),
+          `${id} delivered`,
+        );
+      assert.equal(n.resets, 0);
+    }
+    assert.deepEqual(
+      a.delivered.map((u) => u.id),
+      b.delivered.map((u) => u.id),
+    );
+    // A refused publish was never stored (the connection was down before it was sent).
+    const data = new Set(a.delivered.map((u) => u.data));
+    for (const d of refused) assert.ok(!data.has(d), `refused ${d} was delivered`);
+  });
+});
+
+describe("the NATS backplane", { skip, timeout: 60_000 }, () => {
+  const streams: string[] = [];
+  const nodes: Node[] = [];
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.backplane.close()));
+    await stopAllHubs();
+    await Promise.all(streams.map((s) => deleteStream(s)));
+  });
+
+  test("a deleted and recreated stream resets live streams and answers earliest for older ids", async () => {
+    const stream = uniqueStream("epoch");
+    streams.push(stream);
+    const a = await node({ url: NATS_URL, stream });
+    nodes.push(a);
+    const epochs: string[] = [];
+    a.backplane.on("epoch", (epoch) => epochs.push(epoch));
+    const old = await a.backplane.publish(fields("old"));
+    const mine = await a.backplane.publish(fields("mine", "mine"));
+    await until(() => a.delivered.length === 2, "2 delivered");
+    await deleteStream(stream);
+    // Another node makes the stream anew; `a` notices and follows it.
+    const b = await node({ url: NATS_URL, stream });
+    nodes.push(b);
+    const fresh = await b.backplane.publish(fields("new"));
+    await until(() => a.resets >= 1 && epochs.length === 1, "a reset to the new stream");
+    await until(() => a.delivered.at(-1)?.id === fresh.id, "the new stream delivered");
+    assert.equal(await a.backplane.replay(old.id), undefined);
+    assert.equal(await a.backplane.replay(mine.id), undefined);
+    // The publisher id of the old stream may be used in the new one.
+    assert.equal((await a.backplane.publish(fields("again", "mine"))).id, "mine");
+    assert.notEqual(fresh.id.split(":")[0], old.id.split(":")[0]);
+  });
+
+  test("a node that has not noticed a new stream is refused, not given an id of the old one", async () => {
+    const stream = uniqueStream("stale");
+    streams.push(stream);
+    const { jetstream, jetstreamManager } = await import("@nats-io/jetstream");
+    const { connect } = await import("@nats-io/transport-node");
+    const nc = await connect({ servers: new URL(NATS_URL).host });
+    try {
+      const history = new NatsHistory(jetstream(nc), await jetstreamManager(nc), { stream });
+      const { epoch } = await history.state();
+      assert.equal(await history.append(epoch, fields("one"), 1500), 1);
+      await deleteStream(stream);
+      const fresh = await history.state();
+      assert.notEqual(fresh.epoch, epoch);
+      await assert.rejects(history.append(epoch, fields("stale"), 1500), StaleEpochError);
+      assert.equal((await history.state()).messages, 0);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  test("two crier processes with --nats share updates, and a client resumes on the other", async () => {
+    const stream = uniqueStream("cli");
+    streams.push(stream);
+    const engine = ["--nats", NATS_URL, "--nats-stream", stream];
+    const [one, two] = await Promise.all([startHub("", { engine }), startHub("", { engine })]);
+    const client = new SseClient("chat");
+    await client.connect(one.url);
+    const first = await publish(two.url, { topic: "chat", data: "1" });
+    assert.equal(first.status, 200);
+    await until(() => client.ids.length === 1, "the first update");
+    client.close();
+    const second = await publish(one.url, { topic: "chat", data: "2", id: "urn:two" });
+    const third = await publish(two.url, { topic: "chat", data: "3" });
+    assert.equal(second.body, "urn:two");
+    await client.connect(two.url);
+    await until(() => client.ids.length === 3, "the missed updates");
+    assert.deepEqual(client.ids, [first.body, "urn:two", third.body]);
+    assert.equal(client.resumedFrom, first.body);
+    const duplicate = await publish(two.url, { topic: "chat", data: "x", id: "urn:two" });
+    assert.equal(duplicate.status, 409);
+    client.close();
+  });
+});
