@@ -20,8 +20,6 @@
  *   const hub = createHub({ backplane: new RedisBackplane({ url: "redis://redis:6379" }) });
  */
 import { EventEmitter } from "node:events";
-import { createRequire } from "node:module";
-import type { Redis, RedisOptions } from "ioredis";
 import { CrierError } from "../errors.ts";
 import {
   decodeEntry,
@@ -36,13 +34,25 @@ import {
 import { integerOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import type { Backplane, Replay, SharedDirectory } from "./backplane.ts";
+import {
+  type ConnectionOptions,
+  connectRedis,
+  parseRedisUrl,
+  type RedisClient,
+} from "./redis-connect.ts";
 import { RedisDirectory } from "./redis-directory.ts";
 
 export type { RedisHistoryOptions } from "../history/redis.ts";
+export { type ConnectionOptions, loadIoredis } from "./redis-connect.ts";
 
 /** Options of a {@link RedisBackplane}: where Redis is, the key prefix and the stream bounds. */
 export interface RedisBackplaneOptions extends RedisHistoryOptions {
-  /** The Redis server, `redis://[:password@]host[:port][/db]` or `rediss://`. Default `redis://127.0.0.1:6379`. */
+  /**
+   * Where Redis is. Default `redis://127.0.0.1:6379`. One server: `redis://[user:password@]host[:port][/db]`
+   * (`rediss://` for TLS). Behind Sentinel: `redis+sentinel://host:26379,host2:26379/primary-name[/db]`
+   * (the connection follows the primary across failovers). A Redis Cluster:
+   * `redis+cluster://host:6379,host2:6379` (seed nodes; the rest are discovered).
+   */
   readonly url?: string | undefined;
   /**
    * More ioredis options (TLS, username, …). The ones that make publishes fail fast instead of
@@ -69,9 +79,6 @@ export interface RedisBackplaneEvents {
   skip: [position: Position];
 }
 
-/** ioredis options, less the reply mapping the backplane relies on being the default. */
-export type ConnectionOptions = Omit<RedisOptions, "replyMapping">;
-
 const MAX_BACKOFF_MS = 1000;
 /** Good reads in a row after which a reduced read COUNT is doubled again. */
 const GROW_AFTER_READS = 16;
@@ -80,8 +87,8 @@ const MAX_SKIP = 10_000;
 
 export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implements Backplane {
   readonly history: RedisHistory;
-  readonly #commands: Redis;
-  readonly #tail: Redis;
+  readonly #commands: RedisClient;
+  readonly #tail: RedisClient;
   readonly #blockMs: number;
   readonly #commandTimeout: number;
   readonly #readCount: number;
@@ -104,7 +111,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
 
   constructor(options: RedisBackplaneOptions = {}) {
     super();
-    const url = options.url ?? "redis://127.0.0.1:6379";
+    const target = parseRedisUrl(options.url ?? "redis://127.0.0.1:6379");
     const commandTimeout = options.commandTimeoutMs ?? 1500;
     this.#commandTimeout = commandTimeout;
     this.#blockMs = options.blockMs ?? 2000;
@@ -118,12 +125,17 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
-      retryStrategy: (times) => Math.min(100 * times, MAX_BACKOFF_MS),
     };
+    const retryStrategy = (times: number) => Math.min(100 * times, MAX_BACKOFF_MS);
     // A silent (half-open) connection is dropped and reconnected after these timeouts.
-    const { Redis } = loadIoredis();
-    this.#commands = new Redis(url, { ...base, commandTimeout, socketTimeout: 5000 });
-    this.#tail = new Redis(url, { ...base, socketTimeout: this.#blockMs + 3000 });
+    this.#commands = connectRedis(target, {
+      base: { ...base, commandTimeout, socketTimeout: 5000 },
+      retryStrategy,
+    });
+    this.#tail = connectRedis(target, {
+      base: { ...base, socketTimeout: this.#blockMs + 3000 },
+      retryStrategy,
+    });
     for (const connection of [this.#commands, this.#tail]) {
       connection.on("error", (err: Error) => this.#setDown(err));
     }
@@ -353,7 +365,7 @@ function unavailable(err: unknown, status = "ready"): CrierError {
 }
 
 // Waits a little for a connection that is (re)connecting; its commands would fail at once.
-async function ready(connection: Redis): Promise<void> {
+async function ready(connection: RedisClient): Promise<void> {
   if (connection.status === "ready") return;
   let listener: (() => void) | undefined;
   const connected = new Promise<void>((resolve) => {
@@ -371,23 +383,4 @@ async function within(promise: Promise<unknown> | undefined, ms: number): Promis
   });
   await Promise.race([promise ?? timeout, timeout]);
   clearTimeout(timer);
-}
-
-/**
- * Loads ioredis, an optional peer dependency (only `crier-hub/redis` needs it), with an error that
- * says how to install it. `load` is for tests.
- */
-export function loadIoredis(
-  load: (id: string) => unknown = createRequire(import.meta.url),
-): typeof import("ioredis") {
-  try {
-    return load("ioredis") as typeof import("ioredis");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
-    throw new CrierError(
-      "CRIER_ERR_MISSING_DEPENDENCY",
-      "crier-hub/redis needs the ioredis package, an optional peer dependency: npm install ioredis",
-      { cause: err },
-    );
-  }
 }

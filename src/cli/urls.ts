@@ -4,25 +4,19 @@
  * matching (a browser's `Origin` is compared exactly, so `https://app.example/` would match
  * nothing).
  */
+import { parseRedisUrl } from "../backplane/redis-connect.ts";
 import { CrierError } from "../errors.ts";
 
 /** `url` with any user name and password replaced by `***`, fit for logs and messages. */
-export function redact(url: string): string {
-  return url.replace(/^([a-z][a-z\d+.-]*:\/\/)?[^@]*@/i, "$1***@");
-}
+export { redactUrl as redact } from "../backplane/redis-connect.ts";
 
-/** A `redis://` or `rediss://` URL; `from` names the setting in the error. */
+/**
+ * A Redis URL: `redis://` or `rediss://` (one server), `redis+sentinel://` (a primary found
+ * through Sentinel) or `redis+cluster://` (a Redis Cluster); `from` names the setting in the
+ * error.
+ */
 export function redisUrlOf(text: string, from: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {}
-  if (url === undefined || !["redis:", "rediss:"].includes(url.protocol) || url.hostname === "") {
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      `${from} must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got ${JSON.stringify(redact(text))}`,
-    );
-  }
+  parseRedisUrl(text, from);
   return text;
 }
 
