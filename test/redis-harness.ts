@@ -259,14 +259,20 @@ export function hasRedisServer(): boolean {
  * A throwaway redis-server without persistence, so a restart loses everything. Redis cannot
  * listen on port 0 and say which port it got, so without `port` it tries random ports until
  * one binds (no listen-close-reuse race: a taken port makes redis-server exit, and the next is
- * tried).
+ * tried). `args` adds flags for the port it tries (a cluster node's config file, `--replicaof`).
  */
-export async function startRedis(port?: number): Promise<{ child: ChildProcess; port: number }> {
+export async function startRedis(
+  port?: number,
+  args: (port: number) => string[] = () => [],
+): Promise<{ child: ChildProcess; port: number }> {
   for (let attempt = 0; ; attempt++) {
     const tried = port ?? 20_000 + Math.floor(Math.random() * 40_000);
     const child = spawn(
       "redis-server",
-      ["--port", String(tried), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      [
+        ["--port", String(tried), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        args(tried),
+      ].flat(),
       { stdio: ["ignore", "pipe", "ignore"] },
     );
     let out = "";

@@ -144,7 +144,7 @@ const table = {
     type: "string",
     env: "CRIER_REDIS",
     defaultText: "none",
-    help: "share updates and history through this Redis (a `redis://` or `rediss://` URL)",
+    help: "share updates and history through Redis: `redis://host:port` (`rediss://`), `redis+sentinel://host:port,…/name` or `redis+cluster://host:port,…`",
   },
   "redis-prefix": {
     type: "string",
