@@ -76,7 +76,7 @@ export async function streamIds(prefix: string, url = REDIS_URL): Promise<string
     return entries.map(([position, fields]) => {
       const field = (name: string) => fields[fields.indexOf(name) + 1] as string;
       const payload = JSON.parse(field("u")) as { i?: string };
-      return payload.i ?? `${field("e")}:${position}`;
+      return payload.i ?? `#${field("e")}:${position}`;
     });
   } finally {
     redis.disconnect();
