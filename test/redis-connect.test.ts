@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { RedisBackplane } from "../src/backplane/redis.ts";
 import { parseRedisUrl } from "../src/backplane/redis-connect.ts";
 import { keyBase } from "../src/history/redis-keys.ts";
 
@@ -58,6 +59,18 @@ describe("Redis URLs", () => {
         bad,
       );
     }
+  });
+});
+
+describe("RedisBackplane options", () => {
+  test("refuses waitReplicas with a Cluster, whose WAIT would reach another primary", () => {
+    assert.throws(
+      () => new RedisBackplane({ url: "redis+cluster://127.0.0.1:7000", waitReplicas: 1 }),
+      {
+        code: "CRIER_ERR_INVALID_OPTION",
+        message: /waitReplicas cannot be used with a Redis Cluster/,
+      },
+    );
   });
 });
 

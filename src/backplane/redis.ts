@@ -20,6 +20,7 @@
  *   const hub = createHub({ backplane: new RedisBackplane({ url: "redis://redis:6379" }) });
  */
 import { EventEmitter } from "node:events";
+import type { Redis } from "ioredis";
 import { CrierError } from "../errors.ts";
 import {
   decodeEntry,
@@ -65,6 +66,16 @@ export interface RedisBackplaneOptions extends RedisHistoryOptions {
   readonly blockMs?: number | undefined;
   /** Most entries taken by one tail read. Default 512. */
   readonly readCount?: number | undefined;
+  /**
+   * Replicas that must hold a publish before it is acknowledged (Redis `WAIT`, given two thirds
+   * of `commandTimeoutMs`); a publish that fewer replicas confirm in time fails as unavailable
+   * (it may still be stored, as any publish that fails in flight). Behind Sentinel, as many as
+   * there are replicas puts every acknowledged publish on the replica that gets promoted, so it
+   * survives a failover (and publishes are refused while a replica is away). Default 0: an
+   * update is acknowledged once the primary holds it, and a failover may lose it. Not with a
+   * Cluster (`WAIT` would reach another primary than the one that holds the stream).
+   */
+  readonly waitReplicas?: number | undefined;
 }
 
 /** Facts about the connection to Redis; listeners are optional. */
@@ -77,6 +88,12 @@ export interface RedisBackplaneEvents {
   epoch: [epoch: string];
   /** An entry that is not an update (written by something else) was skipped. */
   skip: [position: Position];
+  /**
+   * After a reconnection, the last entry this node delivered is no longer in the stream (a
+   * failover to a replica that had not received it): live streams were sent back to resume,
+   * and resumes from ids of the lost entries answer `earliest`.
+   */
+  lost: [position: Position];
 }
 
 const MAX_BACKOFF_MS = 1000;
@@ -92,6 +109,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   readonly #blockMs: number;
   readonly #commandTimeout: number;
   readonly #readCount: number;
+  readonly #waitReplicas: number;
   // The COUNT of the next read: halved after a read that failed (Redis drops a client whose
   // reply outgrows its output buffer limit, and the same read would fail forever), grown back
   // after a run of good reads.
@@ -117,6 +135,13 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     this.#blockMs = options.blockMs ?? 2000;
     this.#readCount = integerOption("readCount", options.readCount, 512, 1);
     this.#count = this.#readCount;
+    this.#waitReplicas = integerOption("waitReplicas", options.waitReplicas, 0);
+    if (this.#waitReplicas > 0 && target.kind === "cluster") {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        "waitReplicas cannot be used with a Redis Cluster; leave it at 0",
+      );
+    }
     const base: ConnectionOptions = {
       connectTimeout: 2000,
       ...options.redis,
@@ -161,6 +186,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the backplane is closed");
     try {
       const { epoch, position } = await this.history.append(fields);
+      if (this.#waitReplicas > 0) await this.#replicated();
       return sealUpdate(fields, fields.id ?? generatedId(epoch, position));
     } catch (err) {
       throw unavailable(err, this.#commands.status);
@@ -222,6 +248,16 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     return ids;
   }
 
+  // Waits until enough replicas hold every write this connection made (WAIT cannot run in a
+  // script, and covers the append just made as well as those of concurrent publishes).
+  async #replicated(): Promise<void> {
+    const timeout = Math.max(1, Math.floor((this.#commandTimeout * 2) / 3));
+    const acked = await (this.#commands as Redis).wait(this.#waitReplicas, timeout);
+    if (acked < this.#waitReplicas) {
+      throw new Error(`${acked} of ${this.#waitReplicas} replicas confirmed the write in time`);
+    }
+  }
+
   lastEventId(): string | undefined {
     return this.#lastId;
   }
@@ -268,8 +304,8 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
           this.#position = await this.history.newestPosition();
           this.#epoch = epoch;
           this.#resolveStarted?.();
-        } else {
-          await this.#checkEpoch();
+        } else if (!(await this.#checkEpoch())) {
+          await this.#checkDelivered();
         }
         backoff = 0;
         await this.#read();
@@ -336,6 +372,26 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     // updates, and are told so by being sent back to resume.
     this.#reset?.();
     return true;
+  }
+
+  // After a reconnection: is the last entry delivered here still in the stream? A failover to a
+  // replica that had not received it loses it, and every entry this node read after it (they
+  // all came from the old primary). The live subscribers hold updates the history no longer
+  // has: they are sent back to resume, and their ids answer `earliest`. The tail stays where it
+  // is: the new primary's entries come after it, its clock being later than the lost writes.
+  async #checkDelivered(): Promise<void> {
+    const position = this.#position;
+    if (this.#lastId === undefined || position === "0-0") return;
+    const { stream } = this.history.keys;
+    // On the tail's connection: the one that reconnected, and that reads on from `position`.
+    const [held] = (await this.#tail.xrange(stream, position, position)) as RawEntry[];
+    if (held !== undefined) return;
+    const [oldest] = (await this.#tail.xrange(stream, "-", "+", "COUNT", 1)) as RawEntry[];
+    // Trimmed away rather than lost: nothing to say.
+    if (oldest !== undefined && isBefore(position, oldest[0])) return;
+    this.#lastId = undefined;
+    this.emit("lost", position);
+    this.#reset?.();
   }
 
   #setDown(err: Error): void {

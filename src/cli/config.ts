@@ -52,6 +52,8 @@ export interface RedisConfig {
   readonly prefix: string;
   readonly maxLen: number;
   readonly maxAgeMs: number;
+  /** Replicas that must hold a publish before it is acknowledged (`WAIT`); 0: none. */
+  readonly waitReplicas: number;
 }
 
 /** The `--tls-*` flags, read. */
@@ -207,6 +209,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
             prefix: s.text("redis-prefix") as string,
             maxLen: s.integer("redis-max-len"),
             maxAgeMs: s.integer("redis-max-age"),
+            waitReplicas: s.integer("redis-wait-replicas"),
           },
     tls: tlsOf(s),
     workers,

@@ -169,6 +169,15 @@ const table = {
     max: 2 ** 40,
     help: "ms after which Redis trims an update",
   },
+  "redis-wait-replicas": {
+    type: "integer",
+    env: "CRIER_REDIS_WAIT_REPLICAS",
+    default: "0",
+    defaultText: "`0` (off)",
+    min: 0,
+    max: 100,
+    help: "replicas that must hold a publish before it is acknowledged (`WAIT`); behind Sentinel, `1` keeps acknowledged publishes through a failover; not with a Cluster",
+  },
   workers: {
     type: "integer",
     env: "CRIER_WORKERS",

@@ -120,6 +120,8 @@ if not oldest then
 end
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][1]
 if before(pos, oldest) or before(newest, pos) then return false end
+-- A position this stream never held (an entry lost in a failover) is unknown too.
+if #redis.call('XRANGE', KEYS[1], pos, pos) == 0 then return false end
 return { pos, redis.call('XRANGE', KEYS[1], '(' .. pos, '+', 'COUNT', ARGV[4]) }
 `;
 
