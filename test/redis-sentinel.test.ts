@@ -162,6 +162,15 @@ async function failover(replicas: number, args: string[], dir: string, servers: 
     if (n > 40 && result.status === 200) okAfter++;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+  // Once the nodes have settled on the new primary, one more update through each: a subscriber
+  // that was sent back to resume (`earliest`) ends with the stream's end like the others.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  for (const hub of hubs) {
+    await until(
+      async () => (await publish(hub.url, { topic: "ticks", data: "last" })).status === 200,
+      "a publish after the failover",
+    );
+  }
   const [, now] = (await cli(sentinel.port, "sentinel", "get-master-addr-by-name", "crier")).split(
     "\n",
   );

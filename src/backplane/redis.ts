@@ -377,8 +377,10 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   // After a reconnection: is the last entry delivered here still in the stream? A failover to a
   // replica that had not received it loses it, and every entry this node read after it (they
   // all came from the old primary). The live subscribers hold updates the history no longer
-  // has: they are sent back to resume, and their ids answer `earliest`. The tail stays where it
-  // is: the new primary's entries come after it, its clock being later than the lost writes.
+  // has: they are sent back to resume, and their ids answer `earliest`. The tail restarts at the
+  // new stream's newest entry: entries the new primary took while this node still read the old
+  // one may lie before the lost position (another node switched first), and are part of the
+  // gap the subscribers are told of.
   async #checkDelivered(): Promise<void> {
     const position = this.#position;
     if (this.#lastId === undefined || position === "0-0") return;
@@ -389,6 +391,8 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     const [oldest] = (await this.#tail.xrange(stream, "-", "+", "COUNT", 1)) as RawEntry[];
     // Trimmed away rather than lost: nothing to say.
     if (oldest !== undefined && isBefore(position, oldest[0])) return;
+    const [newest] = (await this.#tail.xrevrange(stream, "+", "-", "COUNT", 1)) as RawEntry[];
+    this.#position = newest?.[0] ?? "0-0";
     this.#lastId = undefined;
     this.emit("lost", position);
     this.#reset?.();
