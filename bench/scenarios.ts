@@ -5,6 +5,7 @@
  */
 
 import { setTimeout as sleep } from "node:timers/promises";
+import { startOnCluster, startOnRedis } from "./engines.ts";
 import type { LoadConfig, LoadResult, PhaseConfig, PhaseResult } from "./loadgen.ts";
 import { JWT_KEY, type Running, runLoadgen, type ServerName, startServer } from "./servers.ts";
 import { type CpuShare, coreBusyPct, coreTicks, DISTURBED_PCT } from "./stats.ts";
@@ -138,6 +139,8 @@ export const SCENARIOS: Scenario[] = [
   // Scale out on Redis: publishers on node A, subscribers half on A and half on B, both nodes on
   // the server core; compared with single-node crier (in memory) and the baseline.
   { ...fanout("fanout-2node", 1000, 20_000), servers: ["baseline", "crier", "crier-2node"] },
+  // What an engine costs: one node in memory, on one Redis, on a Redis Cluster, alternated.
+  { ...fanout("fanout-engines", 1000, 20_000), servers: ["crier", "crier-redis", "crier-cluster"] },
 ];
 
 /** `--smoke`: tiny sizes, correctness only; finishes in seconds. */
@@ -173,7 +176,13 @@ export async function runOnce(sc: Scenario, server: ServerName, round: number, h
   const record: RunRecord = { server, round };
   let running: Running | undefined;
   const start = (): Promise<Running> =>
-    server === "crier-2node" ? startTwoNodes() : startServer(server, history);
+    server === "crier-2node"
+      ? startTwoNodes()
+      : server === "crier-redis"
+        ? startOnRedis()
+        : server === "crier-cluster"
+          ? startOnCluster()
+          : startServer(server, history);
   try {
     record.busyBeforePct = await waitForQuiet(5000);
     // One retry: on a shared checkout a start can fail for a passing reason (a file mid-save).

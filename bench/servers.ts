@@ -22,9 +22,10 @@ export const JWT_KEY = "bench-secret-key-bench-secret-key";
 
 /**
  * The servers a scenario can compare; crier ones only if built. `crier-2node` is two crier
- * processes sharing updates through Redis (see `two-nodes.ts`).
+ * processes sharing updates through Redis (see `two-nodes.ts`); `crier-redis` and `crier-cluster`
+ * one node on one Redis or on a Redis Cluster (see `engines.ts`).
  */
-export type ServerName = "baseline" | "crier" | "crier-2node";
+export type ServerName = "baseline" | "crier" | "crier-2node" | "crier-redis" | "crier-cluster";
 
 /** A started server under test: one process, or several that act as one. */
 export interface Running {
