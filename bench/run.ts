@@ -175,6 +175,15 @@ async function main(): Promise<number> {
             natsTwoNodeRatio: ratios(of("crier-nats-2node"), of("crier")),
           }
         : {}),
+      // One node on an engine against one node in memory: crier-redis ÷ crier, crier-cluster ÷ crier.
+      ...Object.fromEntries(
+        (["crier-redis", "crier-cluster"] as const)
+          .filter((s) => servers.includes(s))
+          .flatMap((s) => [
+            [s, of(s)],
+            [`${s}Ratio`, ratios(of(s), of("crier"))],
+          ]),
+      ),
       runs: runs.map((r) => ({
         server: r.server,
         round: r.round,

@@ -5,6 +5,7 @@
  */
 
 import { setTimeout as sleep } from "node:timers/promises";
+import { startOnCluster, startOnRedis } from "./engines.ts";
 import type { LoadConfig, LoadResult, PhaseConfig, PhaseResult } from "./loadgen.ts";
 import { startNatsNodes } from "./nats-node.ts";
 import { JWT_KEY, type Running, runLoadgen, type ServerName, startServer } from "./servers.ts";
@@ -159,6 +160,8 @@ export const SCENARIOS: Scenario[] = [
     ...fanout("fanout-nats", 1000, 20_000),
     servers: ["crier", "crier-nats", "crier-nats-2node"],
   },
+  // What an engine costs: one node in memory, on one Redis, on a Redis Cluster, alternated.
+  { ...fanout("fanout-engines", 1000, 20_000), servers: ["crier", "crier-redis", "crier-cluster"] },
 ];
 
 /** `--smoke`: tiny sizes, correctness only; finishes in seconds. */
@@ -198,7 +201,11 @@ export async function runOnce(sc: Scenario, server: ServerName, round: number, h
       ? startTwoNodes()
       : server === "crier-nats" || server === "crier-nats-2node"
         ? startNatsNodes(server === "crier-nats" ? 1 : 2, history)
-        : startServer(server, history);
+        : server === "crier-redis"
+          ? startOnRedis()
+          : server === "crier-cluster"
+            ? startOnCluster()
+            : startServer(server, history);
   try {
     record.busyBeforePct = await waitForQuiet(5000);
     // One retry: on a shared checkout a start can fail for a passing reason (a file mid-save).

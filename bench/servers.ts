@@ -25,7 +25,8 @@ export const JWT_KEY = "bench-secret-key-bench-secret-key";
 
 /**
  * The servers a scenario can compare; crier ones only if built. `crier-2node` is two crier
- * processes sharing updates through Redis (see `two-nodes.ts`); `crier-nats` one crier process
+ * processes sharing updates through Redis (see `two-nodes.ts`); `crier-redis` and `crier-cluster`
+ * one node on one Redis or on a Redis Cluster (see `engines.ts`); `crier-nats` one crier process
  * on NATS JetStream, `crier-nats-2node` two (see `nats-node.ts`); `crier-file` keeps its history
  * in a new `--history-file` (`crier-file-always`: with `--history-sync always`). `crier-metrics`
  * is crier with `--metrics`, scraped once a second (Prometheus' default is every 15 s);
@@ -36,6 +37,8 @@ export type ServerName =
   | "baseline"
   | "crier"
   | "crier-2node"
+  | "crier-redis"
+  | "crier-cluster"
   | "crier-nats"
   | "crier-nats-2node"
   | "crier-file"

@@ -12,6 +12,7 @@
  * the run's prefix is deleted.
  */
 import { Redis } from "ioredis";
+import { keyBase } from "../src/history/redis-keys.ts";
 import { crierArgv, freePort, type Running, startPinned, stopProcess } from "./servers.ts";
 
 /** The Redis both nodes share. */
@@ -35,7 +36,8 @@ async function redisPid(redis: Redis): Promise<number | undefined> {
 export async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
   let [cursor, deleted] = ["0", 0];
   for (let scans = 0; scans < MAX_SCANS; scans++) {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    // Every key of a prefix starts with its hash tag (src/history/redis-keys.ts).
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${keyBase(prefix)}*`, "COUNT", 1000);
     for (let i = 0; i < keys.length; i += DELETE_BATCH) {
       deleted += await redis.unlink(...keys.slice(i, i + DELETE_BATCH));
     }

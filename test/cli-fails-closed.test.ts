@@ -71,12 +71,12 @@ describe("the crier command refuses a configuration mistake instead of starting"
     await refused(
       ["--redis", "notaurl"],
       {},
-      /^crier: --redis must be a redis:\/\/ or rediss:\/\/ URL such as redis:\/\/127\.0\.0\.1:6379, got "notaurl"$/,
+      /^crier: --redis must be a redis:\/\/, rediss:\/\/, redis\+sentinel:\/\/host:port,…\/name or redis\+cluster:\/\/host:port,… URL such as redis:\/\/127\.0\.0\.1:6379, got "notaurl"$/,
     );
     const line = await refused(
       [],
       { CRIER_REDIS: "http://user:hunter2@redis.example:6379" },
-      /^crier: CRIER_REDIS must be a redis:\/\/ or rediss:\/\/ URL .*, got "http:\/\/\*\*\*@redis\.example:6379"$/,
+      /^crier: CRIER_REDIS must be a redis:\/\/, rediss:\/\/, .* URL .*, got "http:\/\/\*\*\*@redis\.example:6379"$/,
     );
     assert.doesNotMatch(line, /hunter2/);
   });

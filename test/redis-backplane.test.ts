@@ -3,6 +3,7 @@ import { after, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import { loadIoredis, RedisBackplane, type RedisBackplaneOptions } from "../src/backplane/redis.ts";
 import { isCrierError } from "../src/errors.ts";
+import { keyBase } from "../src/history/redis-keys.ts";
 import type { Update } from "../src/update.ts";
 import { until } from "./helpers.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "./redis-harness.ts";
@@ -92,7 +93,7 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     const redis = new Redis(REDIS_URL);
     try {
       // MAXLEN ~ trims whole stream nodes (100 entries by default), never below the bound.
-      const length = await redis.xlen(`${prefix}stream`);
+      const length = await redis.xlen(`${keyBase(prefix)}stream`);
       assert.ok(length >= 10 && length <= 110, `stream length ${length}`);
       const indexed = await redis.hlen(`${prefix}ids`);
       assert.ok(indexed <= length, `${indexed} publisher ids indexed`);
@@ -118,7 +119,7 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     await backplane.publish(fields("new"));
     const redis = new Redis(REDIS_URL);
     try {
-      assert.ok((await redis.xlen(`${prefix}stream`)) < 252);
+      assert.ok((await redis.xlen(`${keyBase(prefix)}stream`)) < 252);
     } finally {
       redis.disconnect();
     }

@@ -63,7 +63,7 @@ describe("a hub node drained on SIGTERM while publishing goes on", {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
-    await waitFor(() => clients[0]?.ids.length === 20, 10_000, "publishing under way");
+    await waitFor(() => (clients[0]?.ids.length ?? 0) >= 20, 10_000, "publishing under way");
 
     const before = (await streamIds(prefix)).length;
     const signalled = Date.now();

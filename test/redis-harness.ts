@@ -10,6 +10,7 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
 import { fileURLToPath } from "node:url";
 import { createParser } from "eventsource-parser";
 import { Redis } from "ioredis";
+import { keyBase } from "../src/history/redis-keys.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -57,7 +58,7 @@ export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<voi
     const keys: string[] = [];
     let cursor = "0";
     do {
-      const [next, batch] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      const [next, batch] = await redis.scan(cursor, "MATCH", `${keyBase(prefix)}*`, "COUNT", 1000);
       cursor = next;
       keys.push(...batch);
     } while (cursor !== "0");
@@ -71,7 +72,7 @@ export async function deletePrefix(prefix: string, url = REDIS_URL): Promise<voi
 export async function streamIds(prefix: string, url = REDIS_URL): Promise<string[]> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
-    const entries = await redis.xrange(`${prefix}stream`, "-", "+");
+    const entries = await redis.xrange(`${keyBase(prefix)}stream`, "-", "+");
     return entries.map(([position, fields]) => {
       const field = (name: string) => fields[fields.indexOf(name) + 1] as string;
       const payload = JSON.parse(field("u")) as { i?: string };
@@ -259,14 +260,20 @@ export function hasRedisServer(): boolean {
  * A throwaway redis-server without persistence, so a restart loses everything. Redis cannot
  * listen on port 0 and say which port it got, so without `port` it tries random ports until
  * one binds (no listen-close-reuse race: a taken port makes redis-server exit, and the next is
- * tried).
+ * tried). `args` adds flags for the port it tries (a cluster node's config file, `--replicaof`).
  */
-export async function startRedis(port?: number): Promise<{ child: ChildProcess; port: number }> {
+export async function startRedis(
+  port?: number,
+  args: (port: number) => string[] = () => [],
+): Promise<{ child: ChildProcess; port: number }> {
   for (let attempt = 0; ; attempt++) {
     const tried = port ?? 20_000 + Math.floor(Math.random() * 40_000);
     const child = spawn(
       "redis-server",
-      ["--port", String(tried), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      [
+        ["--port", String(tried), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        args(tried),
+      ].flat(),
       { stdio: ["ignore", "pipe", "ignore"] },
     );
     let out = "";

@@ -5,6 +5,9 @@
  *   {prefix}dir:{name}:nodes         zset  node id → expiry (ms since the epoch)
  *   {prefix}dir:{name}:node:{node}   hash  key → value      (PEXPIREd with the same bound)
  *
+ * (`{prefix}` is the prefix as a hash tag, history/redis-keys.ts: the MULTI below and the
+ * pipeline that reads the hashes stay in one Cluster slot.)
+ *
  * Invariant: a node's entries are read only while its expiry lies in the future, and each node
  * pushes its expiry forward every third of the bound. A node that stops (crash, partition, lost
  * Redis) is forgotten within the bound; its hash expires by itself. A write that failed (Redis
@@ -12,14 +15,15 @@
  * refresh, so the directory converges on what the node holds.
  */
 import { randomUUID } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
+import { keyBase } from "../history/redis-keys.ts";
 import type { SharedDirectory } from "./backplane.ts";
 
 /** Most hashes read in one pipeline when listing. */
 const READ_BATCH = 64;
 
 export class RedisDirectory implements SharedDirectory {
-  readonly #redis: Redis;
+  readonly #redis: Redis | Cluster;
   readonly #ttlMs: number;
   readonly #nodes: string;
   readonly #hashOf: (node: string) => string;
@@ -30,11 +34,12 @@ export class RedisDirectory implements SharedDirectory {
   #stale = false;
   #closed = false;
 
-  constructor(redis: Redis, prefix: string, name: string, ttlMs: number) {
+  constructor(redis: Redis | Cluster, prefix: string, name: string, ttlMs: number) {
     this.#redis = redis;
     this.#ttlMs = ttlMs;
-    this.#nodes = `${prefix}dir:${name}:nodes`;
-    this.#hashOf = (node) => `${prefix}dir:${name}:node:${node}`;
+    const base = keyBase(prefix);
+    this.#nodes = `${base}dir:${name}:nodes`;
+    this.#hashOf = (node) => `${base}dir:${name}:node:${node}`;
     this.#timer = setInterval(() => void this.#refresh(), Math.max(100, Math.floor(ttlMs / 3)));
     this.#timer.unref();
     // At once when the connection is (again) ready: a node appears as soon as it can, and one

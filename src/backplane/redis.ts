@@ -20,8 +20,7 @@
  *   const hub = createHub({ backplane: new RedisBackplane({ url: "redis://redis:6379" }) });
  */
 import { EventEmitter } from "node:events";
-import { createRequire } from "node:module";
-import type { Redis, RedisOptions } from "ioredis";
+import type { Redis } from "ioredis";
 import { CrierError } from "../errors.ts";
 import {
   decodeEntry,
@@ -36,13 +35,25 @@ import {
 import { integerOption, objectArgument, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import type { Backplane, Replay, SharedDirectory } from "./backplane.ts";
+import {
+  type ConnectionOptions,
+  connectRedis,
+  parseRedisUrl,
+  type RedisClient,
+} from "./redis-connect.ts";
 import { RedisDirectory } from "./redis-directory.ts";
 
 export type { RedisHistoryOptions } from "../history/redis.ts";
+export { type ConnectionOptions, loadIoredis } from "./redis-connect.ts";
 
 /** Options of a {@link RedisBackplane}: where Redis is, the key prefix and the stream bounds. */
 export interface RedisBackplaneOptions extends RedisHistoryOptions {
-  /** The Redis server, `redis://[:password@]host[:port][/db]` or `rediss://`. Default `redis://127.0.0.1:6379`. */
+  /**
+   * Where Redis is. Default `redis://127.0.0.1:6379`. One server: `redis://[user:password@]host[:port][/db]`
+   * (`rediss://` for TLS). Behind Sentinel: `redis+sentinel://host:26379,host2:26379/primary-name[/db]`
+   * (the connection follows the primary across failovers). A Redis Cluster:
+   * `redis+cluster://host:6379,host2:6379` (seed nodes; the rest are discovered).
+   */
   readonly url?: string | undefined;
   /**
    * More ioredis options (TLS, username, …). The ones that make publishes fail fast instead of
@@ -55,6 +66,16 @@ export interface RedisBackplaneOptions extends RedisHistoryOptions {
   readonly blockMs?: number | undefined;
   /** Most entries taken by one tail read. Default 512. */
   readonly readCount?: number | undefined;
+  /**
+   * Replicas that must hold a publish before it is acknowledged (Redis `WAIT`, given two thirds
+   * of `commandTimeoutMs`); a publish that fewer replicas confirm in time fails as unavailable
+   * (it may still be stored, as any publish that fails in flight). Behind Sentinel, as many as
+   * there are replicas puts every acknowledged publish on the replica that gets promoted, so it
+   * survives a failover (and publishes are refused while a replica is away). Default 0: an
+   * update is acknowledged once the primary holds it, and a failover may lose it. Not with a
+   * Cluster (`WAIT` would reach another primary than the one that holds the stream).
+   */
+  readonly waitReplicas?: number | undefined;
 }
 
 /** Facts about the connection to Redis; listeners are optional. */
@@ -67,10 +88,13 @@ export interface RedisBackplaneEvents {
   epoch: [epoch: string];
   /** An entry that is not an update (written by something else) was skipped. */
   skip: [position: Position];
+  /**
+   * After a reconnection, the last entry this node delivered is no longer in the stream (a
+   * failover to a replica that had not received it): live streams were sent back to resume,
+   * and resumes from ids of the lost entries answer `earliest`.
+   */
+  lost: [position: Position];
 }
-
-/** ioredis options, less the reply mapping the backplane relies on being the default. */
-export type ConnectionOptions = Omit<RedisOptions, "replyMapping">;
 
 const MAX_BACKOFF_MS = 1000;
 /** Good reads in a row after which a reduced read COUNT is doubled again. */
@@ -80,11 +104,12 @@ const MAX_SKIP = 10_000;
 
 export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implements Backplane {
   readonly history: RedisHistory;
-  readonly #commands: Redis;
-  readonly #tail: Redis;
+  readonly #commands: RedisClient;
+  readonly #tail: RedisClient;
   readonly #blockMs: number;
   readonly #commandTimeout: number;
   readonly #readCount: number;
+  readonly #waitReplicas: number;
   // The COUNT of the next read: halved after a read that failed (Redis drops a client whose
   // reply outgrows its output buffer limit, and the same read would fail forever), grown back
   // after a run of good reads.
@@ -105,13 +130,22 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   constructor(options: RedisBackplaneOptions = {}) {
     super();
     objectArgument(options, "new RedisBackplane takes options: { url?, prefix?, maxLen?, … }");
-    const url = stringOption("url", options.url, true) ?? "redis://127.0.0.1:6379";
+    const target = parseRedisUrl(
+      stringOption("url", options.url, true) ?? "redis://127.0.0.1:6379",
+    );
     if (options.redis !== undefined) objectArgument(options.redis, "redis must be ioredis options");
     const commandTimeout = integerOption("commandTimeoutMs", options.commandTimeoutMs, 1500, 1);
     this.#commandTimeout = commandTimeout;
     this.#blockMs = integerOption("blockMs", options.blockMs, 2000, 1);
     this.#readCount = integerOption("readCount", options.readCount, 512, 1);
     this.#count = this.#readCount;
+    this.#waitReplicas = integerOption("waitReplicas", options.waitReplicas, 0);
+    if (this.#waitReplicas > 0 && target.kind === "cluster") {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        "waitReplicas cannot be used with a Redis Cluster; leave it at 0",
+      );
+    }
     const base: ConnectionOptions = {
       connectTimeout: 2000,
       ...options.redis,
@@ -120,12 +154,17 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       enableOfflineQueue: false,
       autoResendUnfulfilledCommands: false,
       maxRetriesPerRequest: 0,
-      retryStrategy: (times) => Math.min(100 * times, MAX_BACKOFF_MS),
     };
+    const retryStrategy = (times: number) => Math.min(100 * times, MAX_BACKOFF_MS);
     // A silent (half-open) connection is dropped and reconnected after these timeouts.
-    const { Redis } = loadIoredis();
-    this.#commands = new Redis(url, { ...base, commandTimeout, socketTimeout: 5000 });
-    this.#tail = new Redis(url, { ...base, socketTimeout: this.#blockMs + 3000 });
+    this.#commands = connectRedis(target, {
+      base: { ...base, commandTimeout, socketTimeout: 5000 },
+      retryStrategy,
+    });
+    this.#tail = connectRedis(target, {
+      base: { ...base, socketTimeout: this.#blockMs + 3000 },
+      retryStrategy,
+    });
     for (const connection of [this.#commands, this.#tail]) {
       connection.on("error", (err: Error) => this.#setDown(err));
     }
@@ -151,6 +190,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the backplane is closed");
     try {
       const { epoch, position } = await this.history.append(fields);
+      if (this.#waitReplicas > 0) await this.#replicated();
       return sealUpdate(fields, fields.id ?? generatedId(epoch, position));
     } catch (err) {
       throw unavailable(err, this.#commands.status);
@@ -212,6 +252,16 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     return ids;
   }
 
+  // Waits until enough replicas hold every write this connection made (WAIT cannot run in a
+  // script, and covers the append just made as well as those of concurrent publishes).
+  async #replicated(): Promise<void> {
+    const timeout = Math.max(1, Math.floor((this.#commandTimeout * 2) / 3));
+    const acked = await (this.#commands as Redis).wait(this.#waitReplicas, timeout);
+    if (acked < this.#waitReplicas) {
+      throw new Error(`${acked} of ${this.#waitReplicas} replicas confirmed the write in time`);
+    }
+  }
+
   lastEventId(): string | undefined {
     return this.#lastId;
   }
@@ -258,8 +308,8 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
           this.#position = await this.history.newestPosition();
           this.#epoch = epoch;
           this.#resolveStarted?.();
-        } else {
-          await this.#checkEpoch();
+        } else if (!(await this.#checkEpoch())) {
+          await this.#checkDelivered();
         }
         backoff = 0;
         await this.#read();
@@ -328,6 +378,30 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     return true;
   }
 
+  // After a reconnection: is the last entry delivered here still in the stream? A failover to a
+  // replica that had not received it loses it, and every entry this node read after it (they
+  // all came from the old primary). The live subscribers hold updates the history no longer
+  // has: they are sent back to resume, and their ids answer `earliest`. The tail restarts at the
+  // new stream's newest entry: entries the new primary took while this node still read the old
+  // one may lie before the lost position (another node switched first), and are part of the
+  // gap the subscribers are told of.
+  async #checkDelivered(): Promise<void> {
+    const position = this.#position;
+    if (this.#lastId === undefined || position === "0-0") return;
+    const { stream } = this.history.keys;
+    // On the tail's connection: the one that reconnected, and that reads on from `position`.
+    const [held] = (await this.#tail.xrange(stream, position, position)) as RawEntry[];
+    if (held !== undefined) return;
+    const [oldest] = (await this.#tail.xrange(stream, "-", "+", "COUNT", 1)) as RawEntry[];
+    // Trimmed away rather than lost: nothing to say.
+    if (oldest !== undefined && isBefore(position, oldest[0])) return;
+    const [newest] = (await this.#tail.xrevrange(stream, "+", "-", "COUNT", 1)) as RawEntry[];
+    this.#position = newest?.[0] ?? "0-0";
+    this.#lastId = undefined;
+    this.emit("lost", position);
+    this.#reset?.();
+  }
+
   #setDown(err: Error): void {
     if (this.#down || this.#closed) return;
     this.#down = true;
@@ -355,7 +429,7 @@ function unavailable(err: unknown, status = "ready"): CrierError {
 }
 
 // Waits a little for a connection that is (re)connecting; its commands would fail at once.
-async function ready(connection: Redis): Promise<void> {
+async function ready(connection: RedisClient): Promise<void> {
   if (connection.status === "ready") return;
   let listener: (() => void) | undefined;
   const connected = new Promise<void>((resolve) => {
@@ -373,23 +447,4 @@ async function within(promise: Promise<unknown> | undefined, ms: number): Promis
   });
   await Promise.race([promise ?? timeout, timeout]);
   clearTimeout(timer);
-}
-
-/**
- * Loads ioredis, an optional peer dependency (only `crier-hub/redis` needs it), with an error that
- * says how to install it. `load` is for tests.
- */
-export function loadIoredis(
-  load: (id: string) => unknown = createRequire(import.meta.url),
-): typeof import("ioredis") {
-  try {
-    return load("ioredis") as typeof import("ioredis");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
-    throw new CrierError(
-      "CRIER_ERR_MISSING_DEPENDENCY",
-      "crier-hub/redis needs the ioredis package, an optional peer dependency: npm install ioredis",
-      { cause: err },
-    );
-  }
 }

@@ -59,6 +59,8 @@ export interface RedisConfig {
   readonly prefix: string;
   readonly maxLen: number;
   readonly maxAgeMs: number;
+  /** Replicas that must hold a publish before it is acknowledged (`WAIT`); 0: none. */
+  readonly waitReplicas: number;
 }
 
 /** The `--history-file`, `--history-sync` and `--history-max-age` flags. */
@@ -244,6 +246,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
             prefix: s.text("redis-prefix") as string,
             maxLen: s.integer("redis-max-len"),
             maxAgeMs: s.integer("redis-max-age"),
+            waitReplicas: s.integer("redis-wait-replicas"),
           },
     historyFile,
     nats,

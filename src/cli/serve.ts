@@ -190,6 +190,12 @@ async function redisBackplane(config: RedisConfig, logger: Logger): Promise<Redi
   backplane.on("epoch", (epoch) =>
     logger.info({ epoch }, "Redis stream is new; older ids resume from earliest"),
   );
+  backplane.on("lost", (position) =>
+    logger.warn(
+      { position },
+      "Redis lost updates this node delivered (failover to a replica without them); their ids resume from earliest",
+    ),
+  );
   return backplane;
 }
 

@@ -167,7 +167,7 @@ const table = {
     type: "string",
     env: "CRIER_REDIS",
     defaultText: "none",
-    help: "share updates and history through this Redis (a `redis://` or `rediss://` URL)",
+    help: "share updates and history through Redis: `redis://host:port` (`rediss://`), `redis+sentinel://host:port,…/name` or `redis+cluster://host:port,…`",
   },
   "redis-prefix": {
     type: "string",
@@ -212,6 +212,15 @@ const table = {
     min: 0,
     max: 2 ** 40,
     help: "ms after which the stream trims an update (`max_age`)",
+  },
+  "redis-wait-replicas": {
+    type: "integer",
+    env: "CRIER_REDIS_WAIT_REPLICAS",
+    default: "0",
+    defaultText: "`0` (off)",
+    min: 0,
+    max: 100,
+    help: "replicas that must hold a publish before it is acknowledged (`WAIT`); behind Sentinel, `1` keeps acknowledged publishes through a failover; not with a Cluster",
   },
   workers: {
     type: "integer",

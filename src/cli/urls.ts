@@ -1,28 +1,22 @@
 /**
- * The URLs the standalone hub is given, checked before it starts: the Redis and NATS URLs and the CORS
+ * The URLs the standalone hub is given, checked before it starts: the Redis and NATS URLs, the CORS
  * origins. A value that is not one is refused, naming it, rather than failing later or never
  * matching (a browser's `Origin` is compared exactly, so `https://app.example/` would match
  * nothing).
  */
+import { parseRedisUrl, redactUrl } from "../backplane/redis-connect.ts";
 import { CrierError } from "../errors.ts";
 
 /** `url` with any user name and password replaced by `***`, fit for logs and messages. */
-export function redact(url: string): string {
-  return url.replace(/^([a-z][a-z\d+.-]*:\/\/)?[^@]*@/i, "$1***@");
-}
+export { redactUrl as redact } from "../backplane/redis-connect.ts";
 
-/** A `redis://` or `rediss://` URL; `from` names the setting in the error. */
+/**
+ * A Redis URL: `redis://` or `rediss://` (one server), `redis+sentinel://` (a primary found
+ * through Sentinel) or `redis+cluster://` (a Redis Cluster); `from` names the setting in the
+ * error.
+ */
 export function redisUrlOf(text: string, from: string): string {
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {}
-  if (url === undefined || !["redis:", "rediss:"].includes(url.protocol) || url.hostname === "") {
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      `${from} must be a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got ${JSON.stringify(redact(text))}`,
-    );
-  }
+  parseRedisUrl(text, from);
   return text;
 }
 
@@ -35,7 +29,7 @@ export function natsUrlOf(text: string, from: string): string {
   if (url === undefined || !["nats:", "tls:"].includes(url.protocol) || url.hostname === "") {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      `${from} must be a nats:// or tls:// URL such as nats://127.0.0.1:4222, got ${JSON.stringify(redact(text))}`,
+      `${from} must be a nats:// or tls:// URL such as nats://127.0.0.1:4222, got ${JSON.stringify(redactUrl(text))}`,
     );
   }
   return text;

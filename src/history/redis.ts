@@ -6,6 +6,8 @@
  *   {prefix}ids     hash  publisher id → stream position   (only publisher-supplied ids)
  *   {prefix}ids-age zset  publisher id, scored by the position's milliseconds (for trimming)
  *
+ * (`{prefix}` is the prefix as a hash tag, see redis-keys.ts: one Cluster slot for them all.)
+ *
  * Invariant: an id resolves to a position only while every entry after that position is still in
  * the stream and belongs to the stream the id was issued by. A stream lost to FLUSHALL or a
  * failover gets a new epoch, so the old ids (and positions trimmed away) answer "unknown", and
@@ -13,11 +15,12 @@
  * run as Lua scripts, so a check and the read it guards see one state of the stream.
  */
 import { randomBytes } from "node:crypto";
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { CrierError } from "../errors.ts";
 import { integerOption, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import { REDIS_DEFAULTS } from "./redis-defaults.ts";
+import { keyBase } from "./redis-keys.ts";
 
 /** A stream position, `<ms>-<seq>`, as Redis writes it. */
 export type Position = string;
@@ -117,6 +120,8 @@ if not oldest then
 end
 local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][1]
 if before(pos, oldest) or before(newest, pos) then return false end
+-- A position this stream never held (an entry lost in a failover) is unknown too.
+if #redis.call('XRANGE', KEYS[1], pos, pos) == 0 then return false end
 return { pos, redis.call('XRANGE', KEYS[1], '(' .. pos, '+', 'COUNT', ARGV[4]) }
 `;
 
@@ -145,18 +150,18 @@ export class RedisHistory {
   readonly maxAgeMs: number;
   readonly keys: { readonly stream: string; readonly epoch: string; readonly ids: string };
   readonly #idsAge: string;
-  readonly #redis: Redis & Scripts;
+  readonly #redis: (Redis | Cluster) & Scripts;
 
-  constructor(redis: Redis, options: RedisHistoryOptions = {}) {
+  constructor(redis: Redis | Cluster, options: RedisHistoryOptions = {}) {
     this.prefix = stringOption("redis prefix", options.prefix) ?? REDIS_DEFAULTS.prefix;
     this.maxLen = integerOption("redis maxLen", options.maxLen, REDIS_DEFAULTS.maxLen, 1);
     this.maxAgeMs = integerOption("redis maxAgeMs", options.maxAgeMs, REDIS_DEFAULTS.maxAgeMs);
-    const p = this.prefix;
+    const p = keyBase(this.prefix);
     this.keys = { stream: `${p}stream`, epoch: `${p}epoch`, ids: `${p}ids` };
     this.#idsAge = `${p}ids-age`;
     redis.defineCommand("crierPublish", { numberOfKeys: 4, lua: PUBLISH });
     redis.defineCommand("crierReplay", { numberOfKeys: 3, lua: REPLAY });
-    this.#redis = redis as Redis & Scripts;
+    this.#redis = redis as (Redis | Cluster) & Scripts;
   }
 
   /**

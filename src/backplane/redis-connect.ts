@@ -1,0 +1,173 @@
+/**
+ * The one place the Redis engine makes its connections. A URL names the deployment:
+ *
+ *   redis://[user:password@]host[:port][/db]                  one Redis (rediss:// for TLS)
+ *   redis+sentinel://[user:password@]h1:26379,h2:26379/name[/db]  the primary Sentinel names
+ *   redis+cluster://[user:password@]h1:6379,h2:6379          a Redis Cluster, from seed nodes
+ *
+ * (`rediss+sentinel://` and `rediss+cluster://` reach the data nodes over TLS.) The user and
+ * password are those of the data nodes; a Sentinel that asks for its own goes in the ioredis
+ * options (`sentinelPassword`). Parsing loads no Redis client, so the command line checks a URL
+ * before it starts anything.
+ */
+import { createRequire } from "node:module";
+import type { Cluster, Redis, RedisOptions } from "ioredis";
+import { CrierError } from "../errors.ts";
+
+/** A connection the engine uses: one Redis (direct or found through Sentinel) or a Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/** ioredis options, less the reply mapping the backplane relies on being the default. */
+export type ConnectionOptions = Omit<RedisOptions, "replyMapping">;
+
+/** A parsed Redis URL: which kind of deployment, and where. */
+export type RedisTarget =
+  | { readonly kind: "single"; readonly url: string }
+  | {
+      readonly kind: "sentinel";
+      readonly sentinels: readonly { host: string; port: number }[];
+      readonly name: string;
+      readonly db: number;
+      readonly tls: boolean;
+      readonly username?: string;
+      readonly password?: string;
+    }
+  | {
+      readonly kind: "cluster";
+      readonly nodes: readonly { host: string; port: number }[];
+      readonly tls: boolean;
+      readonly username?: string;
+      readonly password?: string;
+    };
+
+const MULTI = /^(rediss?)\+(sentinel|cluster):\/\/(?:([^@/]*)@)?([^/?#@]+)(?:\/([^?#]*))?$/i;
+
+/**
+ * Reads a Redis URL (see the file's head for the shapes); throws `CRIER_ERR_INVALID_OPTION`
+ * naming `from` (the setting) when it is none of them.
+ */
+export function parseRedisUrl(text: string, from = "url"): RedisTarget {
+  const refuse = (why?: string) =>
+    new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${from} must be a redis://, rediss://, redis+sentinel://host:port,…/name or redis+cluster://host:port,… URL such as redis://127.0.0.1:6379${why === undefined ? "" : ` (${why})`}, got ${JSON.stringify(redactUrl(text))}`,
+    );
+  const multi = MULTI.exec(text);
+  if (multi === null) {
+    let url: URL | undefined;
+    try {
+      url = new URL(text);
+    } catch {}
+    if (url === undefined || !["redis:", "rediss:"].includes(url.protocol) || url.hostname === "") {
+      throw refuse();
+    }
+    return { kind: "single", url: text };
+  }
+  const [, scheme, kind, auth, hosts, path = ""] = multi as unknown as string[];
+  const addresses = (hosts as string).split(",").map((hostPort) => {
+    const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(hostPort.trim());
+    const port = Number(m?.[2]);
+    if (m === null || port < 1 || port > 65_535) throw refuse(`"${hostPort}" is not host:port`);
+    return { host: (m[1] as string).replace(/^\[|\]$/g, ""), port };
+  });
+  const credentials: { username?: string; password?: string } = {};
+  if (auth !== undefined) {
+    const colon = auth.indexOf(":");
+    const user = decodeURIComponent(colon < 0 ? auth : auth.slice(0, colon));
+    if (user !== "") credentials.username = user;
+    if (colon >= 0) credentials.password = decodeURIComponent(auth.slice(colon + 1));
+  }
+  const tls = (scheme as string).toLowerCase() === "rediss";
+  const segments = path.split("/").filter((s) => s !== "");
+  if (kind?.toLowerCase() === "cluster") {
+    // Cluster has one database, 0.
+    if (segments.length > 0) throw refuse("a Redis Cluster has no databases: no path");
+    return { kind: "cluster", nodes: addresses, tls, ...credentials };
+  }
+  const [name, db = "0", ...rest] = segments;
+  if (name === undefined || rest.length > 0 || !/^\d+$/.test(db)) {
+    throw refuse("Sentinel needs the primary's name: /name or /name/db");
+  }
+  return {
+    kind: "sentinel",
+    sentinels: addresses,
+    name: decodeURIComponent(name),
+    db: Number(db),
+    tls,
+    ...credentials,
+  };
+}
+
+/** `url` with any user name and password replaced by `***`, fit for logs and messages. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z\d+.-]*:\/\/)?[^@]*@/i, "$1***@");
+}
+
+/** What a connection must do whatever the caller's options say (fail fast, no resend). */
+export interface ConnectSettings {
+  readonly base: ConnectionOptions;
+  readonly retryStrategy: (times: number) => number;
+}
+
+/**
+ * A connection to `target`, not yet connected (`lazyConnect` is in `base`). Behind Sentinel it
+ * follows the primary: it listens for Sentinel's `+switch-master` and reconnects to the new
+ * primary at once, and a write refused as READONLY (a demoted primary) reconnects too.
+ */
+export function connectRedis(target: RedisTarget, settings: ConnectSettings): RedisClient {
+  const ioredis = loadIoredis();
+  const { base, retryStrategy } = settings;
+  if (target.kind === "single") return new ioredis.Redis(target.url, { ...base, retryStrategy });
+  const auth = {
+    ...(target.username === undefined ? {} : { username: target.username }),
+    ...(target.password === undefined ? {} : { password: target.password }),
+  };
+  const tls = target.tls ? { tls: base.tls ?? {} } : {};
+  if (target.kind === "sentinel") {
+    return new ioredis.Redis({
+      ...base,
+      ...auth,
+      ...tls,
+      retryStrategy,
+      sentinels: target.sentinels.map((s) => ({ ...s })),
+      name: target.name,
+      db: target.db,
+      role: "master",
+      failoverDetector: true,
+      sentinelRetryStrategy: retryStrategy,
+      reconnectOnError: (err) => err.message.startsWith("READONLY"),
+    });
+  }
+  const { lazyConnect, enableOfflineQueue, ...redisOptions } = base;
+  return new ioredis.Cluster(
+    target.nodes.map((n) => ({ ...n })),
+    {
+      redisOptions: { ...redisOptions, ...auth, ...tls },
+      lazyConnect: lazyConnect ?? false,
+      enableOfflineQueue: enableOfflineQueue ?? true,
+      clusterRetryStrategy: retryStrategy,
+      // Every key of a prefix shares one slot (history/redis-keys.ts): reads go to its primary,
+      // which holds the newest entries.
+      scaleReads: "master",
+    },
+  );
+}
+
+/**
+ * Loads ioredis, an optional peer dependency (only `crier-hub/redis` needs it), with an error that
+ * says how to install it. `load` is for tests.
+ */
+export function loadIoredis(
+  load: (id: string) => unknown = createRequire(import.meta.url),
+): typeof import("ioredis") {
+  try {
+    return load("ioredis") as typeof import("ioredis");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
+    throw new CrierError(
+      "CRIER_ERR_MISSING_DEPENDENCY",
+      "crier-hub/redis needs the ioredis package, an optional peer dependency: npm install ioredis",
+      { cause: err },
+    );
+  }
+}

@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { Cluster } from "ioredis";
+import { keyBase } from "../src/history/redis-keys.ts";
+import { mintToken } from "../src/mercure/tokens/mint.ts";
+import { until } from "./helpers.ts";
+import {
+  type HubProcess,
+  hasRedisServer,
+  JWT_KEY,
+  publish,
+  SseClient,
+  startHub,
+  startRedis,
+  stopAllHubs,
+  uniquePrefix,
+  waitFor,
+} from "./redis-harness.ts";
+
+const run = promisify(execFile);
+const skip = hasRedisServer()
+  ? undefined
+  : "redis-cluster-engine: needs redis-server and redis-cli (apt-get install redis-server)";
+if (skip !== undefined && process.env.CI === "true") throw new Error(skip);
+
+describe("two hub nodes on a three-primary Redis Cluster", { skip, timeout: 90_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), "crier-cluster-"));
+  const servers: ChildProcess[] = [];
+  const ports: number[] = [];
+  const clients: SseClient[] = [];
+  let url = "";
+
+  before(async () => {
+    for (let i = 0; i < 3; i++) {
+      const node = await startRedis(undefined, (port) =>
+        [
+          ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
+          // The bus port is the data port + 10,000 unless told: keep it within range.
+          ["--cluster-port", String(port - 10_000)],
+          ["--cluster-config-file", join(dir, `nodes-${port}.conf`), "--dir", dir],
+        ].flat(),
+      );
+      servers.push(node.child);
+      ports.push(node.port);
+    }
+    await run("redis-cli", [
+      "--cluster",
+      "create",
+      ...ports.map((port) => `127.0.0.1:${port}`),
+      "--cluster-replicas",
+      "0",
+      "--cluster-yes",
+    ]);
+    // Every node must agree the slots are covered before a client is told the layout.
+    const ok = async (port: number) => {
+      const { stdout } = await run("redis-cli", ["-p", String(port), "cluster", "info"]);
+      return stdout.includes("cluster_state:ok");
+    };
+    await until(
+      async () => (await Promise.all(ports.map(ok))).every(Boolean),
+      "cluster_state:ok on every node",
+      20_000,
+    );
+    url = `redis+cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`;
+  });
+
+  after(async () => {
+    for (const client of clients) client.close();
+    await stopAllHubs();
+    for (const server of servers) server.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function subscribe(hub: HubProcess, topic: string, lastEventId?: string) {
+    const client = new SseClient(topic);
+    clients.push(client);
+    await client.connect(hub.url, lastEventId);
+    return client;
+  }
+
+  async function streamIds(prefix: string): Promise<string[]> {
+    const cluster = new Cluster([{ host: "127.0.0.1", port: ports[0] as number }]);
+    try {
+      const entries = await cluster.xrange(`${keyBase(prefix)}stream`, "-", "+");
+      return entries.map(([position, fields]) => {
+        const field = (name: string) => fields[fields.indexOf(name) + 1] as string;
+        const payload = JSON.parse(field("u")) as { i?: string };
+        return payload.i ?? `#${field("e")}:${position}`;
+      });
+    } finally {
+      cluster.disconnect();
+    }
+  }
+
+  test("updates published on either node reach subscribers on both, once, in the stream's order, and resume across nodes", async () => {
+    const prefix = uniquePrefix("cluster-engine");
+    const [a, b] = (await Promise.all([
+      startHub(prefix, { redisUrl: url }),
+      startHub(prefix, { redisUrl: url }),
+    ])) as [HubProcess, HubProcess];
+    const subscribers = [await subscribe(a, "chat"), await subscribe(b, "chat")];
+    const acked: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      const id = i === 10 ? "urn:uuid:cluster-10" : undefined;
+      const result = await publish((i % 2 === 0 ? a : b).url, {
+        topic: "chat",
+        data: `m${i}`,
+        ...(id === undefined ? {} : { id }),
+      });
+      assert.equal(result.status, 200, result.body);
+      acked.push(result.body);
+    }
+    const order = await streamIds(prefix);
+    assert.deepEqual(order, acked);
+    await waitFor(() => subscribers.every((s) => s.ids.length >= 30), 10_000, "30 updates each");
+    await new Promise((resolve) => setTimeout(resolve, 200)); // anything extra would show now
+    for (const subscriber of subscribers) assert.deepEqual(subscriber.ids, order);
+
+    // Resume on the other node after a publisher's id and after a generated one.
+    const fromPublisherId = await subscribe(b, "chat", "urn:uuid:cluster-10");
+    assert.equal(fromPublisherId.resumedFrom, "urn:uuid:cluster-10");
+    const fromGenerated = await subscribe(a, "chat", acked[20]);
+    await waitFor(
+      () => fromPublisherId.ids.length >= 19 && fromGenerated.ids.length >= 9,
+      5000,
+      "the replays",
+    );
+    assert.deepEqual(fromPublisherId.ids, acked.slice(11));
+    assert.deepEqual(fromGenerated.ids, acked.slice(21));
+    const duplicate = await publish(a.url, { topic: "chat", data: "x", id: "urn:uuid:cluster-10" });
+    assert.equal(duplicate.status, 409, duplicate.body);
+  });
+
+  test("the subscriptions API of either node lists both nodes' subscriptions", async () => {
+    const prefix = uniquePrefix("cluster-subscriptions");
+    const [a, b] = (await Promise.all([
+      startHub(prefix, { redisUrl: url, args: ["--subscriptions"] }),
+      startHub(prefix, { redisUrl: url, args: ["--subscriptions"] }),
+    ])) as [HubProcess, HubProcess];
+    await subscribe(a, "https://example.com/on-a");
+    await subscribe(b, "https://example.com/on-b");
+    const jwt = await mintToken(JWT_KEY, { subscribe: ["*"] });
+    const list = async (hub: HubProcess) => {
+      const res = await fetch(`${new URL(hub.url).origin}/.well-known/mercure/subscriptions`, {
+        headers: { Authorization: `Bearer ${jwt}` },
+      });
+      assert.equal(res.status, 200);
+      const body = (await res.json()) as { subscriptions: { topic: string }[] };
+      return body.subscriptions.map((s) => s.topic).sort();
+    };
+    const both = ["https://example.com/on-a", "https://example.com/on-b"];
+    await until(async () => (await list(a)).length === 2, "node a to list both");
+    assert.deepEqual(await list(a), both);
+    assert.deepEqual(await list(b), both);
+  });
+});
