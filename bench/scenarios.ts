@@ -22,6 +22,8 @@ export interface Scenario {
   servers?: ServerName[];
   subscribers: number;
   phases: PhaseConfig[];
+  /** Publish requests in flight (one keep-alive connection each). Default 8. */
+  lanes?: number;
   /** Pause after the last subscription is live (before RSS is read / publishing starts), ms. */
   settleMs: number;
   metrics(r: LoadResult): Metrics;
@@ -70,6 +72,8 @@ function phaseMetrics(p: PhaseResult | undefined, prefix = ""): Metrics {
     [`${prefix}publishFailed`]: p.publish.failed,
     [`${prefix}missedSlots`]: p.publish.missedSlots,
     [`${prefix}publishP99Ms`]: p.publish.requestMs.p99,
+    [`${prefix}acceptedP50Ms`]: p.acceptedLatencyMs.p50,
+    [`${prefix}acceptedP99Ms`]: p.acceptedLatencyMs.p99,
     [`${prefix}p50Ms`]: p.latencyMs.p50,
     [`${prefix}p99Ms`]: p.latencyMs.p99,
     [`${prefix}maxMs`]: p.latencyMs.max,
@@ -135,6 +139,10 @@ export const SCENARIOS: Scenario[] = [
       live: r.connect.live,
     }),
   },
+  // Overload: a flood from 64 publishers in flight (8× the fanout scenarios), against crier with
+  // pushback (the default) and with `--pushback=off`, alternated; `pushbackRatio` is on ÷ off.
+  { ...fanout("flood-1k", 1000, 40_000), lanes: 64, servers: ["crier-nopushback", "crier"] },
+  { ...fanout("flood-10k", 10_000, 4000), lanes: 64, servers: ["crier-nopushback", "crier"] },
   // Scale out on Redis: publishers on node A, subscribers half on A and half on B, both nodes on
   // the server core; compared with single-node crier (in memory) and the baseline.
   { ...fanout("fanout-2node", 1000, 20_000), servers: ["baseline", "crier", "crier-2node"] },
@@ -190,7 +198,7 @@ export async function runOnce(sc: Scenario, server: ServerName, round: number, h
       subscribers: sc.subscribers,
       connectWindow: 500,
       connectTimeoutMs: 30_000,
-      lanes: 8,
+      lanes: sc.lanes ?? 8,
       phases: sc.phases,
       serverPid: running.pid,
       settleMs: sc.settleMs,

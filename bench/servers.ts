@@ -22,9 +22,10 @@ export const JWT_KEY = "bench-secret-key-bench-secret-key";
 
 /**
  * The servers a scenario can compare; crier ones only if built. `crier-2node` is two crier
- * processes sharing updates through Redis (see `two-nodes.ts`).
+ * processes sharing updates through Redis (see `two-nodes.ts`); `crier-nopushback` is crier with
+ * `--pushback=off`, to compare pushback with its absence in one run.
  */
-export type ServerName = "baseline" | "crier" | "crier-2node";
+export type ServerName = "baseline" | "crier" | "crier-2node" | "crier-nopushback";
 
 /** A started server under test: one process, or several that act as one. */
 export interface Running {
@@ -109,14 +110,14 @@ export async function startPinned(label: string, argv: string[], port: number) {
 
 /** Starts the baseline or crier on a free port, pinned to the server core. */
 export async function startServer(
-  name: "baseline" | "crier",
+  name: "baseline" | "crier" | "crier-nopushback",
   historySize?: number,
 ): Promise<Running> {
   const port = await freePort();
   const argv =
     name === "baseline"
       ? ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)]
-      : crierArgv(port, historySize);
+      : crierArgv(port, historySize, name === "crier" ? [] : ["--pushback=off"]);
   const { child, pid } = await startPinned(name, argv, port);
   return { name, port, pid, stop: () => stopProcess(child) };
 }
