@@ -112,12 +112,13 @@ export async function startPinned(label: string, argv: string[], port: number) {
 export async function startServer(
   name: "baseline" | "crier" | "crier-nopushback",
   historySize?: number,
+  extra: string[] = [],
 ): Promise<Running> {
   const port = await freePort();
   const argv =
     name === "baseline"
       ? ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)]
-      : crierArgv(port, historySize, name === "crier" ? [] : ["--pushback=off"]);
+      : crierArgv(port, historySize, [...extra, ...(name === "crier" ? [] : ["--pushback=off"])]);
   const { child, pid } = await startPinned(name, argv, port);
   return { name, port, pid, stop: () => stopProcess(child) };
 }
@@ -199,4 +200,30 @@ export function machineFacts(): Record<string, string | number> {
     fdLimit: FD_LIMIT,
     crier: crierBuild(),
   };
+}
+
+/**
+ * The hub's own count of overflow evictions and of publishes it held back or refused, read from
+ * its `/metrics` (a crier started with `--metrics`); empty when it does not answer.
+ */
+export async function scrapePushback(port: number): Promise<Record<string, number>> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+    (r) => (r.ok ? r.text() : ""),
+    () => "",
+  );
+  const sample = (name: string): number | undefined => {
+    const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.slice(name.length + 1));
+  };
+  const out: Record<string, number> = {};
+  const figures = {
+    overflowEvictions: 'crier_disconnects_total{reason="overflow"}',
+    publishesHeld: "crier_publishes_held_total",
+    publishesRefused: "crier_publishes_refused_total",
+  };
+  for (const [key, name] of Object.entries(figures)) {
+    const v = sample(name);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
 }
