@@ -79,7 +79,12 @@ export function pinned(core: number, argv: string[], stdout: "pipe" | "ignore"):
 
 /** The crier command line on `port`, with `extra` flags (e.g. `--redis …`) appended. */
 export function crierArgv(port: number, historySize?: number, extra: string[] = []): string[] {
-  const argv = ["node", CRIER_CLI, "--port", String(port), "--host", "127.0.0.1"];
+  // CRIER_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each crier process there (node does
+  // not take --cpu-prof from NODE_OPTIONS); the short drain lets it exit before stopProcess kills.
+  const prof = process.env.CRIER_BENCH_CPU_PROF;
+  const node = prof ? ["node", "--cpu-prof", "--cpu-prof-dir", prof] : ["node"];
+  const argv = [...node, CRIER_CLI, "--port", String(port), "--host", "127.0.0.1"];
+  if (prof) argv.push("--drain-timeout", "500");
   argv.push("--jwt-key", JWT_KEY, "--anonymous", "--keep-alive", "15000");
   if (historySize !== undefined) argv.push("--history-size", String(historySize));
   return [...argv, ...extra];
