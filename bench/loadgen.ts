@@ -77,6 +77,12 @@ export interface PhaseResult {
   /** Deliveries per second, first publish to last delivery. */
   eventsPerSec: number;
   latencyMs: LatencySummary;
+  /**
+   * Publish answered (the publisher got its 200) → receive; a delivery that arrives before the
+   * answer counts as 0. With pushback holding answers, this is the part of the latency left
+   * after the hold; `publish.requestMs` shows the hold itself.
+   */
+  acceptedLatencyMs: LatencySummary;
   /** CPU of generator, server and cores over the phase (publishing and drain). */
   cpu: CpuShare;
 }
@@ -99,6 +105,8 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
   const sockets: net.Socket[] = [];
   const closeReasons: Record<string, number> = {};
   let latency = new Histogram();
+  let accepted = new Histogram();
+  let publisher: Publisher | undefined;
   let [liveCount, failed, closedCount, malformed, lastDelivery] = [0, 0, 0, 0, 0];
   let onSettled = (): void => {};
   const sink = {
@@ -110,6 +118,8 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
     event(sub: number, seq: number, sentNs: number, recvNs: number): void {
       ledger.record(sub, seq);
       latency.record((recvNs - sentNs) / 1000);
+      const answeredNs = publisher?.acceptedNs(seq) ?? 0;
+      accepted.record(answeredNs === 0 ? 0 : (recvNs - answeredNs) / 1000);
       lastDelivery = recvNs;
     },
     malformed(): void {
@@ -153,16 +163,11 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
   await sleep(cfg.settleMs);
   const rssConnected = cfg.serverPid ? rssKB(cfg.serverPid) : 0;
 
-  const publisher = new Publisher(
-    cfg.host,
-    cfg.port,
-    cfg.topic,
-    publisherJwt(cfg.jwtKey),
-    cfg.lanes,
-  );
+  publisher = new Publisher(cfg.host, cfg.port, cfg.topic, publisherJwt(cfg.jwtKey), cfg.lanes);
   const phases: PhaseResult[] = [];
   for (const ph of cfg.phases) {
     latency = new Histogram();
+    accepted = new Histogram();
     const before = ledger.snapshot();
     const perSub = ledger.received.slice();
     const liveAtStart = liveCount;
@@ -199,6 +204,7 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
       closedDuringPhase: closedCount - closedAtStart,
       eventsPerSec: Math.round(delivered / span),
       latencyMs: latency.summary(),
+      acceptedLatencyMs: accepted.summary(),
       cpu: phaseMeter(),
     });
   }

@@ -45,6 +45,8 @@ export class Publisher {
   #failed = 0;
   #failures: Record<string, number> = {};
   #rtt = new Histogram();
+  // hrtime (ns) at which each seq's 200 arrived; 0 while unanswered. Seqs past the end: not kept.
+  readonly #acceptedNs = new Float64Array(1 << 20);
 
   constructor(
     readonly host: string,
@@ -94,6 +96,14 @@ export class Publisher {
     return this.#end(t0, missed);
   }
 
+  /**
+   * When the hub's 200 for `seq` reached the publisher (hrtime ns), or 0 when it has not (yet):
+   * a delivery that arrives before its publish is answered counts from the answer as 0.
+   */
+  acceptedNs(seq: number): number {
+    return this.#acceptedNs[seq] ?? 0;
+  }
+
   /** Closes the keep-alive connections. */
   close(): void {
     this.#agent.destroy();
@@ -127,8 +137,11 @@ export class Publisher {
       const done = (why: string | null): void => {
         if (!this.#busy[l]) return;
         this.#busy[l] = false;
-        if (why === null) this.#accepted++;
-        else {
+        if (why === null) {
+          this.#accepted++;
+          if (seq < this.#acceptedNs.length)
+            this.#acceptedNs[seq] = Number(process.hrtime.bigint());
+        } else {
           this.#failed++;
           this.#failures[why] = (this.#failures[why] ?? 0) + 1;
         }

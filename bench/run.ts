@@ -2,7 +2,8 @@
  * The benchmark runner. `npm run bench` runs every scenario, `npm run bench -- fanout-1k` one,
  * `npm run bench:smoke` the correctness-only smoke run used in CI. Each scenario prints one JSON
  * line to stdout (also appended to bench/results/<date>.jsonl). Options: `--rounds N`,
- * `--baseline-only`, `--history-size N` (passed to single-node crier).
+ * `--baseline-only`, `--history-size N` (passed to single-node crier). `flood-1k` and `flood-10k`
+ * compare crier with pushback (the default) and without (`--pushback=off`) instead of the baseline.
  *
  * The server under test runs on core 0, the load generator on core 1, and this process (which
  * mostly waits) pins itself to core 1 too so it never takes time from the server.
@@ -184,6 +185,13 @@ async function main(): Promise<number> {
             [`${s}Ratio`, ratios(of(s), of("crier"))],
           ]),
       ),
+      // Pushback on against off: crier ÷ crier-nopushback.
+      ...(servers.includes("crier-nopushback")
+        ? {
+            "crier-nopushback": of("crier-nopushback"),
+            pushbackRatio: ratios(of("crier"), of("crier-nopushback")),
+          }
+        : {}),
       runs: runs.map((r) => ({
         server: r.server,
         round: r.round,

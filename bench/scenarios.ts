@@ -8,7 +8,14 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startOnCluster, startOnRedis } from "./engines.ts";
 import type { LoadConfig, LoadResult, PhaseConfig, PhaseResult } from "./loadgen.ts";
 import { startNatsNodes } from "./nats-node.ts";
-import { JWT_KEY, type Running, runLoadgen, type ServerName, startServer } from "./servers.ts";
+import {
+  JWT_KEY,
+  type Running,
+  runLoadgen,
+  type ServerName,
+  scrapePushback,
+  startServer,
+} from "./servers.ts";
 import { type CpuShare, coreBusyPct, coreTicks, DISTURBED_PCT } from "./stats.ts";
 import { startTwoNodes } from "./two-nodes.ts";
 
@@ -24,6 +31,13 @@ export interface Scenario {
   servers?: ServerName[];
   subscribers: number;
   phases: PhaseConfig[];
+  /** Publish requests in flight (one keep-alive connection each). Default 8. */
+  lanes?: number;
+  /**
+   * Start crier with `--metrics` and report its overflow evictions and the publishes it held or
+   * refused (`overflowEvictions`, `publishesHeld`, `publishesRefused`), read after the load.
+   */
+  scrape?: boolean;
   /** Pause after the last subscription is live (before RSS is read / publishing starts), ms. */
   settleMs: number;
   metrics(r: LoadResult): Metrics;
@@ -72,6 +86,8 @@ function phaseMetrics(p: PhaseResult | undefined, prefix = ""): Metrics {
     [`${prefix}publishFailed`]: p.publish.failed,
     [`${prefix}missedSlots`]: p.publish.missedSlots,
     [`${prefix}publishP99Ms`]: p.publish.requestMs.p99,
+    [`${prefix}acceptedP50Ms`]: p.acceptedLatencyMs.p50,
+    [`${prefix}acceptedP99Ms`]: p.acceptedLatencyMs.p99,
     [`${prefix}p50Ms`]: p.latencyMs.p50,
     [`${prefix}p99Ms`]: p.latencyMs.p99,
     [`${prefix}maxMs`]: p.latencyMs.max,
@@ -147,6 +163,29 @@ export const SCENARIOS: Scenario[] = [
   // once a second, and against crier with one dashboard open; alternated in each round.
   { ...fanout("fanout-1k-metrics", 1000, 20_000), servers: ["crier", "crier-metrics"] },
   { ...fanout("fanout-1k-dashboard", 1000, 20_000), servers: ["crier", "crier-dashboard"] },
+  // Overload: a flood from 64 publishers in flight (8× the fanout scenarios), against crier with
+  // pushback (the default) and with `--pushback=off`, alternated; `pushbackRatio` is on ÷ off.
+  {
+    ...fanout("flood-1k", 1000, 40_000),
+    lanes: 64,
+    scrape: true,
+    servers: ["crier-nopushback", "crier"],
+  },
+  {
+    ...fanout("flood-10k", 10_000, 4000),
+    lanes: 64,
+    scrape: true,
+    servers: ["crier-nopushback", "crier"],
+  },
+  // The same for a minute at 10,000 subscribers: does the flood end with evictions?
+  {
+    ...fanout("flood-10k-60s", 10_000, 1_000_000),
+    rounds: 1,
+    phases: [{ ...flood(1_000_000), durationMs: 60_000 }],
+    lanes: 64,
+    scrape: true,
+    servers: ["crier-nopushback", "crier"],
+  },
   // Scale out on Redis: publishers on node A, subscribers half on A and half on B, both nodes on
   // the server core; compared with single-node crier (in memory) and the baseline.
   { ...fanout("fanout-2node", 1000, 20_000), servers: ["baseline", "crier", "crier-2node"] },
@@ -205,7 +244,7 @@ export async function runOnce(sc: Scenario, server: ServerName, round: number, h
           ? startOnRedis()
           : server === "crier-cluster"
             ? startOnCluster()
-            : startServer(server, history);
+            : startServer(server, history, sc.scrape && server !== "baseline" ? ["--metrics"] : []);
   try {
     record.busyBeforePct = await waitForQuiet(5000);
     // One retry: on a shared checkout a start can fail for a passing reason (a file mid-save).
@@ -222,7 +261,7 @@ export async function runOnce(sc: Scenario, server: ServerName, round: number, h
       subscribers: sc.subscribers,
       connectWindow: 500,
       connectTimeoutMs: 30_000,
-      lanes: 8,
+      lanes: sc.lanes ?? 8,
       phases: sc.phases,
       serverPid: running.pid,
       settleMs: sc.settleMs,
@@ -232,6 +271,7 @@ export async function runOnce(sc: Scenario, server: ServerName, round: number, h
     if (running.peerPids) cfg.peerPids = running.peerPids;
     record.result = await runLoadgen(cfg);
     record.metrics = sc.metrics(record.result);
+    if (sc.scrape) Object.assign(record.metrics, await scrapePushback(running.port));
   } catch (err) {
     record.error = err instanceof Error ? err.message : String(err);
   } finally {

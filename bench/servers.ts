@@ -32,6 +32,8 @@ export const JWT_KEY = "bench-secret-key-bench-secret-key";
  * is crier with `--metrics`, scraped once a second (Prometheus' default is every 15 s);
  * `crier-dashboard` is crier with `--dashboard` and one dashboard open (the figures' event
  * stream, one snapshot a second). Both watchers run in the runner, on the generator's core.
+ * `crier-nopushback` is crier with `--pushback=off`, to compare pushback with its absence in one
+ * run.
  */
 export type ServerName =
   | "baseline"
@@ -44,7 +46,8 @@ export type ServerName =
   | "crier-file"
   | "crier-file-always"
   | "crier-metrics"
-  | "crier-dashboard";
+  | "crier-dashboard"
+  | "crier-nopushback";
 
 /** A started server under test: one process, or several that act as one. */
 export interface Running {
@@ -98,7 +101,12 @@ export function pinned(core: number, argv: string[], stdout: "pipe" | "ignore"):
 
 /** The crier command line on `port`, with `extra` flags (e.g. `--redis …`) appended. */
 export function crierArgv(port: number, historySize?: number, extra: string[] = []): string[] {
-  const argv = ["node", CRIER_CLI, "--port", String(port), "--host", "127.0.0.1"];
+  // CRIER_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each crier process there (node does
+  // not take --cpu-prof from NODE_OPTIONS); the short drain lets it exit before stopProcess kills.
+  const prof = process.env.CRIER_BENCH_CPU_PROF;
+  const node = prof ? ["node", "--cpu-prof", "--cpu-prof-dir", prof] : ["node"];
+  const argv = [...node, CRIER_CLI, "--port", String(port), "--host", "127.0.0.1"];
+  if (prof) argv.push("--drain-timeout", "500");
   argv.push("--jwt-key", JWT_KEY, "--anonymous", "--keep-alive", "15000");
   if (historySize !== undefined) argv.push("--history-size", String(historySize));
   return [...argv, ...extra];
@@ -127,10 +135,14 @@ export async function startPinned(label: string, argv: string[], port: number) {
   throw new Error(`${label} did not become healthy on port ${port}: ${stderr.trim()}`);
 }
 
-/** Starts the baseline or a single-node crier on a free port, pinned to the server core. */
+/**
+ * Starts the baseline or a single-node crier on a free port, pinned to the server core, with
+ * `flags` appended to crier's own.
+ */
 export async function startServer(
   name: Exclude<ServerName, "crier-2node">,
   historySize?: number,
+  flags: string[] = [],
 ): Promise<Running> {
   const port = await freePort();
   // A history file of its own, in a folder removed with the server.
@@ -148,7 +160,11 @@ export async function startServer(
   const argv =
     name === "baseline"
       ? ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)]
-      : crierArgv(port, historySize, extra);
+      : crierArgv(port, historySize, [
+          ...extra,
+          ...flags,
+          ...(name === "crier-nopushback" ? ["--pushback=off"] : []),
+        ]);
   const { child, pid } = await startPinned(name, argv, port);
   const origin = `http://127.0.0.1:${port}`;
   const stopWatching =
@@ -280,4 +296,30 @@ export function machineFacts(): Record<string, string | number> {
     fdLimit: FD_LIMIT,
     crier: crierBuild(),
   };
+}
+
+/**
+ * The hub's own count of overflow evictions and of publishes it held back or refused, read from
+ * its `/metrics` (a crier started with `--metrics`); empty when it does not answer.
+ */
+export async function scrapePushback(port: number): Promise<Record<string, number>> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+    (r) => (r.ok ? r.text() : ""),
+    () => "",
+  );
+  const sample = (name: string): number | undefined => {
+    const line = text.split("\n").find((l) => l.startsWith(`${name} `));
+    return line === undefined ? undefined : Number(line.slice(name.length + 1));
+  };
+  const out: Record<string, number> = {};
+  const figures = {
+    overflowEvictions: 'crier_disconnects_total{reason="overflow"}',
+    publishesHeld: "crier_publishes_held_total",
+    publishesRefused: "crier_publishes_refused_total",
+  };
+  for (const [key, name] of Object.entries(figures)) {
+    const v = sample(name);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
 }

@@ -31,6 +31,11 @@ export type CrierErrorCode =
   | "CRIER_ERR_UNAVAILABLE"
   /** A limit on concurrent use was reached, e.g. `maxSubscribers`; retry later (HTTP 429). */
   | "CRIER_ERR_TOO_MANY"
+  /**
+   * The hub's fan-out backlog is past `pushback.refuseMs`/`refuseBytes`: the publish was refused
+   * before anything was stored; retry after `retryAfterSeconds` (HTTP 503 with `Retry-After`).
+   */
+  | "CRIER_ERR_OVERLOADED"
   /** An optional peer dependency is not installed (`ioredis` for `crier-hub/redis`). */
   | "CRIER_ERR_MISSING_DEPENDENCY"
   /**
@@ -52,6 +57,7 @@ const STATUS: Record<CrierErrorCode, number> = {
   CRIER_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
   CRIER_ERR_UNAVAILABLE: 503,
   CRIER_ERR_TOO_MANY: 429,
+  CRIER_ERR_OVERLOADED: 503,
   CRIER_ERR_MISSING_DEPENDENCY: 500,
   CRIER_ERR_OVERFLOW: 503,
 };

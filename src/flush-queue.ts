@@ -8,6 +8,11 @@
  *
  * Invariant: a subscriber is in the list at most once, and `scheduled` is true exactly while it
  * is there. It also remembers the last join of the flush (see {@link FlushQueue.join}).
+ *
+ * The list is also where the hub's own fan-out backlog lives (see {@link FanOutBacklog}): from
+ * the first schedule of a turn to the end of its flush, updates have been accepted and not yet
+ * written to the sockets that can take them. A subscriber whose own socket is backed up is not in
+ * the list (it is flushed on `drain`), so one slow reader never counts here.
  */
 import { concatFrames, type Frame } from "./frame.ts";
 
@@ -17,11 +22,31 @@ export interface Flushable {
   flush(): void;
 }
 
+/**
+ * The hub's fan-out backlog now: updates accepted and offered to subscribers whose sockets can
+ * take them, not yet written because the flush that writes them has not run. Zero between
+ * flushes; it grows while the hub accepts updates faster than its flushes can start.
+ */
+export interface FanOutBacklog {
+  /** Milliseconds since the oldest of these updates was offered; 0 when there is none. */
+  readonly ageMs: number;
+  /** How many updates. */
+  readonly updates: number;
+  /** Their encoded bytes, each update counted once (not once per subscriber). */
+  readonly bytes: number;
+}
+
 export class FlushQueue {
   #pending: Flushable[] = [];
   #flushScheduled = false;
   #joined: readonly Frame[] | undefined;
   #joinedBytes: Buffer | undefined;
+  // The backlog of the flush to come: when its first subscriber was scheduled, and what it holds.
+  #since = 0;
+  #updates = 0;
+  #bytes = 0;
+  // Publishes held until the flush to come has run (see `flushed`).
+  #waiting: (() => void)[] = [];
 
   /** Flushes `subscriber` once, later in this event-loop turn. */
   schedule(subscriber: Flushable): void {
@@ -29,7 +54,31 @@ export class FlushQueue {
     this.#pending.push(subscriber);
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
+    this.#since = performance.now();
     setImmediate(this.#flush);
+  }
+
+  /**
+   * Counts an update that has just been offered to every subscriber it goes to, once per update
+   * (not per subscriber). It is part of the backlog when a flush is to come; otherwise every
+   * subscriber it went to is backed up on its own socket (or there was none).
+   */
+  accepted(bytes: number): void {
+    if (!this.#flushScheduled) return;
+    this.#updates++;
+    this.#bytes += bytes;
+  }
+
+  /** The fan-out backlog now (see {@link FanOutBacklog}). */
+  get backlog(): FanOutBacklog {
+    if (!this.#flushScheduled) return { ageMs: 0, updates: 0, bytes: 0 };
+    return { ageMs: performance.now() - this.#since, updates: this.#updates, bytes: this.#bytes };
+  }
+
+  /** Resolves once the flush to come has written what it holds (at once when none is to come). */
+  flushed(): Promise<void> {
+    if (!this.#flushScheduled) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
   /**
@@ -55,11 +104,16 @@ export class FlushQueue {
     this.#flushScheduled = false;
     const pending = this.#pending;
     this.#pending = [];
+    this.#updates = 0;
+    this.#bytes = 0;
+    const waiting = this.#waiting;
+    this.#waiting = [];
     for (const subscriber of pending) {
       subscriber.scheduled = false;
       subscriber.flush();
     }
     this.#joined = undefined;
     this.#joinedBytes = undefined;
+    for (const resolve of waiting) resolve();
   };
 }

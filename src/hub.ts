@@ -7,12 +7,13 @@
 import { EventEmitter } from "node:events";
 import type { Backplane, SharedDirectory } from "./backplane/backplane.ts";
 import { LocalBackplane } from "./backplane/local.ts";
-import { encodeComment, encodedLength, encodeRetry } from "./encoder.ts";
+import { encodeComment, encodeRetry } from "./encoder.ts";
 import { CrierError } from "./errors.ts";
-import { FlushQueue } from "./flush-queue.ts";
+import { type FanOutBacklog, FlushQueue } from "./flush-queue.ts";
 import { streamHead } from "./head.ts";
 import type { MemoryHistoryOptions } from "./history/memory.ts";
 import { integerOption } from "./options.ts";
+import { Pushback, type PushbackOptions, type PushbackStats } from "./pushback.ts";
 import type { Selector } from "./selectors/selector.ts";
 import {
   type CloseReason,
@@ -26,8 +27,9 @@ import {
   type Subscription,
 } from "./subscriber.ts";
 import { TopicIndex } from "./topic-index.ts";
-import { type Update, type UpdateFields, type UpdateInput, validateUpdate } from "./update.ts";
+import { assertFits, type Update, type UpdateInput, validateUpdate } from "./update.ts";
 import { type Updates, type UpdatesOptions, updatesOf } from "./updates.ts";
+import { within } from "./within.ts";
 
 /** Defaults of {@link HubOptions}. */
 export const HUB_DEFAULTS = {
@@ -54,6 +56,8 @@ export interface HubOptions {
    * close the hub to stop it. Default 10,000; `0` waits as long as it takes.
    */
   readonly readyTimeoutMs?: number | undefined;
+  /** When publishes wait or are refused under a fan-out backlog (`pushback.ts`); `false`: never. */
+  readonly pushback?: PushbackOptions | false | undefined;
 }
 
 export type { SubscribeOptions } from "./subscriber.ts";
@@ -89,6 +93,10 @@ export interface HubStats {
   readonly bytesWritten: number;
   /** Subscriptions that asked to resume, and those of them told `earliest` (their id was gone). */
   readonly resumes: { readonly total: number; readonly earliest: number };
+  /** Updates accepted and not yet written to the sockets that can take them (flush-queue.ts). */
+  readonly backlog: FanOutBacklog;
+  /** Publishes held or refused under the fan-out backlog. */
+  readonly pushback: PushbackStats;
 }
 
 /** Options of {@link Hub.close}. */
@@ -102,8 +110,6 @@ export interface CloseOptions {
 }
 
 const KEEP_ALIVE = { bytes: encodeComment() };
-// Longer than any id a history generates (`<epoch>:<ms>-<seq>` on Redis).
-const LONGEST_GENERATED_ID = "x".repeat(64);
 
 export class Hub extends EventEmitter<HubEvents> {
   readonly keepAliveMs: number;
@@ -115,6 +121,7 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #ready: Promise<void>;
   readonly #keepAlive: NodeJS.Timeout | undefined;
   readonly #flushQueue = new FlushQueue();
+  readonly #pushback: Pushback;
   // Publishes on their way to the backplane; close() waits for them before closing it.
   readonly #inflight = new Set<Promise<unknown>>();
   #closing = false;
@@ -159,6 +166,7 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     this.keepAliveMs = integerOption("keepAliveMs", options.keepAliveMs, HUB_DEFAULTS.keepAliveMs);
     this.#queue = resolveQueueOptions(options.queue);
+    this.#pushback = new Pushback(options.pushback, this.#queue, this.#flushQueue);
     this.#closeRetryMs = integerOption(
       "closeRetryMs",
       options.closeRetryMs,
@@ -202,6 +210,8 @@ export class Hub extends EventEmitter<HubEvents> {
       delivered: this.#written.events,
       bytesWritten: this.#written.bytes,
       resumes: { ...this.#resumes },
+      backlog: this.#flushQueue.backlog,
+      pushback: this.#pushback.stats,
     };
   }
 
@@ -248,16 +258,19 @@ export class Hub extends EventEmitter<HubEvents> {
    * update (its `id` is the event id) once the backplane holds it; rejects with a `CrierError`
    * for invalid input (`CRIER_ERR_INVALID_EVENT`, `CRIER_ERR_BAD_REQUEST`), an update whose
    * encoded frame is larger than `queue.maxBytes` (`CRIER_ERR_PAYLOAD_TOO_LARGE`), a duplicate
-   * id, an unavailable backplane or a closed hub.
+   * id, an unavailable backplane, a closed hub, or a fan-out backlog past `pushback`'s refuse
+   * threshold (`CRIER_ERR_OVERLOADED`, nothing stored). Past its hold threshold it resolves once
+   * the update has been written to every subscriber whose socket can take it.
    */
   async publish(input: UpdateInput): Promise<Update> {
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is closed");
     const fields = validateUpdate(input);
-    this.#assertFits(fields);
+    assertFits(fields, this.#queue.maxBytes);
+    this.#pushback.admit();
     const stored = this.#backplane.publish(fields);
     this.#inflight.add(stored);
     try {
-      return await stored;
+      return await this.#pushback.hold(await stored);
     } finally {
       this.#inflight.delete(stored);
     }
@@ -353,19 +366,6 @@ export class Hub extends EventEmitter<HubEvents> {
     }
   }
 
-  // An update whose frame is larger than a subscriber's queue bound could reach no subscriber:
-  // each would be evicted the moment it was offered, however empty its queue. Refused before it
-  // is stored. A generated id is counted at its longest.
-  #assertFits(fields: UpdateFields): void {
-    const size = encodedLength({ ...fields, id: fields.id ?? LONGEST_GENERATED_ID });
-    if (size > this.#queue.maxBytes) {
-      throw new CrierError(
-        "CRIER_ERR_PAYLOAD_TOO_LARGE",
-        `the update encodes to ${size} bytes (each line break adds a "data: " line), more than a subscriber's queue holds (${this.#queue.maxBytes} bytes)`,
-      );
-    }
-  }
-
   readonly #offer = (subscriber: Subscriber): void => {
     if (!subscriber.isDenied(this.#current as Update)) subscriber.offer(this.#current as Update);
   };
@@ -380,6 +380,7 @@ export class Hub extends EventEmitter<HubEvents> {
     if (!update.private) this.#newestPublic = update.id;
     this.#current = update;
     this.#index.forEachMatch(update.topics, this.#offer);
+    this.#flushQueue.accepted(update.bytes.length);
     this.#current = undefined;
     this.emit("publish", update);
   }
@@ -416,19 +417,6 @@ export class Hub extends EventEmitter<HubEvents> {
 /** Creates a hub. See {@link HubOptions} for the defaults. */
 export function createHub(options: HubOptions = {}): Hub {
   return new Hub(options);
-}
-
-// `started`, or a CRIER_ERR_UNAVAILABLE rejection once `ms` have passed (0: no bound). The timer
-// is unref()ed: it never keeps a process alive by itself.
-function within(started: Promise<void>, ms: number): Promise<void> {
-  if (ms === 0) return started;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    const reason = `the backplane did not start within ${ms} ms; check that its server is reachable, or raise readyTimeoutMs`;
-    timer = setTimeout(() => reject(new CrierError("CRIER_ERR_UNAVAILABLE", reason)), ms);
-    timer.unref();
-  });
-  return Promise.race([started, timeout]).finally(() => clearTimeout(timer));
 }
 
 // Runs `then` synchronously when `value` is not a promise, so the in-memory backplane replays

@@ -8,6 +8,7 @@ export { type NodeRequest, type NodeResponse, subscribeNode } from "./adapters/n
 export type { Backplane, Replay } from "./backplane/backplane.ts";
 export { encodeComment, encodeEvent, encodeRetry, type SseEvent } from "./encoder.ts";
 export { CrierError, type CrierErrorCode, isCrierError } from "./errors.ts";
+export type { FanOutBacklog } from "./flush-queue.ts";
 export { SSE_HEADERS } from "./head.ts";
 export type { MemoryHistoryOptions } from "./history/memory.ts";
 export {
@@ -19,6 +20,7 @@ export {
   type HubStats,
   type SubscribeOptions,
 } from "./hub.ts";
+export { PUSHBACK_DEFAULTS, type PushbackOptions, type PushbackStats } from "./pushback.ts";
 export {
   compileSelector,
   MAX_SELECTOR_LENGTH,

@@ -3,7 +3,7 @@
  * addressed to one or more topics. It is validated and encoded exactly once, when it is stored,
  * and the same bytes are then written to every subscriber.
  */
-import { assertRetry, assertSingleLine, encodeEvent } from "./encoder.ts";
+import { assertRetry, assertSingleLine, encodedLength, encodeEvent } from "./encoder.ts";
 import { CrierError } from "./errors.ts";
 
 /** What a publisher gives to {@link Hub.publish}. */
@@ -116,4 +116,23 @@ export function validateUpdate(input: UpdateInput): UpdateFields {
 export function sealUpdate(fields: UpdateFields, id: string): Update {
   const bytes = encodeEvent({ id, type: fields.type, data: fields.data, retry: fields.retry });
   return { ...fields, id, bytes };
+}
+
+// Longer than any id a history generates (`<epoch>:<ms>-<seq>` on Redis).
+const LONGEST_GENERATED_ID = "x".repeat(64);
+
+/**
+ * Throws `CRIER_ERR_PAYLOAD_TOO_LARGE` when the update's frame is larger than `maxBytes`, a
+ * subscriber's queue bound: it could reach no subscriber, each would be evicted the moment it was
+ * offered, however empty its queue. Checked before it is stored; a generated id is counted at
+ * its longest.
+ */
+export function assertFits(fields: UpdateFields, maxBytes: number): void {
+  const size = encodedLength({ ...fields, id: fields.id ?? LONGEST_GENERATED_ID });
+  if (size > maxBytes) {
+    throw new CrierError(
+      "CRIER_ERR_PAYLOAD_TOO_LARGE",
+      `the update encodes to ${size} bytes (each line break adds a "data: " line), more than a subscriber's queue holds (${maxBytes} bytes)`,
+    );
+  }
 }

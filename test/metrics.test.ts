@@ -62,6 +62,12 @@ describe("metrics", () => {
     assert.equal(sample(text, "crier_events_delivered_total"), 2);
     assert.ok((sample(text, "crier_bytes_written_total") ?? 0) > 0);
     assert.equal(sample(text, "crier_history_events"), 1);
+    // Between turns the fan-out backlog is empty; nothing was held back or refused.
+    assert.equal(sample(text, "crier_backlog_seconds"), 0);
+    assert.equal(sample(text, "crier_backlog_updates"), 0);
+    assert.equal(sample(text, "crier_backlog_bytes"), 0);
+    assert.equal(sample(text, "crier_publishes_held_total"), 0);
+    assert.equal(sample(text, "crier_publishes_refused_total"), 0);
     assert.match(text, /crier_build_info\{version="\d+\.\d+\.\d+[^"]*",node="v\d+/);
     assert.ok(!text.includes("topic=a"), "no metric is labelled by topic");
 

@@ -29,6 +29,21 @@ describe("the settings table", () => {
     assert.equal(new Settings([], {}).text("redis-prefix"), "crier:");
   });
 
+  test("turns pushback on by default, sets its thresholds, and turns it off with --pushback=off", () => {
+    const key = `--jwt-key=${"k".repeat(32)}`;
+    assert.deepEqual(parseServeConfig([key], {}).hub.pushback, { holdMs: 50, refuseMs: 1000 });
+    assert.deepEqual(
+      parseServeConfig([key, "--pushback-hold", "20", "--pushback-refuse", "400"], {}).hub.pushback,
+      { holdMs: 20, refuseMs: 400 },
+    );
+    assert.equal(parseServeConfig([key, "--pushback=off"], {}).hub.pushback, false);
+    assert.equal(parseServeConfig([key], { CRIER_PUSHBACK: "false" }).hub.pushback, false);
+    assert.throws(
+      () => parseServeConfig([key, "--pushback-hold", "500", "--pushback-refuse", "100"], {}),
+      /--pushback-refuse \(100 ms\) must be at least --pushback-hold \(500 ms\)/,
+    );
+  });
+
   test("refuses an integer out of its range or not a whole number, naming the flag", () => {
     for (const port of ["65536", "-1", "80.5", "0x50", "eighty"]) {
       assert.throws(

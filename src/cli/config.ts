@@ -21,7 +21,7 @@ export interface ServeConfig {
   readonly port: number;
   readonly host: string | undefined;
   /** Options of the hub (its backplane comes from {@link redis}). */
-  readonly hub: Pick<HubOptions, "keepAliveMs" | "history">;
+  readonly hub: Pick<HubOptions, "keepAliveMs" | "history" | "pushback">;
   /** Options of the Mercure handler and its server, all but the hub. */
   readonly handler: Omit<HubServerOptions, "hub">;
   /** Where updates are shared between nodes; `undefined`: in this process only. */
@@ -218,6 +218,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
     hub: {
       keepAliveMs: s.integer("keep-alive"),
       history: { maxEvents: s.integer("history-size") },
+      pushback: pushbackOf(s),
     },
     handler: {
       publisherKey,
@@ -340,4 +341,17 @@ function readTlsFile(s: Settings, name: SettingName, path: string): Buffer {
       `${s.origin(name)}: cannot read ${JSON.stringify(path)} (${reason})`,
     );
   }
+}
+
+// Read even when pushback is off, so a misspelt threshold is refused either way.
+function pushbackOf(s: Settings): HubOptions["pushback"] {
+  const holdMs = s.integer("pushback-hold");
+  const refuseMs = s.integer("pushback-refuse");
+  if (refuseMs < holdMs) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `--pushback-refuse (${refuseMs} ms) must be at least --pushback-hold (${holdMs} ms)`,
+    );
+  }
+  return s.boolean("pushback") ? { holdMs, refuseMs } : false;
 }

@@ -13,6 +13,7 @@ import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
 import { HUB_DEFAULTS } from "../hub.ts";
 import { HANDLER_DEFAULTS } from "../mercure/http/context.ts";
 import { SERVER_DEFAULTS } from "../mercure/http/limits.ts";
+import { PUSHBACK_DEFAULTS } from "../pushback.ts";
 
 /** How a setting's text is read. */
 export type SettingType = "string" | "integer" | "boolean";
@@ -156,6 +157,29 @@ const table = {
     min: 0,
     max: 3_600_000,
     help: "ms between keep-alive comments; `0` turns them off",
+  },
+  pushback: {
+    type: "boolean",
+    env: "CRIER_PUSHBACK",
+    default: "true",
+    defaultText: "on",
+    help: "push back on publishers when the hub's fan-out backlog grows: hold publish answers, then refuse with `503` and `Retry-After` (see Overload); `--pushback=off` accepts every publish at once",
+  },
+  "pushback-hold": {
+    type: "integer",
+    env: "CRIER_PUSHBACK_HOLD",
+    default: String(PUSHBACK_DEFAULTS.holdMs),
+    min: 1,
+    max: 3_600_000,
+    help: "ms of fan-out backlog (or a quarter of a subscriber queue's bounds) from which a publish answer waits until its update is written",
+  },
+  "pushback-refuse": {
+    type: "integer",
+    env: "CRIER_PUSHBACK_REFUSE",
+    default: String(PUSHBACK_DEFAULTS.refuseMs),
+    min: 1,
+    max: 3_600_000,
+    help: "ms of fan-out backlog (or half a subscriber queue's bounds) from which a publish is refused with `503` and `Retry-After`, nothing stored; at least `--pushback-hold`",
   },
   "cors-origins": {
     type: "string",

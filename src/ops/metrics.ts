@@ -160,6 +160,29 @@ export function registerMetrics(options: MetricsOptions): Metrics {
   gauge("crier_queued_bytes", "Bytes waiting in all subscribers' queues.", (g) =>
     g.set(hub.queued.bytes),
   );
+  // The fan-out backlog is per event-loop turn: a scrape sees it when a turn's flush is late;
+  // the two counters say how often publishers were pushed back.
+  gauge(
+    "crier_backlog_seconds",
+    "Age of the oldest update accepted and not yet written to the sockets that can take it.",
+    (g) => g.set(hub.stats.backlog.ageMs / 1000),
+  );
+  gauge("crier_backlog_updates", "Updates accepted and not yet written (fan-out backlog).", (g) =>
+    g.set(hub.stats.backlog.updates),
+  );
+  gauge("crier_backlog_bytes", "Encoded bytes of the fan-out backlog, each update once.", (g) =>
+    g.set(hub.stats.backlog.bytes),
+  );
+  counter(
+    "crier_publishes_held_total",
+    "Publishes whose answer waited for the fan-out backlog (stored all the same).",
+    (c) => c.inc(hub.stats.pushback.held),
+  );
+  counter(
+    "crier_publishes_refused_total",
+    "Publishes refused under the fan-out backlog (`503`, nothing stored).",
+    (c) => c.inc(hub.stats.pushback.refused),
+  );
   gauge("crier_history_events", "Updates the history holds.", async (g) => {
     // An unavailable backplane cannot say; the last value stands (backplane_up says why).
     const size = await hub.historySize().catch(() => undefined);
