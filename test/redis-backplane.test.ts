@@ -133,6 +133,32 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     assert.deepEqual(await first.more(), [], "and stays complete");
   });
 
+  test("refuses the next page of a replay whose position was trimmed away meanwhile", async () => {
+    const { backplane, delivered, prefix } = await open({ replayPageSize: 50 });
+    const ids: string[] = [];
+    for (let batch = 0; batch < 4; batch++) {
+      const published = Array.from({ length: 50 }, (_, i) =>
+        backplane.publish(fields(`${batch * 50 + i}`)),
+      );
+      for (const update of await Promise.all(published)) ids.push(update.id);
+    }
+    await until(() => delivered.length >= ids.length, "every update delivered", 20_000);
+    const replay = await backplane.replay(ids[0] as string);
+    const page = await replay?.more?.();
+    assert.deepEqual(
+      page?.map((u) => u.id),
+      ids.slice(1, 51),
+    );
+    const redis = new Redis(REDIS_URL);
+    try {
+      await redis.xtrim(`${prefix}stream`, "MAXLEN", 10);
+    } finally {
+      redis.disconnect();
+    }
+    // The entries after the replay's position may be gone: no page rather than a silent gap.
+    await assert.rejects(Promise.resolve(replay?.more?.()), /trimmed past this replay/);
+  });
+
   test("keeps the stream and the publisher-id index bounded, and forgets trimmed ids", async () => {
     const { backplane, prefix } = await open({ maxLen: 10 });
     const ids: string[] = [];
