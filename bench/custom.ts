@@ -116,6 +116,28 @@ export const CUSTOM_SCENARIOS: CustomScenario[] = [
     }),
     deadlineMs: () => 200_000,
   },
+  {
+    name: "soak",
+    hubFlags: [],
+    redis: false,
+    // Bench only: the probe answers SIGUSR2 with heap after a forced GC, FDs and loop delay.
+    nodeFlags: ["--expose-gc", "--import", "./bench/soak-probe.mjs"],
+    script: "bench/soak.ts",
+    config: (hub, option) => ({
+      port: hub.port,
+      pid: hub.pid,
+      jwtKey: JWT_KEY,
+      subscribers: option("subscribers") ?? 10_000,
+      churn: option("churn") ?? 500,
+      rate: option("rate") ?? 10,
+      dataBytes: 128,
+      minutes: option("minutes") ?? 5,
+      sampleSec: 30,
+      warmupSec: 15,
+      connectWindow: 500,
+    }),
+    deadlineMs: (option) => ((option("minutes") ?? 5) * 60 + 300) * 1000,
+  },
 ];
 
 /** The crier builds to run, in round order: this tree's, alternating with `compare` if given. */

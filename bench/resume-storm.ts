@@ -44,8 +44,21 @@ export interface StormConfig {
 const TOPIC = "https://bench.example/resume";
 const PATH = `/.well-known/mercure?topic=${encodeURIComponent(TOPIC)}`;
 
-/** One publisher connection sending numbered updates at a fixed rate until stopped. */
-class SteadyPublisher {
+/** Where and what a {@link SteadyPublisher} publishes. */
+export interface SteadyOptions {
+  port: number;
+  topic: string;
+  /** Publishes per second. */
+  rate: number;
+  /** Bytes of each update's data, `<seq>:` and padding. */
+  dataBytes: number;
+}
+
+/**
+ * One publisher connection sending numbered updates at a fixed rate until stopped, one at a time
+ * (so the order of sequence numbers is the stream's order).
+ */
+export class SteadyPublisher {
   accepted = 0;
   failed = 0;
   readonly failures: Record<string, number> = {};
@@ -57,7 +70,7 @@ class SteadyPublisher {
   #agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
 
   constructor(
-    readonly cfg: StormConfig,
+    readonly cfg: SteadyOptions,
     readonly token: string,
   ) {}
 
@@ -79,7 +92,7 @@ class SteadyPublisher {
   send(seq: number, agent: http.Agent = this.#agent): Promise<void> {
     const head = `${seq}:`;
     const data = head + "x".repeat(Math.max(0, this.cfg.dataBytes - head.length));
-    const body = `topic=${encodeURIComponent(TOPIC)}&data=${encodeURIComponent(data)}`;
+    const body = `topic=${encodeURIComponent(this.cfg.topic)}&data=${encodeURIComponent(data)}`;
     const t0 = performance.now();
     return new Promise((resolve) => {
       const done = (why: string | null) => {
@@ -158,7 +171,7 @@ async function streamSeqs(cfg: StormConfig): Promise<number[]> {
 /** The load side: see the module comment. Prints one JSON line. */
 export async function stormLoad(cfg: StormConfig): Promise<Record<string, unknown>> {
   const token = publisherJwt(cfg.jwtKey);
-  const publisher = new SteadyPublisher(cfg, token);
+  const publisher = new SteadyPublisher({ ...cfg, topic: TOPIC }, token);
   // The history: `fill` updates that no client receives live (data without a sequence number).
   const fillAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   let filled = 0;
