@@ -35,9 +35,11 @@ export interface ReplayReaderOptions {
   readonly cachedPages: number;
 }
 
-/** One stream entry of a page: its position, and the update unless it is malformed. */
+/** One stream entry of a page: its position (also as numbers), and the update unless malformed. */
 interface PageItem {
   readonly position: Position;
+  readonly ms: number;
+  readonly seq: number;
   readonly entry: Entry | undefined;
 }
 
@@ -79,6 +81,8 @@ export class ReplayReader {
   ): (maxBytes?: number) => Promise<readonly Update[]> {
     let after = cursor;
     let done = !isBefore(cursor, upTo);
+    // Compared with every entry handed out: parsed once here, as each page's positions are.
+    const [upToMs, upToSeq] = parsePosition(upTo);
     // The page being handed out, and the index of its next item.
     let held: readonly PageItem[] = [];
     let at = 0;
@@ -94,8 +98,8 @@ export class ReplayReader {
           at = 0;
           if (held.length === 0) break;
         }
-        const { position, entry } = held[at] as PageItem;
-        if (isBefore(upTo, position)) break;
+        const { position, ms, seq, entry } = held[at] as PageItem;
+        if (ms > upToMs || (ms === upToMs && seq > upToSeq)) break;
         // Entries of a dead epoch left in the stream were never resumable; malformed ones
         // were never delivered.
         if (entry !== undefined && entry.epoch === epoch) {
@@ -126,7 +130,10 @@ export class ReplayReader {
             "the history was trimmed past this replay, or replaced, while it was read; the client resumes again",
           );
         }
-        return raw.map((item) => ({ position: item[0], entry: decodeEntry(item) }));
+        return raw.map((item): PageItem => {
+          const [ms, seq] = parsePosition(item[0]);
+          return { position: item[0], ms, seq, entry: decodeEntry(item) };
+        });
       },
     );
     this.#pages.set(key, read);
@@ -136,6 +143,11 @@ export class ReplayReader {
     });
     return read;
   }
+}
+
+function parsePosition(position: Position): [ms: number, seq: number] {
+  const dash = position.indexOf("-");
+  return [Number(position.slice(0, dash)), Number(position.slice(dash + 1))];
 }
 
 // A counting semaphore: at most `free` callers run at once, the others wait in arrival order.
