@@ -6,7 +6,7 @@
  *
  * Options: `--rounds N`; `--compare path/to/dist/cli/main.js` alternates rounds between this
  * tree's build and another build (e.g. main's, built in a temporary clone); resume-storm:
- * `--clients N` (5,000), `--offline-ms MS` (5,000), `--rate N` publishes per second (20); soak: `--minutes M` (5), `--subscribers N`
+ * `--clients N` (5,000), `--offline-ms MS` (5,000), `--rate N` publishes per second (5); soak: `--minutes M` (5), `--subscribers N`
  * (10,000), `--churn N` per second (500).
  */
 import { Redis } from "ioredis";
@@ -109,7 +109,7 @@ export const CUSTOM_SCENARIOS: CustomScenario[] = [
       clients: option("clients") ?? 5000,
       fill: 10_000,
       dataBytes: 1000,
-      rate: option("rate") ?? 20,
+      rate: option("rate") ?? 5,
       offlineMs: option("offline-ms") ?? 5000,
       connectWindow: 500,
       catchUpMs: 60_000,
