@@ -29,8 +29,8 @@ export class IdClient {
   open = false;
   /** Called for each event, with its sequence number. */
   onEvent: ((seq: number) => void) | undefined;
-  /** Called once per connection when it ends, with how. */
-  onEnd: ((kind: EndKind) => void) | undefined;
+  /** Called once per connection when it ends, with how (and the socket error's code, if any). */
+  onEnd: ((kind: EndKind, error: string | undefined) => void) | undefined;
   /** Called once per connection when the head arrived (its status line). */
   onHead: ((status: number) => void) | undefined;
 
@@ -58,7 +58,10 @@ export class IdClient {
     const last = resume && this.lastId !== undefined ? `Last-Event-ID: ${this.lastId}\r\n` : "";
     socket.write(`GET ${this.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${last}\r\n`);
     socket.on("data", (chunk: Buffer) => this.#data(chunk));
-    socket.on("error", () => {});
+    let error: string | undefined;
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      error = err.code ?? err.message;
+    });
     socket.once("close", () => {
       if (this.#socket !== socket) return;
       this.#socket = undefined;
@@ -69,7 +72,7 @@ export class IdClient {
           : this.#status === 200
             ? "after-response"
             : "status";
-      this.onEnd?.(kind);
+      this.onEnd?.(kind, error);
     });
     return socket;
   }

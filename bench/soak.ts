@@ -5,7 +5,8 @@
  * `sampleSec` (and at the start and the end) the probe forces a GC and reports heap used, RSS,
  * open file descriptors and the event-loop delay p99 since the previous sample. Stops by itself.
  *
- *   connect N ─▶ warm up ─▶ sample "start" ─▶ … churn + publish, sample every 30 s … ─▶ sample "end"
+ *   connect N ─▶ churn ─▶ pause, all N open: "start" ─▶ churn + publish, sample every 30 s ─▶
+ *   pause, all N open again: "end"      (heap, RSS and FDs compare at the same N open)
  *
  * Run with a JSON {@link SoakConfig} as argv[2]; prints one JSON line.
  */
@@ -59,13 +60,26 @@ async function probe(pid: number): Promise<Record<string, unknown>> {
 export async function soakLoad(cfg: SoakConfig): Promise<Record<string, unknown>> {
   const clients = Array.from({ length: cfg.subscribers }, () => new IdClient(cfg.port, PATH));
   const ends = { "no-response": 0, status: 0, "after-response": 0 };
-  let churning = false;
+  const errors: Record<string, number> = {};
   for (const client of clients) {
-    // A connection the hub ends is counted; the churn reconnects it later.
-    client.onEnd = (kind) => {
-      if (churning) ends[kind]++;
+    // A connection that ends by itself (not dropped by the churn) is counted, with its error;
+    // the churn or the next refill connects it again.
+    client.onEnd = (kind, error) => {
+      ends[kind]++;
+      if (error !== undefined) errors[error] = (errors[error] ?? 0) + 1;
     };
   }
+  // Connects every client that has no connection and waits (at most 60 s) until all are open,
+  // so the start and end samples see the same population.
+  const refill = async (): Promise<number> => {
+    const t0 = performance.now();
+    for (const client of idle()) client.connect(true);
+    while (clients.some((c) => !c.open) && performance.now() - t0 < 60_000) {
+      await sleep(100);
+      for (const client of idle()) client.connect(true);
+    }
+    return Math.round(performance.now() - t0);
+  };
   const idle = (): IdClient[] => clients.filter((c) => !c.connected);
   const opened = performance.now();
   for (let i = 0; i < clients.length; i += cfg.connectWindow) {
@@ -83,12 +97,15 @@ export async function soakLoad(cfg: SoakConfig): Promise<Record<string, unknown>
     publisherJwt(cfg.jwtKey),
   );
   const publishing = publisher.run(0);
-  churning = true;
-  // Churn in tenths of a second: drop `churn / 10` connected clients, connect as many idle ones.
+  // Churn in tenths of a second: drop `churn / 10` open clients, connect as many idle ones.
   let cycles = 0;
   const step = Math.max(1, Math.round(cfg.churn / 10));
-  const churn = setInterval(() => {
-    const connected = clients.filter((c) => c.connected);
+  let churn: NodeJS.Timeout | undefined;
+  const startChurn = () => {
+    churn = setInterval(churnStep, 100);
+  };
+  const churnStep = () => {
+    const connected = clients.filter((c) => c.open);
     for (let i = 0; i < step && connected.length > 0; i++) {
       const at = Math.floor(Math.random() * connected.length);
       (connected[at] as IdClient).drop();
@@ -97,7 +114,7 @@ export async function soakLoad(cfg: SoakConfig): Promise<Record<string, unknown>
     }
     for (const client of idle().slice(0, step)) client.connect(true);
     cycles += step;
-  }, 100);
+  };
 
   const samples: Record<string, unknown>[] = [];
   const sample = async (label: string) => {
@@ -108,21 +125,29 @@ export async function soakLoad(cfg: SoakConfig): Promise<Record<string, unknown>
       ...(await probe(cfg.pid)),
     });
   };
+  // Start: after a warm-up of churn (its sample gives the loop delay under churn), the churn
+  // pauses until every client is open again, and the probe samples the full population.
+  startChurn();
   await sleep(cfg.warmupSec * 1000);
+  await sample("churning");
+  clearInterval(churn);
+  const refillStartMs = await refill();
   await sample("start");
+  startChurn();
   const end = performance.now() + cfg.minutes * 60_000;
   while (performance.now() + cfg.sampleSec * 1000 < end) {
     await sleep(cfg.sampleSec * 1000);
-    await sample("during");
+    await sample("churning");
   }
   await sleep(Math.max(0, end - performance.now()));
-  await sample("end");
+  await sample("churning");
   clearInterval(churn);
-  churning = false;
+  const refillEndMs = await refill();
+  await sample("end");
   publisher.stop();
   await publishing;
   for (const client of clients) client.drop();
-  const start = samples[0] ?? {};
+  const start = samples.find((s) => s.label === "start") ?? {};
   const last = samples.at(-1) ?? {};
   const delta = (key: string) => Number(last[key]) - Number(start[key]);
   return {
@@ -139,7 +164,9 @@ export async function soakLoad(cfg: SoakConfig): Promise<Record<string, unknown>
     publishP99Ms: publisher.rtt.summary().p99,
     received: clients.reduce((n, c) => n + c.received, 0),
     outOfOrder: clients.reduce((n, c) => n + c.outOfOrder, 0),
-    endedByHub: ends,
+    endedByThemselves: ends,
+    errors,
+    refillMs: { start: refillStartMs, end: refillEndMs },
     growth: {
       fds: delta("fds"),
       heapUsedAfterGcMB: Math.round(delta("heapUsedAfterGcMB") * 10) / 10,
