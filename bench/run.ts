@@ -10,6 +10,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { appendFileSync, existsSync, mkdirSync } from "node:fs";
+import { buildsOf, CUSTOM_SCENARIOS, runCustom } from "./custom.ts";
 import {
   DEFAULT_SERVERS,
   disturbed,
@@ -38,7 +39,10 @@ const option = (name: string): string | undefined => {
 const smoke = args.includes("--smoke");
 const roundsOverride = option("rounds") === undefined ? undefined : Number(option("rounds"));
 const history = option("history-size") === undefined ? undefined : Number(option("history-size"));
-const valued = new Set([option("rounds"), option("history-size")]);
+const NUMERIC = ["clients", "offline-ms", "rate", "minutes", "subscribers", "churn"];
+const valued = new Set(
+  ["rounds", "history-size", "compare", ...NUMERIC].map(option).filter((v) => v !== undefined),
+);
 const names = args.filter((a) => !a.startsWith("--") && !valued.has(a));
 
 /** `a` ÷ `b` for every figure both have (null where `b`'s is 0), e.g. crier ÷ baseline. */
@@ -101,9 +105,11 @@ async function main(): Promise<number> {
   // Without crier (not built, or --baseline-only) every scenario runs the baseline alone.
   const serversOf = (sc: Scenario): ServerName[] =>
     (sc.servers ?? DEFAULT_SERVERS).filter((s) => haveCrier || s === "baseline");
-  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  const unknown = names.filter(
+    (n) => !SCENARIOS.some((s) => s.name === n) && !CUSTOM_SCENARIOS.some((s) => s.name === n),
+  );
   if (unknown.length > 0) {
-    const known = SCENARIOS.map((s) => s.name).join(", ");
+    const known = [...SCENARIOS, ...CUSTOM_SCENARIOS].map((s) => s.name).join(", ");
     process.stderr.write(`unknown scenario ${unknown.join(", ")}; known: ${known}\n`);
     return 2;
   }
@@ -114,6 +120,23 @@ async function main(): Promise<number> {
   mkdirSync(`${ROOT}bench/results`, { recursive: true });
   const file = `${ROOT}bench/results/${String(machine.date).slice(0, 10)}.jsonl`;
   let failed = false;
+
+  // Scenarios with a load of their own run only when named; rounds alternate the builds.
+  for (const sc of CUSTOM_SCENARIOS.filter((s) => names.includes(s.name))) {
+    const numeric = (name: string) =>
+      option(name) === undefined ? undefined : Number(option(name));
+    const runs: Record<string, unknown>[] = [];
+    for (let round = 1; round <= (roundsOverride ?? 1); round++) {
+      for (const cli of buildsOf(option("compare"))) {
+        process.stderr.write(`${sc.name}: ${cli}, round ${round}\n`);
+        runs.push({ cli, round, ...(await runCustom(sc, cli, numeric)) });
+      }
+    }
+    const json = JSON.stringify({ scenario: sc.name, runs, machine });
+    process.stdout.write(`${json}\n`);
+    appendFileSync(file, `${json}\n`);
+    if (runs.some((r) => "error" in r)) failed = true;
+  }
 
   for (const sc of list) {
     const rounds = roundsOverride ?? sc.rounds;

@@ -311,7 +311,20 @@ export class Hub extends EventEmitter<HubEvents> {
         const resumed = replay === undefined ? "earliest" : lastEventId;
         // Replayed updates are filtered against the current token, like live ones.
         const updates = replay?.updates.filter((update) => subscriber.wants(update)) ?? [];
-        subscriber.open(streamHead(options.headers, resumed), updates, replay?.skip);
+        const more = replay?.more;
+        // A later page that cannot be read ends the stream (the client resumes again); the
+        // failure is reported like that of a first page.
+        const pages =
+          more &&
+          (async (maxBytes?: number) => {
+            try {
+              return await more(maxBytes);
+            } catch (err) {
+              this.#report(err);
+              throw err;
+            }
+          });
+        subscriber.open(streamHead(options.headers, resumed), updates, replay?.skip, pages);
       },
       fail,
     );

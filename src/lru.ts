@@ -37,6 +37,10 @@ export class LruCache<K, V> {
     this.#map.set(key, value);
   }
 
+  delete(key: K): void {
+    this.#map.delete(key);
+  }
+
   clear(): void {
     this.#map.clear();
   }

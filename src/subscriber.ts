@@ -8,7 +8,9 @@
  * Invariant: frames reach the sink in the order they were offered, after the replay backlog,
  * and nothing is written while the sink is backed up (`write()` returned false) until it
  * drains. When the queue would pass a bound the subscriber is disconnected (default) or the
- * frame is dropped; it never grows past its bounds.
+ * frame is dropped; it never grows past its bounds. A paged replay (`Replay.more`) reads its
+ * next page only once the last one is written, its unwritten page counts against `maxBytes`,
+ * and live frames wait in the queue until the last page is out.
  */
 import { randomUUID } from "node:crypto";
 import { encodeComment } from "./encoder.ts";
@@ -216,6 +218,11 @@ export class Subscriber implements Connection {
   #queuedBytes = 0;
   #backlog: readonly Frame[] = [];
   #backlogAt = 0;
+  // The next page of a paged replay (until it gives an empty one), and the bytes of the current
+  // page not written yet, which count against maxBytes.
+  #more: ((maxBytes?: number) => Promise<readonly Update[]>) | undefined;
+  #paging = false;
+  #pageBytes = 0;
   #state: "pending" | "open" | "closed" = "pending";
   #blocked = false;
   // Ids still to arrive live that the client already has (see `Replay.skip`).
@@ -248,9 +255,12 @@ export class Subscriber implements Connection {
     return this.#state === "closed";
   }
 
-  /** Frames and bytes waiting now; never more than the bounds. */
+  /**
+   * Frames and bytes waiting now (the unwritten part of a replay page included); never more
+   * than the bounds.
+   */
   get queued(): { readonly events: number; readonly bytes: number } {
-    return { events: this.#queue.length, bytes: this.#queuedBytes };
+    return { events: this.#queue.length, bytes: this.#queuedBytes + this.#pageBytes };
   }
 
   /** True when the update is private and this subscriber is not authorized for any of its topics. */
@@ -268,7 +278,10 @@ export class Subscriber implements Connection {
     if (this.#state === "closed") return;
     if (this.#skip !== undefined && this.#state === "open" && this.#skipped(frame)) return;
     const size = frame.bytes.length;
-    if (this.#queue.length >= this.maxEvents || this.#queuedBytes + size > this.maxBytes) {
+    if (
+      this.#queue.length >= this.maxEvents ||
+      this.#queuedBytes + this.#pageBytes + size > this.maxBytes
+    ) {
       if (this.overflow === "drop") this.#host.dropped(this);
       else this.close("overflow");
       return;
@@ -281,12 +294,14 @@ export class Subscriber implements Connection {
   /**
    * Sends the response head, the opening comment (so the client's `open` fires at once) and the
    * replayed updates, followed by whatever was offered meanwhile minus what the replay already
-   * holds. Until then, offered frames wait in the queue.
+   * holds. Until then, offered frames wait in the queue. `more` gives the replay's next pages
+   * (see `Replay.more`); they are filtered like `replay` was, with {@link wants}.
    */
   open(
     headers: Readonly<Record<string, string>>,
     replay: readonly Update[],
     skip?: ReadonlySet<string> | undefined,
+    more?: ((maxBytes?: number) => Promise<readonly Update[]>) | undefined,
   ): void {
     if (this.#state !== "pending") return;
     if (skip !== undefined && skip.size > 0) this.#skip = new Set(skip);
@@ -304,6 +319,10 @@ export class Subscriber implements Connection {
     this.#blocked = !this.#sink.write(OPEN_COMMENT);
     this.#host.written.bytes += OPEN_COMMENT.length;
     this.#backlog = replay;
+    if (more !== undefined) {
+      this.#more = more;
+      this.#pageBytes = sumBytes(replay);
+    }
     this.flush();
   }
 
@@ -311,7 +330,13 @@ export class Subscriber implements Connection {
   flush(): void {
     if (this.#state !== "open") return;
     while (!this.#blocked && this.#backlogAt < this.#backlog.length) this.#writeBacklogChunk();
-    if (this.#blocked || this.#queue.length === 0) return;
+    if (this.#blocked) return;
+    // Live frames wait behind the rest of a paged replay.
+    if (this.#more !== undefined) {
+      this.#nextPage(this.#more);
+      return;
+    }
+    if (this.#queue.length === 0) return;
     const queue = this.#queue;
     if (isFrameSink(this.#sink)) {
       this.#host.written.events += queue.length - this.#keepAlives;
@@ -375,6 +400,8 @@ export class Subscriber implements Connection {
     this.#queuedBytes = 0;
     this.#keepAlives = 0;
     this.#backlog = [];
+    this.#more = undefined;
+    this.#pageBytes = 0;
     // A backed-up connection cannot take a graceful ending either: it is dropped, so that a
     // client that stopped reading does not keep its socket open after the subscription ended.
     if (
@@ -416,6 +443,32 @@ export class Subscriber implements Connection {
     return true;
   }
 
+  // Asks for the replay's next page (once at a time); an empty one ends the replay, and the
+  // queue follows. A page that cannot be read ends the stream: the client resumes again from
+  // the last id it got, and nothing is skipped.
+  #nextPage(more: (maxBytes?: number) => Promise<readonly Update[]>): void {
+    if (this.#paging) return;
+    this.#paging = true;
+    // Only as many bytes as the queue has free: the page counts against the bound.
+    more(Math.max(1, this.maxBytes - this.#queuedBytes)).then(
+      (page) => {
+        this.#paging = false;
+        if (this.#state !== "open") return;
+        if (page.length === 0) this.#more = undefined;
+        else {
+          this.#backlog = page.filter((update) => this.wants(update));
+          this.#backlogAt = 0;
+          this.#pageBytes = sumBytes(this.#backlog);
+        }
+        this.flush();
+      },
+      () => {
+        this.#paging = false;
+        this.close("closed");
+      },
+    );
+  }
+
   #writeBacklogChunk(): void {
     const backlog = this.#backlog;
     const start = this.#backlogAt;
@@ -426,6 +479,7 @@ export class Subscriber implements Connection {
       end++;
     }
     this.#backlogAt = end;
+    if (this.#more !== undefined) this.#pageBytes -= bytes;
     if (end === backlog.length) {
       this.#backlog = [];
       this.#backlogAt = 0;
@@ -441,6 +495,12 @@ export class Subscriber implements Connection {
       frames.length === 1 ? (frames[0] as Frame).bytes : concatFrames(frames, bytes),
     );
   }
+}
+
+function sumBytes(frames: readonly Frame[]): number {
+  let bytes = 0;
+  for (const frame of frames) bytes += frame.bytes.length;
+  return bytes;
 }
 
 // `hub.connect()` is public: a sink or options from plain JavaScript that cannot work are refused

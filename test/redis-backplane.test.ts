@@ -12,6 +12,18 @@ const skip = await redisSkipReason("redis-backplane (the Redis backplane as a li
 
 const fields = (data: string, id?: string) => ({ topics: ["t"], data, id, private: false });
 
+/** Every update of a replay, its pages read to the end; `undefined` when the id is unknown. */
+async function replayAll(backplane: RedisBackplane, id: string): Promise<Update[] | undefined> {
+  const replay = await backplane.replay(id);
+  if (replay === undefined) return undefined;
+  const all = [...replay.updates];
+  for (let page = await replay.more?.(); page !== undefined && page.length > 0; ) {
+    all.push(...page);
+    page = await replay.more?.();
+  }
+  return all;
+}
+
 describe("the crier-hub/redis entry point", () => {
   test("without ioredis installed, says to install it with a typed error", () => {
     const missing = (id: string) => {
@@ -71,16 +83,81 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     }
     // Replays stop at what this node's tail has delivered: wait for all of it.
     await until(() => delivered.length >= ids.length, "every update delivered", 20_000);
-    const all = await backplane.replay("earliest");
+    const all = await replayAll(backplane, "earliest");
     assert.deepEqual(
-      all?.updates.map((u) => u.id),
+      all?.map((u) => u.id),
       ids,
     );
-    const rest = await backplane.replay(ids[99] as string);
+    const rest = await replayAll(backplane, ids[99] as string);
     assert.deepEqual(
-      rest?.updates.map((u) => u.id),
+      rest?.map((u) => u.id),
       ids.slice(100),
     );
+  });
+
+  test("hands out a replay in pages, and replays of the same range share their updates", async () => {
+    const { backplane, delivered } = await open({ replayPageSize: 100, replayConcurrency: 2 });
+    const ids: string[] = [];
+    for (let batch = 0; batch < 5; batch++) {
+      const published = Array.from({ length: 50 }, (_, i) =>
+        backplane.publish(fields(`${batch * 50 + i}`)),
+      );
+      for (const update of await Promise.all(published)) ids.push(update.id);
+    }
+    await until(() => delivered.length >= ids.length, "every update delivered", 20_000);
+    // More replays at once than there are read slots: they wait, none fails.
+    const replays = await Promise.all(
+      Array.from({ length: 6 }, () => backplane.replay(ids[9] as string)),
+    );
+    const [first, second] = replays;
+    assert.ok(first?.more !== undefined && second?.more !== undefined, "pages come from more()");
+    const pages = [];
+    for (let page = await first.more(); page.length > 0; page = await first.more()) {
+      pages.push(page.map((u) => u.id));
+    }
+    assert.deepEqual(pages, [ids.slice(10, 110), ids.slice(110, 210), ids.slice(210)]);
+    const [shared] = await second.more();
+    assert.equal(shared?.id, ids[10]);
+    assert.ok(
+      shared === (await replayAll(backplane, ids[9] as string))?.[0],
+      "one decoded update, shared by replays of the same range",
+    );
+    // A page is cut to the bytes asked for, never below one update.
+    const third = replays[2];
+    const one = await third?.more?.(1);
+    assert.deepEqual(
+      one?.map((u) => u.id),
+      [ids[10]],
+    );
+    const two = await third?.more?.(2 * (one?.[0]?.bytes.length ?? 0));
+    assert.equal(two?.length, 2);
+    assert.deepEqual(await first.more(), [], "and stays complete");
+  });
+
+  test("refuses the next page of a replay whose position was trimmed away meanwhile", async () => {
+    const { backplane, delivered, prefix } = await open({ replayPageSize: 50 });
+    const ids: string[] = [];
+    for (let batch = 0; batch < 4; batch++) {
+      const published = Array.from({ length: 50 }, (_, i) =>
+        backplane.publish(fields(`${batch * 50 + i}`)),
+      );
+      for (const update of await Promise.all(published)) ids.push(update.id);
+    }
+    await until(() => delivered.length >= ids.length, "every update delivered", 20_000);
+    const replay = await backplane.replay(ids[0] as string);
+    const page = await replay?.more?.();
+    assert.deepEqual(
+      page?.map((u) => u.id),
+      ids.slice(1, 51),
+    );
+    const redis = new Redis(REDIS_URL);
+    try {
+      await redis.xtrim(`${keyBase(prefix)}stream`, "MAXLEN", 10);
+    } finally {
+      redis.disconnect();
+    }
+    // The entries after the replay's position may be gone: no page rather than a silent gap.
+    await assert.rejects(Promise.resolve(replay?.more?.()), /trimmed past this replay/);
   });
 
   test("keeps the stream and the publisher-id index bounded, and forgets trimmed ids", async () => {
@@ -95,16 +172,16 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
       // MAXLEN ~ trims whole stream nodes (100 entries by default), never below the bound.
       const length = await redis.xlen(`${keyBase(prefix)}stream`);
       assert.ok(length >= 10 && length <= 110, `stream length ${length}`);
-      const indexed = await redis.hlen(`${prefix}ids`);
+      const indexed = await redis.hlen(`${keyBase(prefix)}ids`);
       assert.ok(indexed <= length, `${indexed} publisher ids indexed`);
     } finally {
       redis.disconnect();
     }
     assert.equal(await backplane.replay(ids[0] as string), undefined);
     assert.equal(await backplane.replay("p0"), undefined);
-    const recent = await backplane.replay(ids[394] as string);
+    const recent = await replayAll(backplane, ids[394] as string);
     assert.deepEqual(
-      recent?.updates.map((u) => u.id),
+      recent?.map((u) => u.id),
       ids.slice(395),
     );
     // A trimmed publisher id may be used again.

@@ -19,6 +19,18 @@ export type Replay =
        * nothing at or before its cursor is delivered again.
        */
       readonly skip?: ReadonlySet<string> | undefined;
+      /**
+       * The next page of the replay, oldest first: at most `maxBytes` of encoded updates (at
+       * least one; default: no byte limit), and an empty page once the replay is complete. A
+       * backplane that reads its history from elsewhere (Redis) gives the replay (or all of
+       * it but the first page) through `more`, so a resume from far back never holds the
+       * whole history at once: the subscriber asks for the next page only when it has written
+       * the last one, and only for as many bytes as its queue has free. Pages end at the
+       * position this node had delivered when the subscriber was registered: what comes after
+       * reaches it live, queued behind the replay, so there is no gap and no overlap.
+       * Absent: `updates` is the whole replay.
+       */
+      readonly more?: ((maxBytes?: number) => Promise<readonly Update[]>) | undefined;
     }
   | undefined;
 

@@ -42,6 +42,7 @@ import {
   type RedisClient,
 } from "./redis-connect.ts";
 import { RedisDirectory } from "./redis-directory.ts";
+import { ReplayReader } from "./redis-replay.ts";
 
 export type { RedisHistoryOptions } from "../history/redis.ts";
 export { type ConnectionOptions, loadIoredis } from "./redis-connect.ts";
@@ -76,6 +77,21 @@ export interface RedisBackplaneOptions extends RedisHistoryOptions {
    * Cluster (`WAIT` would reach another primary than the one that holds the stream).
    */
   readonly waitReplicas?: number | undefined;
+  /**
+   * Milliseconds before a read of a resume (on its own connection) that got no answer fails;
+   * the client's connection is then dropped and it resumes again. Default 5,000.
+   */
+  readonly replayTimeoutMs?: number | undefined;
+  /**
+   * Resume reads in flight at once; beyond it a resume waits its turn (its events come later),
+   * it does not fail. Default 16.
+   */
+  readonly replayConcurrency?: number | undefined;
+  /**
+   * Most entries in one replay page: a resume reads the next page only once its subscriber has
+   * written the last one. Pages are also cut at 256 KiB. Default 256.
+   */
+  readonly replayPageSize?: number | undefined;
 }
 
 /** Facts about the connection to Redis; listeners are optional. */
@@ -101,11 +117,18 @@ const MAX_BACKOFF_MS = 1000;
 const GROW_AFTER_READS = 16;
 /** Most ids a resume may have to skip on a node whose tail is behind the client's cursor. */
 const MAX_SKIP = 10_000;
+/** A replay page is cut after the entry that brings it to this many bytes. */
+const REPLAY_PAGE_BYTES = 256 * 1024;
+/** Decoded replay pages kept for other replays of the same range (at most 16 MiB of them). */
+const CACHED_PAGES = 64;
 
 export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implements Backplane {
   readonly history: RedisHistory;
   readonly #commands: RedisClient;
   readonly #tail: RedisClient;
+  // Resumes read the history on a connection of their own, so publishes never wait behind them.
+  readonly #reads: RedisClient;
+  readonly #replays: ReplayReader;
   readonly #blockMs: number;
   readonly #commandTimeout: number;
   readonly #readCount: number;
@@ -165,11 +188,25 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       base: { ...base, socketTimeout: this.#blockMs + 3000 },
       retryStrategy,
     });
+    const replayTimeout = integerOption("replayTimeoutMs", options.replayTimeoutMs, 5000, 1);
+    this.#reads = connectRedis(target, {
+      base: { ...base, commandTimeout: replayTimeout, socketTimeout: replayTimeout + 3000 },
+      retryStrategy,
+    });
     for (const connection of [this.#commands, this.#tail]) {
       connection.on("error", (err: Error) => this.#setDown(err));
     }
+    // Publishes do not depend on this connection, so its failures do not make the backplane
+    // `down`: they fail the resumes reading on it, which the hub reports.
+    this.#reads.on("error", () => {});
     this.#commands.on("ready", () => this.#setUp());
-    this.history = new RedisHistory(this.#commands, options);
+    this.history = new RedisHistory(this.#commands, options, this.#reads);
+    this.#replays = new ReplayReader(this.history, {
+      concurrency: integerOption("replayConcurrency", options.replayConcurrency, 16, 1),
+      pageSize: integerOption("replayPageSize", options.replayPageSize, 256, 1),
+      pageBytes: REPLAY_PAGE_BYTES,
+      cachedPages: CACHED_PAGES,
+    });
   }
 
   /** Connects and starts tailing; resolves once the tail knows where it starts. */
@@ -179,6 +216,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     this.#reset = reset;
     this.#commands.connect().catch(() => {});
     this.#tail.connect().catch(() => {});
+    this.#reads.connect().catch(() => {});
     this.#started = new Promise((resolve) => {
       this.#resolveStarted = resolve;
     });
@@ -200,47 +238,37 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   async replay(lastEventId: string): Promise<Replay> {
     // Where this node's tail stood when the subscriber was registered (the hub asks for the
     // replay in the same tick): everything after it reaches the subscriber live.
-    const registeredAt = this.#position;
+    let registeredAt = this.#position;
     const epochAtStart = this.#epoch;
-    if (this.#epoch === undefined) await within(this.#started, this.#commandTimeout);
-    if (this.#epoch === undefined) throw unavailable(new Error("not connected yet"));
-    let found: { cursor: Position; entries: RawEntry[] } | undefined;
+    if (this.#epoch === undefined) {
+      await within(this.#started, this.#commandTimeout);
+      // Registered before the tail started: it delivers what comes after where it starts.
+      registeredAt = this.#position;
+    }
+    const epoch = this.#epoch;
+    if (epoch === undefined) throw unavailable(new Error("not connected yet"));
     try {
-      found = await this.history.after(lastEventId);
-      if (
-        found !== undefined &&
-        epochAtStart !== undefined &&
-        isBefore(registeredAt, found.cursor)
-      ) {
+      const cursor = await this.#replays.read(() => this.history.locate(lastEventId));
+      if (cursor === undefined) return undefined;
+      if (epochAtStart !== undefined && isBefore(registeredAt, cursor)) {
         // The client comes from a node whose tail is ahead of ours: what lies between our tail
         // and its cursor will still arrive here live, and must not be delivered again.
-        return { updates: [], skip: await this.#idsBetween(registeredAt, found.cursor) };
+        return { updates: [], skip: await this.#idsBetween(registeredAt, cursor) };
       }
+      // Only what the tail had delivered here, page by page as the subscriber writes them
+      // (the first one too, so that it is sized to the subscriber's free bytes); the rest
+      // reaches the subscriber live, queued behind the replay.
+      if (!isBefore(cursor, registeredAt)) return { updates: [] };
+      return { updates: [], more: this.#replays.pages(epoch, cursor, registeredAt) };
     } catch (err) {
-      throw unavailable(err, this.#commands.status);
+      throw unavailable(err, this.#reads.status);
     }
-    if (found === undefined) return undefined;
-    // Only what the tail has delivered here; the rest reaches the subscriber live.
-    const updates: Update[] = [];
-    for (const item of found.entries) {
-      const entry = decodeEntry(item);
-      if (entry === undefined || entry.epoch !== this.#epoch) continue;
-      if (isBefore(this.#position, entry.position)) break;
-      updates.push(entry.update);
-    }
-    return { updates };
   }
 
   // The ids of the entries in (after, upTo]; refused past MAX_SKIP (a tail that far behind
   // serves no resume until it catches up: the client retries).
   async #idsBetween(after: Position, upTo: Position): Promise<Set<string>> {
-    const raw = (await this.#commands.xrange(
-      this.history.keys.stream,
-      `(${after}`,
-      upTo,
-      "COUNT",
-      MAX_SKIP + 1,
-    )) as RawEntry[];
+    const raw = await this.#replays.read(() => this.history.range(after, upTo, MAX_SKIP + 1));
     if (raw.length > MAX_SKIP) {
       throw new Error(`this node's reader is more than ${MAX_SKIP} updates behind; retry`);
     }
@@ -292,6 +320,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     this.#deliver = undefined;
     this.#resolveStarted?.();
     this.#tail.disconnect();
+    this.#reads.disconnect();
     await this.#tailing;
     await this.#commands.quit().catch(() => this.#commands.disconnect());
   }

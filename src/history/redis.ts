@@ -96,15 +96,12 @@ end
 return { epoch, pos }
 `;
 
-// KEYS stream epoch ids; ARGV last-event-id parsed-epoch parsed-position page-size
-// Returns { position of the id, first page of entries after it }, or false when the id is
-// unknown, trimmed or of another epoch.
-const REPLAY = `${LUA_POSITION}
-local pos
-if ARGV[1] == 'earliest' then
-  return { '0-0', redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[4]) }
-end
-pos = redis.call('HGET', KEYS[3], ARGV[1])
+// KEYS stream epoch ids; ARGV last-event-id parsed-epoch parsed-position
+// Returns the position of the id ('0-0' for earliest), or false when the id is unknown, trimmed
+// or of another epoch.
+const LOCATE = `${LUA_POSITION}
+if ARGV[1] == 'earliest' then return '0-0' end
+local pos = redis.call('HGET', KEYS[3], ARGV[1])
 if not pos then
   if ARGV[3] == '' or redis.call('GET', KEYS[2]) ~= ARGV[2] then return false end
   pos = ARGV[3]
@@ -114,7 +111,7 @@ local oldest = first(KEYS[1])
 if not oldest then
   local info = redis.call('XINFO', 'STREAM', KEYS[1])
   for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' and info[i + 1] == pos then return { pos, {} } end
+    if info[i] == 'last-generated-id' and info[i + 1] == pos then return pos end
   end
   return false
 end
@@ -122,15 +119,37 @@ local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][1]
 if before(pos, oldest) or before(newest, pos) then return false end
 -- A position this stream never held (an entry lost in a failover) is unknown too.
 if #redis.call('XRANGE', KEYS[1], pos, pos) == 0 then return false end
-return { pos, redis.call('XRANGE', KEYS[1], '(' .. pos, '+', 'COUNT', ARGV[4]) }
+return pos
 `;
 
-/** Entries read by one replay command. */
-const REPLAY_PAGE = 512;
+// KEYS stream epoch; ARGV after epoch count max-bytes
+// Returns the entries after "after" (at most count, cut after the entry that reaches max-bytes),
+// or false when the stream is no longer the epoch's or the entry at "after" was trimmed away
+// (entries after it may be gone too: the replay cannot go on without a gap).
+const PAGE = `${LUA_POSITION}
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return false end
+if ARGV[1] ~= '0-0' then
+  local oldest = first(KEYS[1])
+  if not oldest or before(ARGV[1], oldest) then return false end
+end
+local entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[3])
+local limit, bytes = tonumber(ARGV[4]), 0
+for i = 1, #entries do
+  local fields = entries[i][2]
+  for j = 2, #fields, 2 do bytes = bytes + #fields[j] end
+  if bytes >= limit and i < #entries then
+    local cut = {}
+    for k = 1, i do cut[k] = entries[k] end
+    return cut
+  end
+end
+return entries
+`;
 
 interface Scripts {
   crierPublish(...args: string[]): Promise<[string, string]>;
-  crierReplay(...args: string[]): Promise<[Position, RawEntry[]] | null>;
+  crierLocate(...args: string[]): Promise<Position | null>;
+  crierPage(...args: string[]): Promise<RawEntry[] | null>;
 }
 
 /** Where a history lives and how long it is. */
@@ -143,7 +162,11 @@ export interface RedisHistoryOptions {
   readonly maxAgeMs?: number | undefined;
 }
 
-/** The shared history, over one command connection (never a blocking one). */
+/**
+ * The shared history, over one command connection (never a blocking one) for appends, and
+ * another (the same one unless given) for the reads of resumes, so that a resume storm does not
+ * queue up in front of publishes.
+ */
 export class RedisHistory {
   readonly prefix: string;
   readonly maxLen: number;
@@ -151,8 +174,13 @@ export class RedisHistory {
   readonly keys: { readonly stream: string; readonly epoch: string; readonly ids: string };
   readonly #idsAge: string;
   readonly #redis: (Redis | Cluster) & Scripts;
+  readonly #reads: (Redis | Cluster) & Scripts;
 
-  constructor(redis: Redis | Cluster, options: RedisHistoryOptions = {}) {
+  constructor(
+    redis: Redis | Cluster,
+    options: RedisHistoryOptions = {},
+    reads: Redis | Cluster = redis,
+  ) {
     this.prefix = stringOption("redis prefix", options.prefix) ?? REDIS_DEFAULTS.prefix;
     this.maxLen = integerOption("redis maxLen", options.maxLen, REDIS_DEFAULTS.maxLen, 1);
     this.maxAgeMs = integerOption("redis maxAgeMs", options.maxAgeMs, REDIS_DEFAULTS.maxAgeMs);
@@ -160,8 +188,12 @@ export class RedisHistory {
     this.keys = { stream: `${p}stream`, epoch: `${p}epoch`, ids: `${p}ids` };
     this.#idsAge = `${p}ids-age`;
     redis.defineCommand("crierPublish", { numberOfKeys: 4, lua: PUBLISH });
-    redis.defineCommand("crierReplay", { numberOfKeys: 3, lua: REPLAY });
+    for (const connection of new Set([redis, reads])) {
+      connection.defineCommand("crierLocate", { numberOfKeys: 3, lua: LOCATE });
+      connection.defineCommand("crierPage", { numberOfKeys: 2, lua: PAGE });
+    }
     this.#redis = redis as (Redis | Cluster) & Scripts;
+    this.#reads = reads as (Redis | Cluster) & Scripts;
   }
 
   /**
@@ -217,39 +249,48 @@ export class RedisHistory {
     }
   }
 
-  /**
-   * The position of `lastEventId` (`0-0` for `earliest`) and the raw entries after it, or
-   * `undefined` when the id is unknown.
-   */
-  async after(lastEventId: string): Promise<{ cursor: Position; entries: RawEntry[] } | undefined> {
+  /** The position of `lastEventId` (`0-0` for `earliest`), or `undefined` when it is unknown. */
+  async locate(lastEventId: string): Promise<Position | undefined> {
     const parsed = parseId(lastEventId);
     const { stream, epoch, ids } = this.keys;
-    const found = await this.#redis.crierReplay(
+    const found = await this.#reads.crierLocate(
       stream,
       epoch,
       ids,
       lastEventId,
       parsed?.epoch ?? "",
       parsed?.position ?? "",
-      String(REPLAY_PAGE),
     );
-    if (found === null) return undefined;
-    const [cursor, raw] = found;
-    // The rest in pages, one command each: a long replay never holds Redis (single-threaded)
-    // long enough to time out the publishes and other replays waiting behind it.
-    const entries = raw;
-    for (let page = raw; page.length === REPLAY_PAGE; ) {
-      const last = (page[page.length - 1] as RawEntry)[0];
-      page = (await this.#redis.xrange(
-        stream,
-        `(${last}`,
-        "+",
-        "COUNT",
-        REPLAY_PAGE,
-      )) as RawEntry[];
-      entries.push(...page);
-    }
-    return { cursor, entries };
+    return found ?? undefined;
+  }
+
+  /**
+   * The raw entries after position `after` in the stream of `epoch`: at most `count`, and cut
+   * after the entry that reaches `maxBytes` (always at least one). One command, so a long
+   * replay never holds Redis (single-threaded) long enough to time out the publishes waiting
+   * behind it. `undefined` when the epoch changed or the entry at `after` was trimmed away:
+   * the entries after it may be gone too.
+   */
+  async page(
+    after: Position,
+    epoch: string,
+    count: number,
+    maxBytes: number,
+  ): Promise<RawEntry[] | undefined> {
+    const { stream } = this.keys;
+    const args = [after, epoch, String(count), String(maxBytes)];
+    return (await this.#reads.crierPage(stream, this.keys.epoch, ...args)) ?? undefined;
+  }
+
+  /** The raw entries in (after, upTo], at most `count` (on the read connection). */
+  async range(after: Position, upTo: Position, count: number): Promise<RawEntry[]> {
+    return (await this.#reads.xrange(
+      this.keys.stream,
+      `(${after}`,
+      upTo,
+      "COUNT",
+      count,
+    )) as RawEntry[];
   }
 }
 
