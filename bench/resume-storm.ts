@@ -16,6 +16,7 @@ import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
+import { keyBase } from "../src/history/redis-keys.ts";
 import { type EndKind, IdClient } from "./id-client.ts";
 import { publisherJwt } from "./publisher.ts";
 import { Histogram, rssKB } from "./stats.ts";
@@ -154,7 +155,7 @@ async function streamSeqs(cfg: StormConfig): Promise<number[]> {
     const seqs: number[] = [];
     let from = "-";
     for (;;) {
-      const page = await redis.xrange(`${cfg.prefix}stream`, from, "+", "COUNT", 5000);
+      const page = await redis.xrange(`${keyBase(cfg.prefix)}stream`, from, "+", "COUNT", 5000);
       for (const [, fields] of page) {
         const payload = JSON.parse(fields[fields.indexOf("u") + 1] as string) as { d: string };
         const seq = Number.parseInt(payload.d, 10);

@@ -2,7 +2,7 @@
  * The Redis history: every update is one entry of a Redis Stream, shared by every hub node.
  *
  *   {prefix}stream  XADD … MAXLEN ~ maxLen   entries { e: epoch, u: update as JSON }
- *   {prefix}epoch   a random value, SET once  ids are "<epoch>:<stream position>"
+ *   {prefix}epoch   a random value, SET once  ids are "#<epoch>:<stream position>"
  *   {prefix}ids     hash  publisher id → stream position   (only publisher-supplied ids)
  *   {prefix}ids-age zset  publisher id, scored by the position's milliseconds (for trimming)
  *
