@@ -2,6 +2,10 @@
  * The engines the backplane contract runs against: one entry each. Adding an engine is one more
  * entry here (and one more column in docs/engines.md).
  */
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FileBackplane } from "../src/backplane/file.ts";
 import { LocalBackplane } from "../src/backplane/local.ts";
 import { NatsBackplane } from "../src/backplane/nats.ts";
 import { RedisBackplane } from "../src/backplane/redis.ts";
@@ -23,6 +27,28 @@ export const memory: Engine = {
     age: "bounded by count and bytes (`maxEvents`, `maxBytes`), not by age",
     unavailable: "nothing to reach: the history is in the process",
     outage: "nothing to lose: the history is in the process",
+  },
+};
+
+// Each namespace is a folder of its own; every node opens the one file in it.
+export const file: Engine = {
+  name: "history file",
+  namespace: () => mkdtempSync(join(tmpdir(), "crier-contract-file-")),
+  open: (dir, bounds) =>
+    new FileBackplane({
+      path: join(dir, "history"),
+      maxEvents: bounds?.maxLen,
+      maxAgeMs: bounds?.maxAgeMs,
+      pollMs: 10,
+    }),
+  // The folder stays (a node may open it again); the file and its lock go, as a deleted file.
+  wipe: async (dir) => {
+    for (const name of readdirSync(dir)) rmSync(join(dir, name), { force: true });
+  },
+  lengthSlack: 0,
+  unsupported: {
+    unavailable: "nothing to reach: the file is on this machine (a full disk answers 503)",
+    outage: "nothing to lose: the file is on this machine",
   },
 };
 
@@ -64,6 +90,7 @@ export const nats: Engine = {
 /** Each engine with the reason it cannot run here, if any. */
 export const ENGINES: readonly [Engine, () => Promise<string | undefined>][] = [
   [memory, async () => undefined],
+  [file, async () => undefined],
   [redis, () => redisSkipReason("backplane contract on Redis")],
   [nats, () => natsSkipReason("backplane contract on NATS JetStream")],
 ];
