@@ -191,6 +191,13 @@ export interface Access {
    * gracefully so the client reconnects with a fresh token. Default: never.
    */
   readonly expiresAt?: number | undefined;
+  /**
+   * When the subscription ends at the latest, in ms since the epoch (a bound on a connection's
+   * lifetime): checked at each keep-alive, so it may end up to one keep-alive interval later,
+   * and it costs no timer of its own (a timer per idle subscriber is about half a kilobyte).
+   * Without keep-alives it is never checked: use `expiresAt` then. Default: never.
+   */
+  readonly endsAt?: number | undefined;
 }
 
 export class Subscriber implements Connection {
@@ -232,6 +239,7 @@ export class Subscriber implements Connection {
   #keepAlives = 0;
   readonly #claims: readonly Selector[];
   #expiry: NodeJS.Timeout | undefined;
+  readonly #endsAt: number | undefined;
 
   constructor(sink: Sink, host: SubscriberHost, access: Access, queue: QueueOptions = {}) {
     assertSink(sink);
@@ -249,6 +257,7 @@ export class Subscriber implements Connection {
       overflow: this.overflow,
     } = resolveQueueOptions(queue));
     if (access.expiresAt !== undefined) this.#expireAt(access.expiresAt);
+    this.#endsAt = access.endsAt;
   }
 
   get closed(): boolean {
@@ -374,6 +383,10 @@ export class Subscriber implements Connection {
   tick(keepAlive: Frame): void {
     if (this.#blocked && ++this.#stalledTicks >= STALLED_TICKS) {
       this.close("stalled");
+      return;
+    }
+    if (this.#endsAt !== undefined && Date.now() >= this.#endsAt) {
+      this.close("expired");
       return;
     }
     const before = this.#queue.length;
@@ -534,6 +547,9 @@ function assertAccess(access: Access): void {
       "CRIER_ERR_INVALID_OPTION",
       "expiresAt must be a time in ms since the epoch",
     );
+  }
+  if (access.endsAt !== undefined && !Number.isFinite(access.endsAt)) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", "endsAt must be a time in ms since the epoch");
   }
   // The hub hands its whole SubscribeOptions over: a number id would never be found in the
   // history (a silent `earliest`), a string of headers would be spread into nonsense names.

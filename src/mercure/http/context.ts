@@ -78,7 +78,9 @@ export interface HandlerOptions {
    * reconnects with its `Last-Event-ID`, presenting its token again, so a revoked or narrowed
    * grant takes effect (draft-08: `exp` alone cannot revoke a long-lived connection). Each
    * stream's bound is drawn between 90 % and 100 % of it, so that streams opened together do
-   * not all end together. Default 1 hour; 0 turns it off (a token's `exp` still ends a stream).
+   * not all end together, and is checked at each keep-alive (so it may end up to one keep-alive
+   * interval later; no timer per stream). Default 1 hour; 0 turns it off (a token's `exp` still
+   * ends a stream, to the millisecond).
    */
   readonly maxConnectionLifetimeMs?: number | undefined;
   /** Allow subscribers without a token (they never receive private updates). Default false. */

@@ -55,7 +55,7 @@ export async function handleSubscribe(
     const subscription = ex.stream(ctx.hub, {
       topics: selectors,
       authorized: claims?.subscribe ?? [],
-      expiresAt: endOf(ctx.maxConnectionLifetimeMs, claims?.exp),
+      ...endsOf(ctx, claims?.exp),
       lastEventId,
       headers: cors,
       // The standalone hub owns its connections: free node:http's objects of idle subscribers.
@@ -120,14 +120,21 @@ function readSelectors(ex: Exchange, url: URL): SelectorInput[] {
   return selectors;
 }
 
-// When a stream must end: at its token's `exp`, or its lifetime, whichever is first.
-function endOf(lifetimeMs: number, exp: number | undefined): number | undefined {
+// When a stream must end: at its token's `exp` (a timer, to the millisecond), and at the end of
+// its lifetime (checked at each keep-alive: no timer per subscriber; a timer only when
+// keep-alives are off).
+function endsOf(
+  ctx: HttpContext,
+  exp: number | undefined,
+): { expiresAt?: number | undefined; endsAt?: number | undefined } {
   // [spec, draft-08] When the subscriber presented an access token, the hub MUST close the
   // connection no later than the token's `exp` time.
-  const expiry = exp === undefined ? undefined : exp * 1000;
-  if (lifetimeMs === 0) return expiry;
+  const expiresAt = exp === undefined ? undefined : exp * 1000;
+  const lifetimeMs = ctx.maxConnectionLifetimeMs;
+  if (lifetimeMs === 0) return { expiresAt };
   // [spec, draft-08] hubs SHOULD also impose a maximum connection lifetime independent of `exp`.
   // Jittered down to 90 %, so that the streams of a reconnect storm do not end together again.
-  const lifetime = Date.now() + lifetimeMs * (0.9 + Math.random() * 0.1);
-  return expiry === undefined ? lifetime : Math.min(expiry, lifetime);
+  const endsAt = Date.now() + lifetimeMs * (0.9 + Math.random() * 0.1);
+  if (ctx.hub.keepAliveMs > 0) return { expiresAt, endsAt };
+  return { expiresAt: expiresAt === undefined ? endsAt : Math.min(expiresAt, endsAt) };
 }
