@@ -31,6 +31,7 @@ import { CrierError } from "../errors.ts";
 import { integerOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import { NATS_DEFAULTS } from "./nats-defaults.ts";
+import { encodePayload, decodePayload as fieldsOf } from "./payload.ts";
 
 /** Where the history lives and how long it is. */
 export interface NatsHistoryOptions {
@@ -292,18 +293,10 @@ async function readRange(
 
 function decodePayload(data: Uint8Array, epoch: string, seq: number): Update | undefined {
   try {
-    const p = JSON.parse(
+    const fields = fieldsOf(
       Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"),
-    ) as Payload;
-    const fields: UpdateFields = {
-      topics: p.t,
-      data: p.d,
-      id: p.i,
-      type: p.y,
-      retry: p.r,
-      private: p.p === 1,
-    };
-    return sealUpdate(fields, p.i ?? generatedId(epoch, seq));
+    );
+    return sealUpdate(fields, fields.id ?? generatedId(epoch, seq));
   } catch {
     return undefined;
   }
@@ -325,23 +318,4 @@ export function parseId(id: string): { epoch: string; seq: number } | undefined 
 
 function duplicate(id: string | undefined): CrierError {
   return new CrierError("CRIER_ERR_DUPLICATE_ID", `an update with id "${id}" exists`);
-}
-
-// Compact field names, as in the Redis history: every message carries them.
-interface Payload {
-  t: string[];
-  d: string;
-  i?: string;
-  y?: string;
-  r?: number;
-  p?: 1;
-}
-
-function encodePayload(fields: UpdateFields): string {
-  const p: Payload = { t: [...fields.topics], d: fields.data };
-  if (fields.id !== undefined) p.i = fields.id;
-  if (fields.type !== undefined) p.y = fields.type;
-  if (fields.retry !== undefined) p.r = fields.retry;
-  if (fields.private) p.p = 1;
-  return JSON.stringify(p);
 }

@@ -19,6 +19,7 @@ import type { Cluster, Redis } from "ioredis";
 import { CrierError } from "../errors.ts";
 import { integerOption, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
+import { decodePayload, encodePayload } from "./payload.ts";
 import { REDIS_DEFAULTS } from "./redis-defaults.ts";
 import { keyBase } from "./redis-keys.ts";
 
@@ -304,16 +305,12 @@ export function decodeEntry([position, fields]: RawEntry): Entry | undefined {
   }
   if (epoch === undefined || payload === undefined) return undefined;
   try {
-    const p = JSON.parse(payload) as Payload;
-    const update: UpdateFields = {
-      topics: p.t,
-      data: p.d,
-      id: p.i,
-      type: p.y,
-      retry: p.r,
-      private: p.p === 1,
+    const update = decodePayload(payload);
+    return {
+      position,
+      epoch,
+      update: sealUpdate(update, update.id ?? generatedId(epoch, position)),
     };
-    return { position, epoch, update: sealUpdate(update, p.i ?? generatedId(epoch, position)) };
   } catch {
     return undefined;
   }
@@ -338,25 +335,6 @@ export function generatedId(epoch: string, position: Position): string {
 export function parseId(id: string): { epoch: string; position: Position } | undefined {
   const match = /^#([0-9a-z]+):(\d+-\d+)$/.exec(id);
   return match === null ? undefined : { epoch: match[1] as string, position: match[2] as string };
-}
-
-// Compact field names: every entry carries them.
-interface Payload {
-  t: string[];
-  d: string;
-  i?: string;
-  y?: string;
-  r?: number;
-  p?: 1;
-}
-
-function encodePayload(fields: UpdateFields): string {
-  const p: Payload = { t: [...fields.topics], d: fields.data };
-  if (fields.id !== undefined) p.i = fields.id;
-  if (fields.type !== undefined) p.y = fields.type;
-  if (fields.retry !== undefined) p.r = fields.retry;
-  if (fields.private) p.p = 1;
-  return JSON.stringify(p);
 }
 
 // 48 random bits: two streams never share an epoch by chance.
