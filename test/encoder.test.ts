@@ -8,6 +8,16 @@ import { isCrierError } from "../src/errors.ts";
 const wire = (buf: Buffer) => buf.toString("utf8");
 
 describe("encodeEvent", () => {
+  test("gives each event an allocation of its own, so a kept event never pins Node's shared buffer pool", () => {
+    for (const data of ["x", "é".repeat(100), "y".repeat(5000)]) {
+      Buffer.from("a small pooled allocation before it");
+      const bytes = encodeEvent({ id: "1", data });
+      assert.equal(bytes.byteOffset, 0);
+      assert.equal(bytes.buffer.byteLength, bytes.length, "exactly the event's bytes");
+      assert.equal(wire(bytes), `id: 1\ndata: ${data}\n\n`);
+    }
+  });
+
   test("writes id, event, retry and data lines in that order, ended by a blank line", () => {
     assert.equal(
       wire(encodeEvent({ id: "42", type: "update", retry: 3000, data: "hello" })),
