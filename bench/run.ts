@@ -208,13 +208,22 @@ async function main(): Promise<number> {
             [`${s}Ratio`, ratios(of(s), of("crier"))],
           ]),
       ),
-      // Pushback on against off: crier ÷ crier-nopushback.
-      ...(servers.includes("crier-nopushback")
-        ? {
-            "crier-nopushback": of("crier-nopushback"),
-            pushbackRatio: ratios(of("crier"), of("crier-nopushback")),
-          }
-        : {}),
+      // Crier against itself with a default turned off: crier ÷ the variant (pushbackRatio for
+      // crier-nopushback, windowRatio for crier-nowindow, beforeRatio for crier-before).
+      ...Object.fromEntries(
+        (
+          [
+            ["crier-nopushback", "pushbackRatio"],
+            ["crier-nowindow", "windowRatio"],
+            ["crier-before", "beforeRatio"],
+          ] as const
+        )
+          .filter(([s]) => servers.includes(s))
+          .flatMap(([s, ratio]) => [
+            [s, of(s)],
+            [ratio, ratios(of("crier"), of(s))],
+          ]),
+      ),
       runs: runs.map((r) => ({
         server: r.server,
         round: r.round,

@@ -186,6 +186,32 @@ export const SCENARIOS: Scenario[] = [
     scrape: true,
     servers: ["crier-nopushback", "crier"],
   },
+  // The flush window: crier against itself with `--flush-window 0` (a flush every event-loop
+  // turn), alternated; `windowRatio` is window ÷ none. And crier now against crier before
+  // overload was designed for (`crier-before`: no pushback, no window); `beforeRatio`.
+  { ...fanout("fanout-1k-window", 1000, 20_000), servers: ["crier-nowindow", "crier"] },
+  { ...fanout("fanout-10k-window", 10_000, 2000), servers: ["crier-nowindow", "crier"] },
+  {
+    ...fanout("flood-1k-before", 1000, 40_000),
+    lanes: 64,
+    scrape: true,
+    servers: ["crier-before", "crier"],
+  },
+  {
+    ...fanout("flood-10k-before", 10_000, 4000),
+    lanes: 64,
+    scrape: true,
+    servers: ["crier-before", "crier"],
+  },
+  {
+    name: "steady-10k-before",
+    rounds: 2,
+    subscribers: 10_000,
+    phases: [steady(2)],
+    settleMs: 500,
+    servers: ["crier-before", "crier"],
+    metrics: (r) => phaseMetrics(r.phases[0]),
+  },
   // Scale out on Redis: publishers on node A, subscribers half on A and half on B, both nodes on
   // the server core; compared with single-node crier (in memory) and the baseline.
   { ...fanout("fanout-2node", 1000, 20_000), servers: ["baseline", "crier", "crier-2node"] },

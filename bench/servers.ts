@@ -33,7 +33,8 @@ export const JWT_KEY = "bench-secret-key-bench-secret-key";
  * `crier-dashboard` is crier with `--dashboard` and one dashboard open (the figures' event
  * stream, one snapshot a second). Both watchers run in the runner, on the generator's core.
  * `crier-nopushback` is crier with `--pushback=off`, to compare pushback with its absence in one
- * run.
+ * run; `crier-nowindow` is crier with `--flush-window 0` (a flush on every event-loop turn);
+ * `crier-before` has both off, as crier was before overload was designed for.
  */
 export type ServerName =
   | "baseline"
@@ -47,7 +48,16 @@ export type ServerName =
   | "crier-file-always"
   | "crier-metrics"
   | "crier-dashboard"
-  | "crier-nopushback";
+  | "crier-nopushback"
+  | "crier-nowindow"
+  | "crier-before";
+
+// Crier with some of its defaults turned off, to compare them with their absence in one run.
+const VARIANT_FLAGS: Partial<Record<ServerName, string[]>> = {
+  "crier-nopushback": ["--pushback=off"],
+  "crier-nowindow": ["--flush-window", "0"],
+  "crier-before": ["--pushback=off", "--flush-window", "0"],
+};
 
 /** A started server under test: one process, or several that act as one. */
 export interface Running {
@@ -160,11 +170,7 @@ export async function startServer(
   const argv =
     name === "baseline"
       ? ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)]
-      : crierArgv(port, historySize, [
-          ...extra,
-          ...flags,
-          ...(name === "crier-nopushback" ? ["--pushback=off"] : []),
-        ]);
+      : crierArgv(port, historySize, [...extra, ...flags, ...(VARIANT_FLAGS[name] ?? [])]);
   const { child, pid } = await startPinned(name, argv, port);
   const origin = `http://127.0.0.1:${port}`;
   const stopWatching =

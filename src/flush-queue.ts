@@ -1,10 +1,15 @@
 /**
- * The hub's per-turn flush: subscribers that were offered frames wait in one list, and the whole
- * list is flushed once, later in the same event-loop turn (`setImmediate`), so a burst of updates
- * costs each subscriber one write, not one per update.
+ * The hub's flush: subscribers that were offered frames wait in one list, and the whole list is
+ * flushed once, so a burst of updates costs each subscriber one write, not one per update.
  *
- *   offer() ─▶ schedule(s) ─▶ [ s1 s2 s3 … ] ──setImmediate──▶ flush(): s.flush() for each
+ *   offer() ─▶ schedule(s) ─▶ [ s1 s2 s3 … ] ──setImmediate / window──▶ flush(): s.flush() each
  *                               each at most once (`scheduled`)
+ *
+ * When the hub is idle the flush runs later in the same event-loop turn (`setImmediate`). The
+ * flush window (`windowMs`) spaces flushes out under load: a flush never starts sooner than
+ * `windowMs` after the previous one ended, and meanwhile the event loop goes on reading (and
+ * answering) publishes, so a flush carries more updates per write. A flush is written at most
+ * `windowMs` later than without the window, and an update after a quiet spell not later at all.
  *
  * Invariant: a subscriber is in the list at most once, and `scheduled` is true exactly while it
  * is there. It also remembers the last join of the flush (see {@link FlushQueue.join}).
@@ -37,6 +42,7 @@ export interface FanOutBacklog {
 }
 
 export class FlushQueue {
+  readonly #windowMs: number;
   #pending: Flushable[] = [];
   #flushScheduled = false;
   #joined: readonly Frame[] | undefined;
@@ -47,6 +53,13 @@ export class FlushQueue {
   #bytes = 0;
   // Publishes held until the flush to come has run (see `flushed`).
   #waiting: (() => void)[] = [];
+  // When the last flush ended (performance.now()), for the window.
+  #lastEnded = Number.NEGATIVE_INFINITY;
+
+  /** `windowMs`: the least time between the end of a flush and the start of the next; 0: none. */
+  constructor(windowMs = 0) {
+    this.#windowMs = windowMs;
+  }
 
   /** Flushes `subscriber` once, later in this event-loop turn. */
   schedule(subscriber: Flushable): void {
@@ -54,8 +67,11 @@ export class FlushQueue {
     this.#pending.push(subscriber);
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    this.#since = performance.now();
-    setImmediate(this.#flush);
+    const now = performance.now();
+    this.#since = now;
+    const wait = this.#lastEnded + this.#windowMs - now;
+    if (wait >= 1) setTimeout(this.#flush, Math.ceil(wait));
+    else setImmediate(this.#flush);
   }
 
   /**
@@ -114,6 +130,7 @@ export class FlushQueue {
     }
     this.#joined = undefined;
     this.#joinedBytes = undefined;
+    if (this.#windowMs > 0) this.#lastEnded = performance.now();
     for (const resolve of waiting) resolve();
   };
 }

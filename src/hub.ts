@@ -36,6 +36,7 @@ export const HUB_DEFAULTS = {
   keepAliveMs: 15_000,
   closeRetryMs: 1000,
   readyTimeoutMs: 10_000,
+  flushWindowMs: 5,
 } as const;
 
 /** Options of {@link createHub}. Every field is optional. */
@@ -56,6 +57,13 @@ export interface HubOptions {
    * close the hub to stop it. Default 10,000; `0` waits as long as it takes.
    */
   readonly readyTimeoutMs?: number | undefined;
+  /**
+   * The least time, in ms, between the end of one flush to subscribers and the start of the
+   * next (`flush-queue.ts`): under a publish flood the hub reads more publishes between flushes
+   * and writes each subscriber more updates per write; after a quiet spell an update is written
+   * at once. Default 5; `0`: flush on every event-loop turn that has something to write.
+   */
+  readonly flushWindowMs?: number | undefined;
   /** When publishes wait or are refused under a fan-out backlog (`pushback.ts`); `false`: never. */
   readonly pushback?: PushbackOptions | false | undefined;
 }
@@ -120,7 +128,7 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #closeRetryMs: number;
   readonly #ready: Promise<void>;
   readonly #keepAlive: NodeJS.Timeout | undefined;
-  readonly #flushQueue = new FlushQueue();
+  readonly #flushQueue: FlushQueue;
   readonly #pushback: Pushback;
   // Publishes on their way to the backplane; close() waits for them before closing it.
   readonly #inflight = new Set<Promise<unknown>>();
@@ -166,6 +174,9 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     this.keepAliveMs = integerOption("keepAliveMs", options.keepAliveMs, HUB_DEFAULTS.keepAliveMs);
     this.#queue = resolveQueueOptions(options.queue);
+    this.#flushQueue = new FlushQueue(
+      integerOption("flushWindowMs", options.flushWindowMs, HUB_DEFAULTS.flushWindowMs, 0, 1000),
+    );
     this.#pushback = new Pushback(options.pushback, this.#queue, this.#flushQueue);
     this.#closeRetryMs = integerOption(
       "closeRetryMs",

@@ -4,6 +4,7 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { isCrierError } from "../src/errors.ts";
 import { createHub } from "../src/hub.ts";
 import type { Sink } from "../src/subscriber.ts";
+import { until } from "./helpers.ts";
 
 /** Keeps every chunk it is given, by reference. */
 class KeepingSink implements Sink {
@@ -34,6 +35,54 @@ describe("Hub", () => {
     assert.ok(a === b && b === c, "one copy for every subscriber with the same frames");
     assert.match(String(other.chunks.at(-1)), /data: 1\n\n.*data: 2\n\n.*data: 3\n\n$/s);
     await hub.close();
+  });
+});
+
+describe("the flush window", () => {
+  test("writes an update after a quiet spell in the same turn, and gathers the updates of later turns within the window into one write", async () => {
+    const hub = createHub({ keepAliveMs: 0, flushWindowMs: 200 });
+    const sink = new KeepingSink();
+    hub.connect(sink, { topics: ["t"] });
+    await hub.publish({ topics: "t", data: "1" });
+    await nextTurn();
+    assert.equal(sink.chunks.length, 2, "the opening comment, then the first update at once");
+    // Three more publishes, each in a turn of its own, within the window of the first flush.
+    for (const data of ["2", "3", "4"]) {
+      await hub.publish({ topics: "t", data });
+      await nextTurn();
+    }
+    assert.equal(sink.chunks.length, 2, "nothing written before the window has passed");
+    await until(() => sink.chunks.length > 2, "the gathered write", 5000);
+    assert.equal(sink.chunks.length, 3, "one write for the three");
+    assert.match(
+      String(sink.chunks[2]),
+      /^id: [^\n]+\ndata: 2\n\nid: [^\n]+\ndata: 3\n\nid: [^\n]+\ndata: 4\n\n$/,
+    );
+    await hub.close();
+  });
+
+  test("with flushWindowMs 0, writes the updates of each turn in a write of their own", async () => {
+    const hub = createHub({ keepAliveMs: 0, flushWindowMs: 0 });
+    const sink = new KeepingSink();
+    hub.connect(sink, { topics: ["t"] });
+    for (const data of ["1", "2", "3"]) {
+      await hub.publish({ topics: "t", data });
+      await nextTurn();
+    }
+    assert.deepEqual(
+      sink.chunks.slice(1).map((chunk) => /data: (\d)/.exec(String(chunk))?.[1]),
+      ["1", "2", "3"],
+    );
+    await hub.close();
+  });
+
+  test("refuses a window that is not an integer from 0 to 1000 ms", () => {
+    for (const flushWindowMs of [-1, 1.5, 1001, "5"]) {
+      assert.throws(
+        () => createHub({ keepAliveMs: 0, flushWindowMs: flushWindowMs as number }),
+        (err) => isCrierError(err, "CRIER_ERR_INVALID_OPTION") && /flushWindowMs/.test(err.message),
+      );
+    }
   });
 });
 

@@ -93,6 +93,9 @@ describe("a subscriber that never reads", () => {
     const t = await startHub({
       queue: { maxBytes: MAX_BYTES },
       pushback: { holdMs: 60_000, refuseMs: 60_000 },
+      // A flush every turn, so the hub's own backlog is the one update of the turn; with a
+      // window it would gather several of these 32 KiB updates and pass the hold bytes itself.
+      flushWindowMs: 0,
     });
     const subscriptions: Subscription[] = [];
     t.hub.on("connect", (s) => subscriptions.push(s));

@@ -21,7 +21,7 @@ export interface ServeConfig {
   readonly port: number;
   readonly host: string | undefined;
   /** Options of the hub (its backplane comes from {@link redis}). */
-  readonly hub: Pick<HubOptions, "keepAliveMs" | "history" | "pushback">;
+  readonly hub: Pick<HubOptions, "keepAliveMs" | "history" | "pushback" | "flushWindowMs">;
   /** Options of the Mercure handler and its server, all but the hub. */
   readonly handler: Omit<HubServerOptions, "hub">;
   /** Where updates are shared between nodes; `undefined`: in this process only. */
@@ -219,6 +219,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       keepAliveMs: s.integer("keep-alive"),
       history: { maxEvents: s.integer("history-size") },
       pushback: pushbackOf(s),
+      flushWindowMs: s.integer("flush-window"),
     },
     handler: {
       publisherKey,

@@ -159,6 +159,7 @@ function describeConfig(config: ServeConfig): Record<string, unknown> {
     workers: config.workers,
     devMode: config.devMode,
     keepAliveMs: config.hub.keepAliveMs,
+    flushWindowMs: config.hub.flushWindowMs,
     historySize: config.hub.history?.maxEvents,
     publisherKey: set(handler.publisherKey),
     subscriberKey: set(handler.subscriberKey),

@@ -158,6 +158,14 @@ const table = {
     max: 3_600_000,
     help: "ms between keep-alive comments; `0` turns them off",
   },
+  "flush-window": {
+    type: "integer",
+    env: "CRIER_FLUSH_WINDOW",
+    default: String(HUB_DEFAULTS.flushWindowMs),
+    min: 0,
+    max: 1000,
+    help: "least ms between the end of one flush to subscribers and the start of the next: under a publish flood each write carries more updates; after a quiet spell an update is written at once; `0` flushes on every event-loop turn",
+  },
   pushback: {
     type: "boolean",
     env: "CRIER_PUSHBACK",
