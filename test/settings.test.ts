@@ -44,6 +44,37 @@ describe("the settings table", () => {
     );
   });
 
+  test("sets the flush window, 5 ms by default, 0 to flush every turn", () => {
+    const key = `--jwt-key=${"k".repeat(32)}`;
+    assert.equal(parseServeConfig([key], {}).hub.flushWindowMs, 5);
+    assert.equal(parseServeConfig([key, "--flush-window", "0"], {}).hub.flushWindowMs, 0);
+    assert.equal(parseServeConfig([key], { CRIER_FLUSH_WINDOW: "20" }).hub.flushWindowMs, 20);
+    assert.throws(
+      () => parseServeConfig([key, "--flush-window", "1001"], {}),
+      /--flush-window must be an integer from 0 to 1000/,
+    );
+  });
+
+  test("passes the Redis replay settings to the backplane, with their defaults", () => {
+    const key = `--jwt-key=${"k".repeat(32)}`;
+    const redis = ["--redis", "redis://cache:6379"];
+    const defaults = parseServeConfig([key, ...redis], {}).redis;
+    assert.equal(defaults?.replayConcurrency, 16);
+    assert.equal(defaults?.replayPageSize, 256);
+    assert.equal(defaults?.replayTimeoutMs, 5000);
+    const set = parseServeConfig([key, ...redis, "--redis-replay-concurrency", "4"], {
+      CRIER_REDIS_REPLAY_PAGE_SIZE: "64",
+      CRIER_REDIS_REPLAY_TIMEOUT: "2000",
+    }).redis;
+    assert.equal(set?.replayConcurrency, 4);
+    assert.equal(set?.replayPageSize, 64);
+    assert.equal(set?.replayTimeoutMs, 2000);
+    assert.throws(
+      () => parseServeConfig([key, ...redis, "--redis-replay-concurrency", "0"], {}),
+      /--redis-replay-concurrency must be an integer from 1 to 1024/,
+    );
+  });
+
   test("refuses an integer out of its range or not a whole number, naming the flag", () => {
     for (const port of ["65536", "-1", "80.5", "0x50", "eighty"]) {
       assert.throws(

@@ -32,6 +32,7 @@ import {
   RedisHistory,
   type RedisHistoryOptions,
 } from "../history/redis.ts";
+import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
 import { integerOption, objectArgument, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import type { Backplane, Replay, SharedDirectory } from "./backplane.ts";
@@ -188,7 +189,12 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       base: { ...base, socketTimeout: this.#blockMs + 3000 },
       retryStrategy,
     });
-    const replayTimeout = integerOption("replayTimeoutMs", options.replayTimeoutMs, 5000, 1);
+    const replayTimeout = integerOption(
+      "replayTimeoutMs",
+      options.replayTimeoutMs,
+      REDIS_DEFAULTS.replayTimeoutMs,
+      1,
+    );
     this.#reads = connectRedis(target, {
       base: { ...base, commandTimeout: replayTimeout, socketTimeout: replayTimeout + 3000 },
       retryStrategy,
@@ -202,8 +208,18 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     this.#commands.on("ready", () => this.#setUp());
     this.history = new RedisHistory(this.#commands, options, this.#reads);
     this.#replays = new ReplayReader(this.history, {
-      concurrency: integerOption("replayConcurrency", options.replayConcurrency, 16, 1),
-      pageSize: integerOption("replayPageSize", options.replayPageSize, 256, 1),
+      concurrency: integerOption(
+        "replayConcurrency",
+        options.replayConcurrency,
+        REDIS_DEFAULTS.replayConcurrency,
+        1,
+      ),
+      pageSize: integerOption(
+        "replayPageSize",
+        options.replayPageSize,
+        REDIS_DEFAULTS.replayPageSize,
+        1,
+      ),
       pageBytes: REPLAY_PAGE_BYTES,
       cachedPages: CACHED_PAGES,
     });

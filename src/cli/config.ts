@@ -61,6 +61,10 @@ export interface RedisConfig {
   readonly maxAgeMs: number;
   /** Replicas that must hold a publish before it is acknowledged (`WAIT`); 0: none. */
   readonly waitReplicas: number;
+  /** Resume reads in flight at once, entries per replay page, and a replay read's timeout. */
+  readonly replayConcurrency: number;
+  readonly replayPageSize: number;
+  readonly replayTimeoutMs: number;
 }
 
 /** The `--history-file`, `--history-sync` and `--history-max-age` flags. */
@@ -249,6 +253,9 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
             maxLen: s.integer("redis-max-len"),
             maxAgeMs: s.integer("redis-max-age"),
             waitReplicas: s.integer("redis-wait-replicas"),
+            replayConcurrency: s.integer("redis-replay-concurrency"),
+            replayPageSize: s.integer("redis-replay-page-size"),
+            replayTimeoutMs: s.integer("redis-replay-timeout"),
           },
     historyFile,
     nats,
