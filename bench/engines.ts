@@ -8,14 +8,11 @@
  *
  * The node is pinned to the server core like single-node crier; the Redis servers are not pinned
  * (as in `two-nodes.ts`) and their CPU is reported beside the node's. `stop()` stops the node,
- * then deletes the prefix's keys or stops the cluster and removes its directory.
+ * then deletes the prefix's keys or stops the cluster and removes its directory. The cluster is
+ * the tests' (test/redis-servers.ts), so both build it one way.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
+import { startCluster } from "../test/redis-servers.ts";
 import { crierArgv, freePort, type Running, startPinned, stopProcess } from "./servers.ts";
 import { deleteKeys, REDIS_URL } from "./two-nodes.ts";
 
@@ -42,40 +39,14 @@ export async function startOnRedis(): Promise<Running> {
 
 /** Starts a three-primary Redis Cluster on free ports, then one node on it. */
 export async function startOnCluster(): Promise<Running> {
-  const dir = mkdtempSync(join(tmpdir(), "crier-bench-cluster-"));
-  const servers: ChildProcess[] = [];
-  const stopServers = () => {
-    for (const server of servers) server.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const cluster = await startCluster({ primaries: 3 });
   try {
-    const ports: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      // The cluster bus listens on port + 10,000: keep both within range.
-      const port = await freePort();
-      const busPort = await freePort();
-      const child = spawn(
-        "redis-server",
-        [
-          ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-          ["--cluster-enabled", "yes", "--cluster-port", String(busPort), "--dir", dir],
-          ["--cluster-config-file", join(dir, `nodes-${port}.conf`)],
-        ].flat(),
-        { stdio: "ignore" },
-      );
-      servers.push(child);
-      ports.push(port);
-    }
-    for (const port of ports) await answers(port);
-    const nodes = ports.map((port) => `127.0.0.1:${port}`);
-    execFileSync("redis-cli", ["--cluster", "create", ...nodes, "--cluster-yes"], {
-      stdio: "ignore",
-    });
-    for (const port of ports) await clusterOk(port);
     const port = await freePort();
-    const flags = ["--redis", `redis+cluster://${nodes.join(",")}`];
+    const flags = ["--redis", cluster.url];
     const node = await startPinned("crier on Cluster", crierArgv(port, undefined, flags), port);
-    const peerPids = Object.fromEntries(servers.map((s, i) => [`redis${i + 1}`, s.pid as number]));
+    const peerPids = Object.fromEntries(
+      cluster.children.map((s, i) => [`redis${i + 1}`, s.pid as number]),
+    );
     return {
       name: "crier-cluster",
       port,
@@ -83,34 +54,11 @@ export async function startOnCluster(): Promise<Running> {
       peerPids,
       async stop() {
         await stopProcess(node.child);
-        stopServers();
+        cluster.stop();
       },
     };
   } catch (err) {
-    stopServers();
+    cluster.stop();
     throw err;
   }
-}
-
-const cli = (port: number, ...args: string[]): string =>
-  execFileSync("redis-cli", ["-p", String(port), ...args], { stdio: ["ignore", "pipe", "ignore"] })
-    .toString()
-    .trim();
-
-async function answers(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if (cli(port, "ping") === "PONG") return;
-    } catch {}
-    await sleep(50);
-  }
-  throw new Error(`redis-server on ${port} did not start`);
-}
-
-async function clusterOk(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (cli(port, "cluster", "info").includes("cluster_state:ok")) return;
-    await sleep(50);
-  }
-  throw new Error(`the cluster did not become ok on ${port}`);
 }

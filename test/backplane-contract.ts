@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { after, describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import type { Backplane, Replay } from "../src/backplane/backplane.ts";
 import { isCrierError } from "../src/errors.ts";
 import type { Update } from "../src/update.ts";
@@ -69,6 +69,10 @@ export interface Engine {
   readonly lengthSlack: number;
   /** The cases this engine does not keep, each with the reason (as in docs/engines.md). */
   readonly unsupported: Partial<Record<Case, string>>;
+  /** Starts servers the engine needs (before its first case); they stop in `stop`. */
+  start?(): Promise<void>;
+  /** Stops what `start` started (after the engine's last case). */
+  stop?(): Promise<void>;
 }
 
 const DOCS = new URL("../docs/engines.md", import.meta.url);
@@ -85,9 +89,13 @@ export function contract(
   describe(`the backplane contract on ${engine.name}`, { timeout: 60_000 }, () => {
     const opened: Backplane[] = [];
     const namespaces: string[] = [];
+    before(async () => {
+      if (skip === undefined) await engine.start?.();
+    });
     after(async () => {
       await Promise.all(opened.map((b) => b.close()));
       if (skip === undefined) await Promise.all(namespaces.map((n) => engine.wipe(n)));
+      await engine.stop?.();
     });
 
     /** Nodes on one fresh namespace, started; each records what it delivered. */

@@ -13,6 +13,14 @@ import type { Engine } from "./backplane-contract.ts";
 import { sleep } from "./helpers.ts";
 import { deleteStream, NATS_URL, natsSkipReason, uniqueStream } from "./nats-harness.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "./redis-harness.ts";
+import {
+  ownerOf,
+  type RedisCluster,
+  redisToolsSkipReason,
+  type SentinelGroup,
+  startCluster,
+  startSentinelGroup,
+} from "./redis-servers.ts";
 
 export const memory: Engine = {
   name: "memory",
@@ -87,10 +95,92 @@ export const nats: Engine = {
   unsupported: {},
 };
 
+// A three-primary cluster, started when the engine's cases start. Every namespace carries one
+// hash tag, so all of them live on one primary (`address`): the outage case cuts the way to it,
+// and a wipe deletes keys there.
+const TAG = "{crier-contract}";
+let cluster: { servers: RedisCluster; address: URL } | undefined;
+const clusterUp = () => {
+  if (cluster === undefined) throw new Error("the cluster is not started");
+  return cluster;
+};
+// The way to the primary that holds the namespaces goes through the proxy on `port`: the node
+// learns that primary's address from the cluster, and the NAT map sends it to the proxy instead.
+const via = (address: URL, port: number | undefined) =>
+  port === undefined ? {} : { redis: { natMap: { [address.host]: { host: "127.0.0.1", port } } } };
+
+export const redisCluster: Engine = {
+  name: "Redis Cluster",
+  async start() {
+    const servers = await startCluster({ primaries: 3 });
+    const { primary } = await ownerOf(servers.ports[0] as number, TAG);
+    cluster = { servers, address: new URL(`redis://127.0.0.1:${primary.port}`) };
+  },
+  async stop() {
+    cluster?.servers.stop();
+    cluster = undefined;
+  },
+  get address() {
+    return clusterUp().address;
+  },
+  namespace: () => `${TAG}${uniquePrefix("contract")}`,
+  open: (prefix, bounds, port) =>
+    new RedisBackplane({
+      url: clusterUp().servers.url,
+      prefix,
+      maxLen: bounds?.maxLen,
+      maxAgeMs: bounds?.maxAgeMs,
+      ...via(clusterUp().address, port),
+    }),
+  unreachable: () => new RedisBackplane({ url: "redis+cluster://127.0.0.1:1", prefix: "unused:" }),
+  wipe: (prefix) => deletePrefix(prefix, clusterUp().address.href),
+  lengthSlack: 100,
+  unsupported: {},
+};
+
+// A primary, a replica and a Sentinel, started when the engine's cases start. The outage case
+// cuts the way to the primary the Sentinel names (a NAT map sends the node to the proxy).
+let sentinel: SentinelGroup | undefined;
+const sentinelUp = () => {
+  if (sentinel === undefined) throw new Error("the Sentinel group is not started");
+  return sentinel;
+};
+const primaryUrl = () => new URL(`redis://127.0.0.1:${sentinelUp().primary}`);
+
+export const redisSentinel: Engine = {
+  name: "Redis Sentinel",
+  async start() {
+    sentinel = await startSentinelGroup({ replicas: 1, failover: false });
+  },
+  async stop() {
+    sentinel?.stop();
+    sentinel = undefined;
+  },
+  get address() {
+    return primaryUrl();
+  },
+  namespace: () => uniquePrefix("contract"),
+  open: (prefix, bounds, port) =>
+    new RedisBackplane({
+      url: sentinelUp().url,
+      prefix,
+      maxLen: bounds?.maxLen,
+      maxAgeMs: bounds?.maxAgeMs,
+      ...via(primaryUrl(), port),
+    }),
+  unreachable: () =>
+    new RedisBackplane({ url: "redis+sentinel://127.0.0.1:1/crier", prefix: "unused:" }),
+  wipe: (prefix) => deletePrefix(prefix, primaryUrl().href),
+  lengthSlack: 100,
+  unsupported: {},
+};
+
 /** Each engine with the reason it cannot run here, if any. */
 export const ENGINES: readonly [Engine, () => Promise<string | undefined>][] = [
   [memory, async () => undefined],
   [file, async () => undefined],
   [redis, () => redisSkipReason("backplane contract on Redis")],
   [nats, () => natsSkipReason("backplane contract on NATS JetStream")],
+  [redisCluster, async () => redisToolsSkipReason("backplane contract on Redis Cluster")],
+  [redisSentinel, async () => redisToolsSkipReason("backplane contract on Redis Sentinel")],
 ];

@@ -1,80 +1,39 @@
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { promisify } from "node:util";
 import { Cluster } from "ioredis";
 import { keyBase } from "../src/history/redis-keys.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
 import { until } from "./helpers.ts";
 import {
   type HubProcess,
-  hasRedisServer,
   JWT_KEY,
   publish,
   SseClient,
   startHub,
-  startRedis,
   stopAllHubs,
   uniquePrefix,
   waitFor,
 } from "./redis-harness.ts";
+import { type RedisCluster, redisToolsSkipReason, startCluster } from "./redis-servers.ts";
 
-const run = promisify(execFile);
-const skip = hasRedisServer()
-  ? undefined
-  : "redis-cluster-engine: needs redis-server and redis-cli (apt-get install redis-server)";
-if (skip !== undefined && process.env.CI === "true") throw new Error(skip);
+const skip = redisToolsSkipReason("redis-cluster-engine");
 
 describe("two hub nodes on a three-primary Redis Cluster", { skip, timeout: 90_000 }, () => {
-  const dir = mkdtempSync(join(tmpdir(), "crier-cluster-"));
-  const servers: ChildProcess[] = [];
-  const ports: number[] = [];
+  let cluster: RedisCluster | undefined;
   const clients: SseClient[] = [];
   let url = "";
+  let seed = 0;
 
   before(async () => {
-    for (let i = 0; i < 3; i++) {
-      const node = await startRedis(undefined, (port) =>
-        [
-          ["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
-          // The bus port is the data port + 10,000 unless told: keep it within range.
-          ["--cluster-port", String(port - 10_000)],
-          ["--cluster-config-file", join(dir, `nodes-${port}.conf`), "--dir", dir],
-        ].flat(),
-      );
-      servers.push(node.child);
-      ports.push(node.port);
-    }
-    await run("redis-cli", [
-      "--cluster",
-      "create",
-      ...ports.map((port) => `127.0.0.1:${port}`),
-      "--cluster-replicas",
-      "0",
-      "--cluster-yes",
-    ]);
-    // Every node must agree the slots are covered before a client is told the layout.
-    const ok = async (port: number) => {
-      const { stdout } = await run("redis-cli", ["-p", String(port), "cluster", "info"]);
-      return stdout.includes("cluster_state:ok");
-    };
-    await until(
-      async () => (await Promise.all(ports.map(ok))).every(Boolean),
-      "cluster_state:ok on every node",
-      20_000,
-    );
-    url = `redis+cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}`;
+    cluster = await startCluster({ primaries: 3 });
+    url = cluster.url;
+    seed = cluster.ports[0] as number;
   });
 
   after(async () => {
     for (const client of clients) client.close();
     await stopAllHubs();
-    for (const server of servers) server.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
+    cluster?.stop();
   });
 
   async function subscribe(hub: HubProcess, topic: string, lastEventId?: string) {
@@ -85,7 +44,7 @@ describe("two hub nodes on a three-primary Redis Cluster", { skip, timeout: 90_0
   }
 
   async function streamIds(prefix: string): Promise<string[]> {
-    const cluster = new Cluster([{ host: "127.0.0.1", port: ports[0] as number }]);
+    const cluster = new Cluster([{ host: "127.0.0.1", port: seed }]);
     try {
       const entries = await cluster.xrange(`${keyBase(prefix)}stream`, "-", "+");
       return entries.map(([position, fields]) => {

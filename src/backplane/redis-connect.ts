@@ -124,7 +124,7 @@ export function connectRedis(target: RedisTarget, settings: ConnectSettings): Re
   };
   const tls = target.tls ? { tls: base.tls ?? {} } : {};
   if (target.kind === "sentinel") {
-    return new ioredis.Redis({
+    const client = new ioredis.Redis({
       ...base,
       ...auth,
       ...tls,
@@ -137,8 +137,14 @@ export function connectRedis(target: RedisTarget, settings: ConnectSettings): Re
       sentinelRetryStrategy: retryStrategy,
       reconnectOnError: (err) => err.message.startsWith("READONLY"),
     });
+    // After QUIT, ioredis leaves the failover detector's subscriptions to the Sentinels open
+    // (only disconnect() closes them), and they reconnect to the Sentinels for ever, keeping
+    // the process alive: once the connection has ended for good, close them too.
+    client.on("end", () => client.disconnect());
+    return client;
   }
-  const { lazyConnect, enableOfflineQueue, ...redisOptions } = base;
+  // A NAT map is the cluster's to apply (to the addresses it announces), not each node's.
+  const { lazyConnect, enableOfflineQueue, natMap, ...redisOptions } = base;
   return new ioredis.Cluster(
     target.nodes.map((n) => ({ ...n })),
     {
@@ -146,6 +152,7 @@ export function connectRedis(target: RedisTarget, settings: ConnectSettings): Re
       lazyConnect: lazyConnect ?? false,
       enableOfflineQueue: enableOfflineQueue ?? true,
       clusterRetryStrategy: retryStrategy,
+      ...(natMap === undefined ? {} : { natMap }),
       // Every key of a prefix shares one slot (history/redis-keys.ts): reads go to its primary,
       // which holds the newest entries.
       scaleReads: "master",
