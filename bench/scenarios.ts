@@ -227,6 +227,13 @@ export const SCENARIOS: Scenario[] = [
   },
   // What an engine costs: one node in memory, on one Redis, on a Redis Cluster, alternated.
   { ...fanout("fanout-engines", 1000, 20_000), servers: ["crier", "crier-redis", "crier-cluster"] },
+  // The same with 64 publishes in flight instead of 8: with few publishers in flight, the
+  // engine's round trip per publish bounds how many updates each write can carry.
+  {
+    ...fanout("fanout-engines-64", 1000, 40_000),
+    lanes: 64,
+    servers: ["crier", "crier-redis", "crier-nats"],
+  },
 ];
 
 /** `--smoke`: tiny sizes, correctness only; finishes in seconds. */
