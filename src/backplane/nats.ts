@@ -34,6 +34,7 @@ import {
   StaleEpochError,
 } from "../history/nats.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
+import { Availability } from "./availability.ts";
 import type { Backplane, Replay } from "./backplane.ts";
 import { loadJetStream, loadNats, serverOptions } from "./nats-client.ts";
 
@@ -78,7 +79,10 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
   #running: Promise<void> | undefined;
   #messages: ConsumerMessages | undefined;
   #closed = false;
-  #down = false;
+  readonly #availability = new Availability(
+    { down: (err) => this.emit("down", err), up: () => this.emit("up") },
+    () => this.#closed,
+  );
   #epoch: string | undefined;
   #position = 0;
   #lastId: string | undefined;
@@ -115,7 +119,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     const history = this.#history;
     const epoch = this.#epoch;
     // Fail fast while NATS is away: the client would buffer the publish until it reconnects.
-    if (history === undefined || epoch === undefined || this.#down) {
+    if (history === undefined || epoch === undefined || this.#availability.isDown) {
       throw unavailable(new Error("not connected"));
     }
     try {
@@ -135,7 +139,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     const epoch = this.#epoch;
     if (epoch === undefined) await within(this.#started, this.#commandTimeout);
     const history = this.#history;
-    if (this.#epoch === undefined || history === undefined || this.#down) {
+    if (this.#epoch === undefined || history === undefined || this.#availability.isDown) {
       throw unavailable(new Error("not connected"));
     }
     try {
@@ -186,7 +190,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
 
   /** False between `down` and `up`, and before the first connection. */
   get available(): boolean {
-    return this.#epoch !== undefined && !this.#down;
+    return this.#epoch !== undefined && !this.#availability.isDown;
   }
 
   /** Stops the tail and closes the connection. Idempotent. */
@@ -213,7 +217,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
         await new Promise((resolve) => setTimeout(resolve, 10));
       } catch (err) {
         if (this.#closed) return;
-        this.#setDown(err as Error);
+        this.#availability.down(err as Error);
         backoff = Math.min(backoff + 100, MAX_BACKOFF_MS);
         await new Promise((resolve) => setTimeout(resolve, backoff));
       }
@@ -252,7 +256,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
   async #watch(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
       if (status.type === "disconnect" || status.type === "staleConnection") {
-        this.#setDown(new Error(`NATS connection lost (${status.type})`));
+        this.#availability.down(new Error(`NATS connection lost (${status.type})`));
       } else if (status.type === "reconnect") {
         // The server may have restarted and lost the tail's consumer (it lives in memory):
         // end the tail; the next one starts from the last delivered sequence, on the stream of
@@ -283,7 +287,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
       expires: 10_000,
     });
     this.#messages = messages;
-    this.#setUp();
+    this.#availability.up();
     this.#resolveStarted?.();
     void (async () => {
       for await (const status of messages.status()) {
@@ -341,19 +345,6 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     // The stream this node was delivering is gone: its live subscribers may have missed
     // updates, and are told so by being sent back to resume.
     this.#reset?.();
-  }
-
-  // `down` is said once on the way down (the first failure to start included), `up` on the way up.
-  #setDown(err: Error): void {
-    if (this.#down || this.#closed) return;
-    this.#down = true;
-    this.emit("down", err);
-  }
-
-  #setUp(): void {
-    if (!this.#down) return;
-    this.#down = false;
-    this.emit("up");
   }
 }
 

@@ -35,6 +35,7 @@ import {
 import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
 import { integerOption, objectArgument, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
+import { Availability } from "./availability.ts";
 import type { Backplane, Replay, SharedDirectory } from "./backplane.ts";
 import {
   type ConnectionOptions,
@@ -145,7 +146,10 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   #resolveStarted: (() => void) | undefined;
   #tailing: Promise<void> | undefined;
   #closed = false;
-  #down = false;
+  readonly #availability = new Availability(
+    { down: (err) => this.emit("down", err), up: () => this.emit("up") },
+    () => this.#closed,
+  );
   #epoch: string | undefined;
   #position: Position = "0-0";
   #lastId: string | undefined;
@@ -200,12 +204,12 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       retryStrategy,
     });
     for (const connection of [this.#commands, this.#tail]) {
-      connection.on("error", (err: Error) => this.#setDown(err));
+      connection.on("error", (err: Error) => this.#availability.down(err));
     }
     // Publishes do not depend on this connection, so its failures do not make the backplane
     // `down`: they fail the resumes reading on it, which the hub reports.
     this.#reads.on("error", () => {});
-    this.#commands.on("ready", () => this.#setUp());
+    this.#commands.on("ready", () => this.#availability.up());
     this.history = new RedisHistory(this.#commands, options, this.#reads);
     this.#replays = new ReplayReader(this.history, {
       concurrency: integerOption(
@@ -317,10 +321,11 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
 
   /** False between `down` and `up`, and before the first connection. */
   get available(): boolean {
-    return this.#started !== undefined && !this.#down && this.#commands.status === "ready";
+    return (
+      this.#started !== undefined && !this.#availability.isDown && this.#commands.status === "ready"
+    );
   }
 
-  /** Stops the tail and closes both connections. Idempotent. */
   /** A directory shared by every node on this prefix, on the command connection. */
   directory(name: string, ttlMs: number): SharedDirectory {
     const directory = new RedisDirectory(this.#commands, this.history.prefix, name, ttlMs);
@@ -328,6 +333,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     return directory;
   }
 
+  /** Stops the tail and closes the connections. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -362,7 +368,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
         if (this.#closed) return;
         this.#count = Math.max(1, Math.floor(this.#count / 2));
         this.#goodReads = 0;
-        this.#setDown(err as Error);
+        this.#availability.down(err as Error);
         backoff = Math.min(backoff + 100, MAX_BACKOFF_MS);
         await new Promise((resolve) => setTimeout(resolve, backoff));
       }
@@ -381,7 +387,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
         stream,
         this.#position,
       )) as [string, RawEntry[]][] | null;
-      this.#setUp();
+      this.#availability.up();
       if (this.#count < this.#readCount && ++this.#goodReads >= GROW_AFTER_READS) {
         this.#count = Math.min(this.#readCount, this.#count * 2);
         this.#goodReads = 0;
@@ -445,18 +451,6 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     this.#lastId = undefined;
     this.emit("lost", position);
     this.#reset?.();
-  }
-
-  #setDown(err: Error): void {
-    if (this.#down || this.#closed) return;
-    this.#down = true;
-    this.emit("down", err);
-  }
-
-  #setUp(): void {
-    if (!this.#down) return;
-    this.#down = false;
-    this.emit("up");
   }
 }
 
