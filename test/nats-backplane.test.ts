@@ -130,6 +130,46 @@ describe("the NATS backplane", { skip, timeout: 60_000 }, () => {
     await Promise.all(streams.map((s) => deleteStream(s)));
   });
 
+  test("three crier processes publishing at once: every subscriber sees the stream's order", async () => {
+    const stream = uniqueStream("three");
+    streams.push(stream);
+    const engine = ["--nats", NATS_URL, "--nats-stream", stream];
+    const hubs = await Promise.all([1, 2, 3].map(() => startHub("", { engine })));
+    const clients = await Promise.all(
+      hubs.flatMap((hub) =>
+        [1, 2].map(async () => {
+          const client = new SseClient("chat");
+          await client.connect(hub.url);
+          return client;
+        }),
+      ),
+    );
+    // Every node has publishes in flight at once, so each node's early deliveries race the
+    // others' publishes.
+    const acked: string[] = [];
+    for (let batch = 0; batch < 10; batch++) {
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          publish(hubs[i % 3]?.url as string, { topic: "chat", data: `m${batch}.${i}` }),
+        ),
+      );
+      for (const result of results) {
+        assert.equal(result.status, 200, result.body);
+        acked.push(result.body);
+      }
+    }
+    await until(() => clients.every((c) => c.ids.length >= 120), "120 updates each", 10_000);
+    const reader = await node({ url: NATS_URL, stream });
+    nodes.push(reader);
+    const stored = (await reader.backplane.replay("earliest"))?.updates.map((u) => u.id) ?? [];
+    assert.deepEqual([...stored].sort(), [...acked].sort());
+    await new Promise((resolve) => setTimeout(resolve, 200)); // anything extra would show now
+    for (const client of clients) {
+      assert.deepEqual(client.ids, stored);
+      client.close();
+    }
+  });
+
   test("a deleted and recreated stream resets live streams and answers earliest for older ids", async () => {
     const stream = uniqueStream("epoch");
     streams.push(stream);
