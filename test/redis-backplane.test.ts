@@ -224,6 +224,32 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     );
   });
 
+  test("delivers its own publishes at their acknowledgement when nothing can come between", async () => {
+    const { backplane, delivered } = await open();
+    const published: Update[] = [];
+    // Bursts of publishes in flight at once: the acknowledgements come back together, each
+    // right after the last entry delivered here, and ahead of the tail reading them back.
+    for (let burst = 0; burst < 3; burst++) {
+      published.push(
+        ...(await Promise.all(
+          Array.from({ length: 50 }, (_, i) => backplane.publish(fields(`${i}`))),
+        )),
+      );
+    }
+    await until(() => delivered.length >= 150, "150 deliveries");
+    const { early, kept } = backplane.ownDelivered;
+    assert.ok(early > 0, `${early} delivered early`);
+    // In the stream's order, once each; those delivered early or kept are the very updates the
+    // publishes resolved with (not decoded again).
+    const stored = (await replayAll(backplane, "earliest"))?.map((u) => u.id);
+    assert.deepEqual(
+      delivered.map((u) => u.id),
+      stored,
+    );
+    const mine = new Set(published);
+    assert.equal(delivered.filter((u) => mine.has(u)).length, early + kept);
+  });
+
   test("delivers in stream order and replays only what this node has delivered", async () => {
     const { backplane, delivered } = await open();
     const published = [];

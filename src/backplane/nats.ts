@@ -13,6 +13,12 @@
  * each client resumes and is told `earliest`. A replay is cut at `position`: what lies beyond is
  * still on its way to the (already registered) subscriber through the tail.
  *
+ * Early delivery: a publish's acknowledgement carries its sequence. When that is `position + 1`,
+ * the node delivers its own publish at once, without waiting for its consumer to bring it back:
+ * sequences have no holes, so nothing can come between them, and every node still sees the one
+ * order of the stream. The consumer then skips what lies at or before `position` without
+ * decoding it, and takes the node's other publishes from `own` rather than decoding them again.
+ *
  * This file is the `crier-hub/nats` entry point, so that importing `crier-hub` never loads a
  * NATS client:
  *
@@ -37,6 +43,7 @@ import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import { Availability } from "./availability.ts";
 import type { Backplane, Replay } from "./backplane.ts";
 import { loadJetStream, loadNats, serverOptions } from "./nats-client.ts";
+import { OwnUpdates } from "./own-updates.ts";
 
 export type { NatsHistoryOptions } from "../history/nats.ts";
 export { loadNats } from "./nats-client.ts";
@@ -86,6 +93,13 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
   #epoch: string | undefined;
   #position = 0;
   #lastId: string | undefined;
+  // This node's publishes the tail has not reached yet (and that were not delivered early).
+  readonly #own = new OwnUpdates<number, Update>(
+    (a, b) => a < b,
+    (u) => u.bytes.length,
+  );
+  #deliveredEarly = 0;
+  #deliveredKept = 0;
 
   constructor(options: NatsBackplaneOptions = {}) {
     super();
@@ -124,11 +138,38 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     }
     try {
       const seq = await history.append(epoch, fields, this.#commandTimeout);
-      return sealUpdate(fields, fields.id ?? generatedId(epoch, seq));
+      const update = sealUpdate(fields, fields.id ?? generatedId(epoch, seq));
+      this.#acknowledged(epoch, seq, update);
+      return update;
     } catch (err) {
       // No stream takes this epoch's subjects any more: find the new one.
       if (err instanceof StaleEpochError) void this.#checkEpoch().catch(() => {});
       throw unavailable(err);
+    }
+  }
+
+  /**
+   * How this node delivered its own publishes: `early`, at their acknowledgement; `kept`, by the
+   * consumer, from the update kept in memory rather than decoded again. (The rest were decoded: the
+   * consumer got them before their acknowledgement came back.)
+   */
+  get ownDelivered(): { readonly early: number; readonly kept: number } {
+    return { early: this.#deliveredEarly, kept: this.#deliveredKept };
+  }
+
+  // An own publish, acknowledged (a deduplicated one is refused before it gets here): delivered
+  // now when it is the very next sequence after the last one delivered here (sequences have no
+  // holes, so nothing can come between them: the order every node sees is unchanged); otherwise
+  // kept for the tail, which delivers it in its turn without decoding it again.
+  #acknowledged(epoch: string, seq: number, update: Update): void {
+    if (this.#closed || epoch !== this.#epoch) return;
+    if (seq === this.#position + 1) {
+      this.#deliveredEarly++;
+      this.#position = seq;
+      this.#lastId = update.id;
+      this.#deliver?.(update);
+    } else if (seq > this.#position) {
+      this.#own.add(seq, update);
     }
   }
 
@@ -320,7 +361,9 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
       this.#reset?.();
     }
     this.#position = msg.seq;
-    const update = decodeMessage(msg, this.#history?.stream ?? "", epoch);
+    const own = this.#own.take(msg.seq);
+    if (own !== undefined) this.#deliveredKept++;
+    const update = own ?? decodeMessage(msg, this.#history?.stream ?? "", epoch);
     if (update === undefined) return;
     this.#lastId = update.id;
     this.#deliver?.(update);
@@ -341,6 +384,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     this.#epoch = epoch;
     this.#position = 0;
     this.#lastId = undefined;
+    this.#own.clear();
     this.emit("epoch", epoch);
     // The stream this node was delivering is gone: its live subscribers may have missed
     // updates, and are told so by being sent back to resume.

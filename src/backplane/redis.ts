@@ -12,6 +12,13 @@
  * cut at `position`: what lies beyond it is still on its way to the (already registered)
  * subscriber through the tail, and the subscriber drops from its queue what the replay holds.
  *
+ * Early delivery: the publish script also answers the position of the entry just before the new
+ * one. When that is `position` (this node has delivered everything before the new entry), the
+ * node delivers its own publish at the acknowledgement, without waiting for the tail to read it
+ * back: no entry can come between them, so every node still sees the one order of the stream.
+ * The tail then skips what lies at or before `position` without decoding it, and takes the
+ * node's other publishes from `own` rather than decoding them again.
+ *
  * This file is the `crier-hub/redis` entry point, so that importing `crier-hub` never loads a Redis
  * client:
  *
@@ -23,6 +30,7 @@ import { EventEmitter } from "node:events";
 import type { Redis } from "ioredis";
 import { CrierError } from "../errors.ts";
 import {
+  type Appended,
   decodeEntry,
   type Entry,
   generatedId,
@@ -37,6 +45,7 @@ import { integerOption, objectArgument, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import { Availability } from "./availability.ts";
 import type { Backplane, Replay, SharedDirectory } from "./backplane.ts";
+import { OwnUpdates } from "./own-updates.ts";
 import {
   type ConnectionOptions,
   connectRedis,
@@ -153,6 +162,10 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   #epoch: string | undefined;
   #position: Position = "0-0";
   #lastId: string | undefined;
+  // This node's publishes the tail has not reached yet (and that were not delivered early).
+  readonly #own = new OwnUpdates<Position, Entry>(isBefore, (e) => e.update.bytes.length);
+  #deliveredEarly = 0;
+  #deliveredKept = 0;
   readonly #directories: RedisDirectory[] = [];
 
   constructor(options: RedisBackplaneOptions = {}) {
@@ -247,11 +260,38 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   async publish(fields: UpdateFields): Promise<Update> {
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the backplane is closed");
     try {
-      const { epoch, position } = await this.history.append(fields);
+      const appended = await this.history.append(fields);
       if (this.#waitReplicas > 0) await this.#replicated();
-      return sealUpdate(fields, fields.id ?? generatedId(epoch, position));
+      const update = sealUpdate(
+        fields,
+        fields.id ?? generatedId(appended.epoch, appended.position),
+      );
+      this.#acknowledged(appended, update);
+      return update;
     } catch (err) {
       throw unavailable(err, this.#commands.status);
+    }
+  }
+
+  /**
+   * How this node delivered its own publishes: `early`, at their acknowledgement; `kept`, by the
+   * tail, from the update kept in memory rather than decoded again. (The rest were decoded: the
+   * tail got them before their acknowledgement came back.)
+   */
+  get ownDelivered(): { readonly early: number; readonly kept: number } {
+    return { early: this.#deliveredEarly, kept: this.#deliveredKept };
+  }
+
+  // An own publish, acknowledged: delivered now when it is the very next entry after the last one
+  // delivered here (nothing can come between them: the order every node sees is unchanged);
+  // otherwise kept for the tail, which delivers it in its turn without decoding it again.
+  #acknowledged({ epoch, position, previous }: Appended, update: Update): void {
+    if (this.#closed || epoch !== this.#epoch) return;
+    if (previous === this.#position) {
+      this.#deliveredEarly++;
+      this.#take(position, { position, epoch, update });
+    } else if (isBefore(this.#position, position)) {
+      this.#own.add(position, { position, epoch, update });
     }
   }
 
@@ -394,7 +434,12 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       }
       for (const raw of reply?.[0]?.[1] ?? []) {
         if (this.#closed) return;
-        const entry = decodeEntry(raw);
+        const position = raw[0];
+        // Delivered while this read was on its way: an own publish, at its acknowledgement.
+        if (!isBefore(this.#position, position)) continue;
+        const own = this.#own.take(position);
+        if (own !== undefined) this.#deliveredKept++;
+        const entry = own ?? decodeEntry(raw);
         if (entry !== undefined && entry.epoch !== this.#epoch) {
           if (await this.#checkEpoch()) break; // restarted: read the new stream from its start
         }
@@ -422,6 +467,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     this.#epoch = epoch;
     this.#position = "0-0";
     this.#lastId = undefined;
+    this.#own.clear();
     this.emit("epoch", epoch);
     // The stream this node was delivering is gone: its live subscribers may have missed
     // updates, and are told so by being sent back to resume.
@@ -449,6 +495,8 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     const [newest] = (await this.#tail.xrevrange(stream, "+", "-", "COUNT", 1)) as RawEntry[];
     this.#position = newest?.[0] ?? "0-0";
     this.#lastId = undefined;
+    // Positions in the new primary's stream may repeat those of the lost entries.
+    this.#own.clear();
     this.emit("lost", position);
     this.#reset?.();
   }

@@ -33,6 +33,13 @@ export interface Entry {
   readonly update: Update;
 }
 
+/** Where an update was appended: its stream's epoch, its position, the position before it. */
+export interface Appended {
+  readonly epoch: string;
+  readonly position: Position;
+  readonly previous: Position | "";
+}
+
 /** The raw form of a stream entry: `[position, [field, value, …]]`. */
 export type RawEntry = [string, string[]];
 
@@ -54,7 +61,9 @@ end
 `;
 
 // KEYS stream epoch ids ids-age; ARGV candidate-epoch payload publisher-id max-len max-age-ms
-// Returns { epoch, position }, or the error CRIER_DUPLICATE or CRIER_RESERVED.
+// Returns { epoch, position, previous }, or the error CRIER_DUPLICATE or CRIER_RESERVED.
+// `previous` is the position of the entry just before the new one ('0-0' when the stream did not
+// exist, '' when it was empty: entries may have been there and been trimmed).
 const PUBLISH = `${LUA_POSITION}
 -- Redis 6.2 replicates scripts verbatim unless told otherwise, and TIME below would be refused.
 redis.replicate_commands()
@@ -74,6 +83,9 @@ if pid ~= '' then
     return redis.error_reply('CRIER_DUPLICATE id held')
   end
 end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
+local previous = ''
+if last then previous = last[1] elseif redis.call('EXISTS', KEYS[1]) == 0 then previous = '0-0' end
 local pos = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'e', epoch, 'u', ARGV[2])
 if tonumber(ARGV[5]) > 0 then
   local t = redis.call('TIME')
@@ -94,7 +106,7 @@ if oldest and redis.call('ZCARD', KEYS[4]) > 0 then
     redis.call('ZREM', KEYS[4], unpack(stale))
   end
 end
-return { epoch, pos }
+return { epoch, pos, previous }
 `;
 
 // KEYS stream epoch ids; ARGV last-event-id parsed-epoch parsed-position
@@ -148,7 +160,7 @@ return entries
 `;
 
 interface Scripts {
-  crierPublish(...args: string[]): Promise<[string, string]>;
+  crierPublish(...args: string[]): Promise<[string, string, string]>;
   crierLocate(...args: string[]): Promise<Position | null>;
   crierPage(...args: string[]): Promise<RawEntry[] | null>;
 }
@@ -219,11 +231,16 @@ export class RedisHistory {
     return newest[0]?.[0] ?? "0-0";
   }
 
-  /** Appends an update; resolves with the epoch and the position Redis gave it. */
-  async append(fields: UpdateFields): Promise<{ epoch: string; position: Position }> {
+  /**
+   * Appends an update; resolves with the epoch, the position Redis gave it, and the position of
+   * the entry just before it in the stream (`0-0`: none ever; `""`: unknown, the stream was
+   * empty). A node that had delivered `previous` may deliver this update next (see
+   * RedisBackplane).
+   */
+  async append(fields: UpdateFields): Promise<Appended> {
     const { stream, epoch, ids } = this.keys;
     try {
-      const [e, position] = await this.#redis.crierPublish(
+      const [e, position, previous] = await this.#redis.crierPublish(
         stream,
         epoch,
         ids,
@@ -234,7 +251,7 @@ export class RedisHistory {
         String(this.maxLen),
         String(this.maxAgeMs),
       );
-      return { epoch: e, position };
+      return { epoch: e, position, previous };
     } catch (err) {
       const message = (err as Error).message;
       if (message.includes("CRIER_DUPLICATE")) {
