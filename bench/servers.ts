@@ -119,7 +119,10 @@ export function crierArgv(port: number, historySize?: number, extra: string[] = 
   if (prof) argv.push("--drain-timeout", "500");
   argv.push("--jwt-key", JWT_KEY, "--anonymous", "--keep-alive", "15000");
   if (historySize !== undefined) argv.push("--history-size", String(historySize));
-  return [...argv, ...extra];
+  // CRIER_BENCH_FLAGS="--pushback-hold 200 …": more flags for every crier process, to try a
+  // setting against the same load (the variant servers' own flags come after, and win).
+  const more = process.env.CRIER_BENCH_FLAGS?.split(" ").filter((f) => f !== "") ?? [];
+  return [...argv, ...more, ...extra];
 }
 
 /**
