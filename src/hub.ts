@@ -1,6 +1,6 @@
 /**
  * The hub: takes updates from publishers, stores them through its backplane, and fans each one
- * out to every matching subscriber. It owns the topic index, the per-turn flush and the one
+ * out to every matching subscriber. It owns the topic index, the flush (flush-queue.ts) and the one
  * keep-alive timer; transports plug in through a {@link Sink} (see `adapters/`): the hub knows
  * no transport and no protocol.
  *

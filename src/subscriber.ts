@@ -2,7 +2,7 @@
  * One subscriber: its topic selectors, what it may receive, and a bounded queue of frames
  * waiting to be written to its connection.
  *
- *   hub ──offer()──▶ [ frame frame frame ]  ──flush(): one write per event-loop turn──▶ sink
+ *   hub ──offer()──▶ [ frame frame frame ]  ──flush(): one write per flush──▶ sink
  *                      ≤ maxEvents, ≤ maxBytes         (paused while the sink is backed up)
  *
  * Invariant: frames reach the sink in the order they were offered, after the replay backlog,
