@@ -6,11 +6,12 @@
  *   publish ──crierPublish (XADD)──▶ {prefix}stream ──XREAD BLOCK from `position`──▶ deliver
  *                                                              (one tail per node)
  *
- * Invariant: `position` is the last entry this node delivered, in the stream of `epoch`. After a
- * lost connection the tail resumes from it (never from `$`), so no entry is skipped; when the
- * stream turns out to be a new one (new epoch) the tail restarts at its beginning. A replay is
- * cut at `position`: what lies beyond it is still on its way to the (already registered)
- * subscriber through the tail, and the subscriber drops from its queue what the replay holds.
+ * Invariant: `position` is the last entry this node delivered, in the stream of `epoch` (both
+ * kept by the tail, `redis-tail.ts`). After a lost connection the tail resumes from it (never
+ * from `$`), so no entry is skipped; when the stream turns out to be a new one (new epoch) the
+ * tail restarts at its beginning. A replay is cut at `position`: what lies beyond it is still on
+ * its way to the (already registered) subscriber through the tail, and the subscriber drops from
+ * its queue what the replay holds.
  *
  * Early delivery: the publish script also answers the position of the entry just before the new
  * one. When that is `position` (this node has delivered everything before the new entry), the
@@ -30,13 +31,10 @@ import { EventEmitter } from "node:events";
 import type { Redis } from "ioredis";
 import { CrierError } from "../errors.ts";
 import {
-  type Appended,
   decodeEntry,
-  type Entry,
   generatedId,
   isBefore,
   type Position,
-  type RawEntry,
   RedisHistory,
   type RedisHistoryOptions,
 } from "../history/redis.ts";
@@ -45,7 +43,6 @@ import { integerOption, objectArgument, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import { Availability } from "./availability.ts";
 import type { Backplane, Replay, SharedDirectory } from "./backplane.ts";
-import { OwnUpdates } from "./own-updates.ts";
 import {
   type ConnectionOptions,
   connectRedis,
@@ -54,6 +51,7 @@ import {
 } from "./redis-connect.ts";
 import { RedisDirectory } from "./redis-directory.ts";
 import { ReplayReader } from "./redis-replay.ts";
+import { MAX_BACKOFF_MS, RedisTail, within } from "./redis-tail.ts";
 
 export type { RedisHistoryOptions } from "../history/redis.ts";
 export { type ConnectionOptions, loadIoredis } from "./redis-connect.ts";
@@ -123,9 +121,6 @@ export interface RedisBackplaneEvents {
   lost: [position: Position];
 }
 
-const MAX_BACKOFF_MS = 1000;
-/** Good reads in a row after which a reduced read COUNT is doubled again. */
-const GROW_AFTER_READS = 16;
 /** Most ids a resume may have to skip on a node whose tail is behind the client's cursor. */
 const MAX_SKIP = 10_000;
 /** A replay page is cut after the entry that brings it to this many bytes. */
@@ -140,17 +135,10 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   // Resumes read the history on a connection of their own, so publishes never wait behind them.
   readonly #reads: RedisClient;
   readonly #replays: ReplayReader;
-  readonly #blockMs: number;
+  // Reads the stream and knows what this node delivered (redis-tail.ts).
+  readonly #reader: RedisTail;
   readonly #commandTimeout: number;
-  readonly #readCount: number;
   readonly #waitReplicas: number;
-  // The COUNT of the next read: halved after a read that failed (Redis drops a client whose
-  // reply outgrows its output buffer limit, and the same read would fail forever), grown back
-  // after a run of good reads.
-  #count: number;
-  #goodReads = 0;
-  #deliver: ((update: Update) => void) | undefined;
-  #reset: (() => void) | undefined;
   #started: Promise<void> | undefined;
   #resolveStarted: (() => void) | undefined;
   #tailing: Promise<void> | undefined;
@@ -159,13 +147,6 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     { down: (err) => this.emit("down", err), up: () => this.emit("up") },
     () => this.#closed,
   );
-  #epoch: string | undefined;
-  #position: Position = "0-0";
-  #lastId: string | undefined;
-  // This node's publishes the tail has not reached yet (and that were not delivered early).
-  readonly #own = new OwnUpdates<Position, Entry>(isBefore, (e) => e.update.bytes.length);
-  #deliveredEarly = 0;
-  #deliveredKept = 0;
   readonly #directories: RedisDirectory[] = [];
 
   constructor(options: RedisBackplaneOptions = {}) {
@@ -177,9 +158,8 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     if (options.redis !== undefined) objectArgument(options.redis, "redis must be ioredis options");
     const commandTimeout = integerOption("commandTimeoutMs", options.commandTimeoutMs, 1500, 1);
     this.#commandTimeout = commandTimeout;
-    this.#blockMs = integerOption("blockMs", options.blockMs, 2000, 1);
-    this.#readCount = integerOption("readCount", options.readCount, 512, 1);
-    this.#count = this.#readCount;
+    const blockMs = integerOption("blockMs", options.blockMs, 2000, 1);
+    const readCount = integerOption("readCount", options.readCount, 512, 1);
     this.#waitReplicas = integerOption("waitReplicas", options.waitReplicas, 0);
     if (this.#waitReplicas > 0 && target.kind === "cluster") {
       throw new CrierError(
@@ -203,7 +183,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       retryStrategy,
     });
     this.#tail = connectRedis(target, {
-      base: { ...base, socketTimeout: this.#blockMs + 3000 },
+      base: { ...base, socketTimeout: blockMs + 3000 },
       retryStrategy,
     });
     const replayTimeout = integerOption(
@@ -240,20 +220,32 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       pageBytes: REPLAY_PAGE_BYTES,
       cachedPages: CACHED_PAGES,
     });
+    this.#reader = new RedisTail(
+      {
+        history: this.history,
+        tail: this.#tail,
+        commands: this.#commands,
+        availability: this.#availability,
+        closed: () => this.#closed,
+        skipped: (position) => this.emit("skip", position),
+        newEpoch: (epoch) => this.emit("epoch", epoch),
+        lost: (position) => this.emit("lost", position),
+      },
+      blockMs,
+      readCount,
+    );
   }
 
   /** Connects and starts tailing; resolves once the tail knows where it starts. */
   start(deliver: (update: Update) => void, reset?: () => void): Promise<void> {
     if (this.#started !== undefined) return this.#started;
-    this.#deliver = deliver;
-    this.#reset = reset;
     this.#commands.connect().catch(() => {});
     this.#tail.connect().catch(() => {});
     this.#reads.connect().catch(() => {});
     this.#started = new Promise((resolve) => {
       this.#resolveStarted = resolve;
     });
-    this.#tailing = this.#run();
+    this.#tailing = this.#reader.run(deliver, reset, () => this.#resolveStarted?.());
     return this.#started;
   }
 
@@ -266,7 +258,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
         fields,
         fields.id ?? generatedId(appended.epoch, appended.position),
       );
-      this.#acknowledged(appended, update);
+      this.#reader.acknowledged(appended, update);
       return update;
     } catch (err) {
       throw unavailable(err, this.#commands.status);
@@ -279,33 +271,21 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
    * tail got them before their acknowledgement came back.)
    */
   get ownDelivered(): { readonly early: number; readonly kept: number } {
-    return { early: this.#deliveredEarly, kept: this.#deliveredKept };
-  }
-
-  // An own publish, acknowledged: delivered now when it is the very next entry after the last one
-  // delivered here (nothing can come between them: the order every node sees is unchanged);
-  // otherwise kept for the tail, which delivers it in its turn without decoding it again.
-  #acknowledged({ epoch, position, previous }: Appended, update: Update): void {
-    if (this.#closed || epoch !== this.#epoch) return;
-    if (previous === this.#position) {
-      this.#deliveredEarly++;
-      this.#take(position, { position, epoch, update });
-    } else if (isBefore(this.#position, position)) {
-      this.#own.add(position, { position, epoch, update });
-    }
+    return this.#reader.ownDelivered;
   }
 
   async replay(lastEventId: string): Promise<Replay> {
     // Where this node's tail stood when the subscriber was registered (the hub asks for the
     // replay in the same tick): everything after it reaches the subscriber live.
-    let registeredAt = this.#position;
-    const epochAtStart = this.#epoch;
-    if (this.#epoch === undefined) {
+    const reader = this.#reader;
+    let registeredAt = reader.position;
+    const epochAtStart = reader.epoch;
+    if (epochAtStart === undefined) {
       await within(this.#started, this.#commandTimeout);
       // Registered before the tail started: it delivers what comes after where it starts.
-      registeredAt = this.#position;
+      registeredAt = reader.position;
     }
-    const epoch = this.#epoch;
+    const epoch = reader.epoch;
     if (epoch === undefined) throw unavailable(new Error("not connected yet"));
     try {
       const cursor = await this.#replays.read(() => this.history.locate(lastEventId));
@@ -335,7 +315,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     const ids = new Set<string>();
     for (const item of raw) {
       const entry = decodeEntry(item);
-      if (entry !== undefined && entry.epoch === this.#epoch) ids.add(entry.update.id);
+      if (entry !== undefined && entry.epoch === this.#reader.epoch) ids.add(entry.update.id);
     }
     return ids;
   }
@@ -351,7 +331,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   }
 
   lastEventId(): string | undefined {
-    return this.#lastId;
+    return this.#reader.lastId;
   }
 
   /** How many entries the stream holds; rejects while Redis is unavailable. */
@@ -379,126 +359,12 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     this.#closed = true;
     // This node's entries leave before its connection does.
     await Promise.all(this.#directories.map((directory) => directory.close()));
-    this.#deliver = undefined;
+    this.#reader.stop();
     this.#resolveStarted?.();
     this.#tail.disconnect();
     this.#reads.disconnect();
     await this.#tailing;
     await this.#commands.quit().catch(() => this.#commands.disconnect());
-  }
-
-  // The tail: find the starting point once, then read forever; after a failure, check that the
-  // stream is still the same one and resume from the last delivered position.
-  async #run(): Promise<void> {
-    let backoff = 0;
-    while (!this.#closed) {
-      try {
-        await Promise.all([ready(this.#commands), ready(this.#tail)]);
-        if (this.#epoch === undefined) {
-          const epoch = await this.history.epoch();
-          this.#position = await this.history.newestPosition();
-          this.#epoch = epoch;
-          this.#resolveStarted?.();
-        } else if (!(await this.#checkEpoch())) {
-          await this.#checkDelivered();
-        }
-        backoff = 0;
-        await this.#read();
-      } catch (err) {
-        if (this.#closed) return;
-        this.#count = Math.max(1, Math.floor(this.#count / 2));
-        this.#goodReads = 0;
-        this.#availability.down(err as Error);
-        backoff = Math.min(backoff + 100, MAX_BACKOFF_MS);
-        await new Promise((resolve) => setTimeout(resolve, backoff));
-      }
-    }
-  }
-
-  async #read(): Promise<void> {
-    const { stream } = this.history.keys;
-    while (!this.#closed) {
-      const reply = (await this.#tail.xread(
-        "COUNT",
-        this.#count,
-        "BLOCK",
-        this.#blockMs,
-        "STREAMS",
-        stream,
-        this.#position,
-      )) as [string, RawEntry[]][] | null;
-      this.#availability.up();
-      if (this.#count < this.#readCount && ++this.#goodReads >= GROW_AFTER_READS) {
-        this.#count = Math.min(this.#readCount, this.#count * 2);
-        this.#goodReads = 0;
-      }
-      for (const raw of reply?.[0]?.[1] ?? []) {
-        if (this.#closed) return;
-        const position = raw[0];
-        // Delivered while this read was on its way: an own publish, at its acknowledgement.
-        if (!isBefore(this.#position, position)) continue;
-        const own = this.#own.take(position);
-        if (own !== undefined) this.#deliveredKept++;
-        const entry = own ?? decodeEntry(raw);
-        if (entry !== undefined && entry.epoch !== this.#epoch) {
-          if (await this.#checkEpoch()) break; // restarted: read the new stream from its start
-        }
-        this.#take(raw[0], entry);
-      }
-    }
-  }
-
-  #take(position: Position, entry: Entry | undefined): void {
-    this.#position = position;
-    if (entry === undefined) {
-      this.emit("skip", position);
-      return;
-    }
-    // An entry of a dead epoch left in the stream: delivered before, or never resumable.
-    if (entry.epoch !== this.#epoch) return;
-    this.#lastId = entry.update.id;
-    this.#deliver?.(entry.update);
-  }
-
-  /** Switches to the stream's current epoch if it changed; true when it did. */
-  async #checkEpoch(): Promise<boolean> {
-    const epoch = await this.history.epoch();
-    if (epoch === this.#epoch) return false;
-    this.#epoch = epoch;
-    this.#position = "0-0";
-    this.#lastId = undefined;
-    this.#own.clear();
-    this.emit("epoch", epoch);
-    // The stream this node was delivering is gone: its live subscribers may have missed
-    // updates, and are told so by being sent back to resume.
-    this.#reset?.();
-    return true;
-  }
-
-  // After a reconnection: is the last entry delivered here still in the stream? A failover to a
-  // replica that had not received it loses it, and every entry this node read after it (they
-  // all came from the old primary). The live subscribers hold updates the history no longer
-  // has: they are sent back to resume, and their ids answer `earliest`. The tail restarts at the
-  // new stream's newest entry: entries the new primary took while this node still read the old
-  // one may lie before the lost position (another node switched first), and are part of the
-  // gap the subscribers are told of.
-  async #checkDelivered(): Promise<void> {
-    const position = this.#position;
-    if (this.#lastId === undefined || position === "0-0") return;
-    const { stream } = this.history.keys;
-    // On the tail's connection: the one that reconnected, and that reads on from `position`.
-    const [held] = (await this.#tail.xrange(stream, position, position)) as RawEntry[];
-    if (held !== undefined) return;
-    const [oldest] = (await this.#tail.xrange(stream, "-", "+", "COUNT", 1)) as RawEntry[];
-    // Trimmed away rather than lost: nothing to say.
-    if (oldest !== undefined && isBefore(position, oldest[0])) return;
-    const [newest] = (await this.#tail.xrevrange(stream, "+", "-", "COUNT", 1)) as RawEntry[];
-    this.#position = newest?.[0] ?? "0-0";
-    this.#lastId = undefined;
-    // Positions in the new primary's stream may repeat those of the lost entries.
-    this.#own.clear();
-    this.emit("lost", position);
-    this.#reset?.();
   }
 }
 
@@ -513,25 +379,4 @@ function unavailable(err: unknown, status = "ready"): CrierError {
   return new CrierError("CRIER_ERR_UNAVAILABLE", `Redis is unavailable (${reason}); retry later`, {
     cause: err,
   });
-}
-
-// Waits a little for a connection that is (re)connecting; its commands would fail at once.
-async function ready(connection: RedisClient): Promise<void> {
-  if (connection.status === "ready") return;
-  let listener: (() => void) | undefined;
-  const connected = new Promise<void>((resolve) => {
-    listener = resolve;
-    connection.once("ready", resolve);
-  });
-  await within(connected, MAX_BACKOFF_MS);
-  connection.off("ready", listener as () => void);
-}
-
-async function within(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([promise ?? timeout, timeout]);
-  clearTimeout(timer);
 }
