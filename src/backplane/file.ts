@@ -28,6 +28,7 @@ import { LmdbHistory, type LmdbHistoryOptions } from "../history/lmdb.ts";
 import { choiceOption, integerOption } from "../options.ts";
 import type { Update, UpdateFields } from "../update.ts";
 import type { Backplane, Replay } from "./backplane.ts";
+import { loadPeer, type Require, requirePeer } from "./peer.ts";
 
 export type { HistorySync } from "../history/file-defaults.ts";
 export type { LmdbHistoryOptions } from "../history/lmdb.ts";
@@ -250,17 +251,10 @@ function reasonOf(err: unknown): string {
  * Loads lmdb, an optional peer dependency (only `crier-hub/file` needs it), with an error that
  * says how to install it. `load` is for tests.
  */
-export function loadLmdb(
-  load: (id: string) => unknown = createRequire(import.meta.url),
-): typeof import("lmdb") {
-  try {
-    return load("lmdb") as typeof import("lmdb");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
-    throw new CrierError(
-      "CRIER_ERR_MISSING_DEPENDENCY",
-      "crier-hub/file needs the lmdb package, an optional peer dependency: npm install lmdb",
-      { cause: err },
-    );
-  }
+export function loadLmdb(load: Require = requirePeer): typeof import("lmdb") {
+  return loadPeer(
+    load,
+    "lmdb",
+    "crier-hub/file needs the lmdb package, an optional peer dependency: npm install lmdb",
+  ) as typeof import("lmdb");
 }

@@ -2,9 +2,8 @@
  * The NATS client, loaded when a backplane is made (never when `crier-hub/nats` is imported),
  * and the connection options a URL stands for.
  */
-import { createRequire } from "node:module";
 import type { NodeConnectionOptions } from "@nats-io/transport-node";
-import { CrierError } from "../errors.ts";
+import { loadPeer, type Require, requirePeer } from "./peer.ts";
 
 /** The client options `text` (a `nats://` or `tls://` URL) stands for: host and port, TLS, credentials. */
 export function serverOptions(text: string): Partial<NodeConnectionOptions> {
@@ -22,35 +21,26 @@ export function serverOptions(text: string): Partial<NodeConnectionOptions> {
   return options;
 }
 
-type Require = (id: string) => unknown;
+const NATS_PEERS =
+  "crier-hub/nats needs @nats-io/transport-node and @nats-io/jetstream, optional peer dependencies: npm install @nats-io/transport-node @nats-io/jetstream";
 
 /**
  * Loads `@nats-io/transport-node`, an optional peer dependency (only `crier-hub/nats` needs
  * it), with an error that says how to install it. `load` is for tests.
  */
-export function loadNats(
-  load: Require = createRequire(import.meta.url),
-): typeof import("@nats-io/transport-node") {
-  return loadPeer(load, "@nats-io/transport-node") as typeof import("@nats-io/transport-node");
+export function loadNats(load: Require = requirePeer): typeof import("@nats-io/transport-node") {
+  return loadPeer(
+    load,
+    "@nats-io/transport-node",
+    NATS_PEERS,
+  ) as typeof import("@nats-io/transport-node");
 }
 
 /** Loads `@nats-io/jetstream`, as {@link loadNats} loads the client. */
 export function loadJetStream(): typeof import("@nats-io/jetstream") {
   return loadPeer(
-    createRequire(import.meta.url),
+    requirePeer,
     "@nats-io/jetstream",
+    NATS_PEERS,
   ) as typeof import("@nats-io/jetstream");
-}
-
-function loadPeer(load: Require, name: string): unknown {
-  try {
-    return load(name);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
-    throw new CrierError(
-      "CRIER_ERR_MISSING_DEPENDENCY",
-      "crier-hub/nats needs @nats-io/transport-node and @nats-io/jetstream, optional peer dependencies: npm install @nats-io/transport-node @nats-io/jetstream",
-      { cause: err },
-    );
-  }
 }

@@ -10,9 +10,9 @@
  * options (`sentinelPassword`). Parsing loads no Redis client, so the command line checks a URL
  * before it starts anything.
  */
-import { createRequire } from "node:module";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
 import { CrierError } from "../errors.ts";
+import { loadPeer, type Require, requirePeer } from "./peer.ts";
 
 /** A connection the engine uses: one Redis (direct or found through Sentinel) or a Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -164,17 +164,10 @@ export function connectRedis(target: RedisTarget, settings: ConnectSettings): Re
  * Loads ioredis, an optional peer dependency (only `crier-hub/redis` needs it), with an error that
  * says how to install it. `load` is for tests.
  */
-export function loadIoredis(
-  load: (id: string) => unknown = createRequire(import.meta.url),
-): typeof import("ioredis") {
-  try {
-    return load("ioredis") as typeof import("ioredis");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "MODULE_NOT_FOUND") throw err;
-    throw new CrierError(
-      "CRIER_ERR_MISSING_DEPENDENCY",
-      "crier-hub/redis needs the ioredis package, an optional peer dependency: npm install ioredis",
-      { cause: err },
-    );
-  }
+export function loadIoredis(load: Require = requirePeer): typeof import("ioredis") {
+  return loadPeer(
+    load,
+    "ioredis",
+    "crier-hub/redis needs the ioredis package, an optional peer dependency: npm install ioredis",
+  ) as typeof import("ioredis");
 }
