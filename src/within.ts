@@ -1,4 +1,4 @@
-/** A bound on how long a start may take. */
+/** Bounds on how long a wait may take. */
 import { CrierError } from "./errors.ts";
 
 /**
@@ -14,4 +14,17 @@ export function within(started: Promise<void>, ms: number): Promise<void> {
     timer.unref();
   });
   return Promise.race([started, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Waits for `promise`, or `ms` at most, and goes on either way (no error at the bound): for a
+ * caller that checks the state itself afterwards.
+ */
+export async function waitAtMost(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  await Promise.race([promise ?? timeout, timeout]);
+  clearTimeout(timer);
 }

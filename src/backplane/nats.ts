@@ -40,6 +40,7 @@ import {
   StaleEpochError,
 } from "../history/nats.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
+import { waitAtMost } from "../within.ts";
 import { Availability } from "./availability.ts";
 import type { Backplane, Replay } from "./backplane.ts";
 import { loadJetStream, loadNats, serverOptions } from "./nats-client.ts";
@@ -178,7 +179,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     // replay in the same tick): everything after it reaches the subscriber live.
     const registeredAt = this.#position;
     const epoch = this.#epoch;
-    if (epoch === undefined) await within(this.#started, this.#commandTimeout);
+    if (epoch === undefined) await waitAtMost(this.#started, this.#commandTimeout);
     const history = this.#history;
     if (this.#epoch === undefined || history === undefined || this.#availability.isDown) {
       throw unavailable(new Error("not connected"));
@@ -398,13 +399,4 @@ function unavailable(err: unknown): CrierError {
   return new CrierError("CRIER_ERR_UNAVAILABLE", `NATS is unavailable (${reason}); retry later`, {
     cause: err,
   });
-}
-
-async function within(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([promise ?? timeout, timeout]);
-  clearTimeout(timer);
 }

@@ -23,6 +23,7 @@ import {
   type RedisHistory,
 } from "../history/redis.ts";
 import type { Update } from "../update.ts";
+import { waitAtMost } from "../within.ts";
 import type { Availability } from "./availability.ts";
 import { OwnUpdates } from "./own-updates.ts";
 import type { RedisClient } from "./redis-connect.ts";
@@ -249,16 +250,6 @@ async function ready(connection: RedisClient): Promise<void> {
     listener = resolve;
     connection.once("ready", resolve);
   });
-  await within(connected, MAX_BACKOFF_MS);
+  await waitAtMost(connected, MAX_BACKOFF_MS);
   connection.off("ready", listener as () => void);
-}
-
-/** Waits for `promise`, or `ms` at most; never rejects. */
-export async function within(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  await Promise.race([promise ?? timeout, timeout]);
-  clearTimeout(timer);
 }

@@ -41,6 +41,7 @@ import {
 import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
 import { integerOption, objectArgument, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
+import { waitAtMost } from "../within.ts";
 import { Availability } from "./availability.ts";
 import type { Backplane, Replay, SharedDirectory } from "./backplane.ts";
 import {
@@ -51,7 +52,7 @@ import {
 } from "./redis-connect.ts";
 import { RedisDirectory } from "./redis-directory.ts";
 import { ReplayReader } from "./redis-replay.ts";
-import { MAX_BACKOFF_MS, RedisTail, within } from "./redis-tail.ts";
+import { MAX_BACKOFF_MS, RedisTail } from "./redis-tail.ts";
 
 export type { RedisHistoryOptions } from "../history/redis.ts";
 export { type ConnectionOptions, loadIoredis } from "./redis-connect.ts";
@@ -281,7 +282,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     let registeredAt = reader.position;
     const epochAtStart = reader.epoch;
     if (epochAtStart === undefined) {
-      await within(this.#started, this.#commandTimeout);
+      await waitAtMost(this.#started, this.#commandTimeout);
       // Registered before the tail started: it delivers what comes after where it starts.
       registeredAt = reader.position;
     }
