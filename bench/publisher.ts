@@ -133,42 +133,58 @@ export class Publisher {
     const head = `${seq}:${process.hrtime.bigint()}:`;
     const data = head + "x".repeat(Math.max(0, this.dataBytes - head.length));
     const body = `topic=${encodeURIComponent(this.topic)}&data=${encodeURIComponent(data)}`;
-    return new Promise((resolve) => {
-      const done = (why: string | null): void => {
-        if (!this.#busy[l]) return;
-        this.#busy[l] = false;
-        if (why === null) {
-          this.#accepted++;
-          if (seq < this.#acceptedNs.length)
-            this.#acceptedNs[seq] = Number(process.hrtime.bigint());
-        } else {
-          this.#failed++;
-          this.#failures[why] = (this.#failures[why] ?? 0) + 1;
-        }
-        this.#rtt.record((performance.now() - t0) * 1000);
-        resolve();
-      };
-      const req = http.request({
-        agent: this.#agent,
-        host: this.host,
-        port: this.port,
-        method: "POST",
-        path: "/.well-known/mercure",
-        timeout: 10_000,
-        headers: {
-          "content-type": "application/x-www-form-urlencoded",
-          "content-length": Buffer.byteLength(body),
-          authorization: `Bearer ${this.token}`,
-        },
-      });
-      req.on("response", (res) => {
-        res.resume();
-        res.on("end", () => done(res.statusCode === 200 ? null : `status ${res.statusCode}`));
-        res.on("error", () => done("response error"));
-      });
-      req.on("timeout", () => req.destroy(new Error("timeout")));
-      req.on("error", (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
-      req.end(body);
+    return postUpdate(this.#agent, this.host, this.port, this.token, body).then((why) => {
+      this.#busy[l] = false;
+      if (why === null) {
+        this.#accepted++;
+        if (seq < this.#acceptedNs.length) this.#acceptedNs[seq] = Number(process.hrtime.bigint());
+      } else {
+        this.#failed++;
+        this.#failures[why] = (this.#failures[why] ?? 0) + 1;
+      }
+      this.#rtt.record((performance.now() - t0) * 1000);
     });
   }
+}
+
+/**
+ * One publish (a form body) to crier at `host:port`: resolves with `null` when answered 200, else
+ * with why not (`status 503`, `ECONNRESET`, `timeout`, …); never rejects.
+ */
+export function postUpdate(
+  agent: http.Agent,
+  host: string,
+  port: number,
+  token: string,
+  body: string,
+): Promise<string | null> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (why: string | null): void => {
+      if (settled) return;
+      settled = true;
+      resolve(why);
+    };
+    const req = http.request({
+      agent,
+      host,
+      port,
+      method: "POST",
+      path: "/.well-known/mercure",
+      timeout: 10_000,
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        "content-length": Buffer.byteLength(body),
+        authorization: `Bearer ${token}`,
+      },
+    });
+    req.on("response", (res) => {
+      res.resume();
+      res.on("end", () => done(res.statusCode === 200 ? null : `status ${res.statusCode}`));
+      res.on("error", () => done("response error"));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+    req.end(body);
+  });
 }

@@ -18,7 +18,7 @@ import { pathToFileURL } from "node:url";
 import { Redis } from "ioredis";
 import { keyBase } from "../src/history/redis-keys.ts";
 import { type EndKind, IdClient } from "./id-client.ts";
-import { publisherJwt } from "./publisher.ts";
+import { postUpdate, publisherJwt } from "./publisher.ts";
 import { Histogram, rssKB } from "./stats.ts";
 
 /** What the load side needs. */
@@ -95,40 +95,16 @@ export class SteadyPublisher {
     const data = head + "x".repeat(Math.max(0, this.cfg.dataBytes - head.length));
     const body = `topic=${encodeURIComponent(this.cfg.topic)}&data=${encodeURIComponent(data)}`;
     const t0 = performance.now();
-    return new Promise((resolve) => {
-      const done = (why: string | null) => {
-        this.rtt.record((performance.now() - t0) * 1000);
-        this.window?.record((performance.now() - t0) * 1000);
-        if (why === null) {
-          this.accepted++;
-          this.lastAccepted = Math.max(this.lastAccepted, seq);
-        } else {
-          this.failed++;
-          this.failures[why] = (this.failures[why] ?? 0) + 1;
-        }
-        resolve();
-      };
-      const req = http.request({
-        agent,
-        host: "127.0.0.1",
-        port: this.cfg.port,
-        method: "POST",
-        path: "/.well-known/mercure",
-        timeout: 10_000,
-        headers: {
-          "content-type": "application/x-www-form-urlencoded",
-          "content-length": Buffer.byteLength(body),
-          authorization: `Bearer ${this.token}`,
-        },
-      });
-      req.on("response", (res) => {
-        res.resume();
-        res.on("end", () => done(res.statusCode === 200 ? null : `status ${res.statusCode}`));
-        res.on("error", () => done("response error"));
-      });
-      req.on("timeout", () => req.destroy(new Error("timeout")));
-      req.on("error", (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
-      req.end(body);
+    return postUpdate(agent, "127.0.0.1", this.cfg.port, this.token, body).then((why) => {
+      this.rtt.record((performance.now() - t0) * 1000);
+      this.window?.record((performance.now() - t0) * 1000);
+      if (why === null) {
+        this.accepted++;
+        this.lastAccepted = Math.max(this.lastAccepted, seq);
+      } else {
+        this.failed++;
+        this.failures[why] = (this.failures[why] ?? 0) + 1;
+      }
     });
   }
 }
