@@ -3,9 +3,7 @@
  * real by Node (@hono/node-server), Bun and Deno, each driven by the same scenario over HTTP.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { createInterface } from "node:readline";
 import { afterEach, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
@@ -18,25 +16,10 @@ import {
   mintToken,
 } from "../src/mercure/index.ts";
 import { SECRET, startHub } from "./helpers.ts";
+import { available, readUntil, runtimes, startServer } from "./runtimes.ts";
 
 const FIXTURE = fileURLToPath(new URL("fixtures/mercure-fetch-server.mjs", import.meta.url));
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const HUB = "http://hub.test";
-
-// Reads an event stream's body as text until `until` holds for what has arrived.
-async function readUntil(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  until: (text: string) => boolean,
-): Promise<string> {
-  const decoder = new TextDecoder();
-  let text = "";
-  while (!until(text)) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-  }
-  return text;
-}
 
 const publisher = () => mintToken(SECRET, { publish: ["*"] });
 const subscriber = () => mintToken(SECRET, { subscribe: ["*"] });
@@ -332,26 +315,7 @@ describe("createFetchHandler answers as createHandler does", () => {
 
 // The same scenario against a real server on each runtime: subscribe, publish, see the
 // subscription in the API, leave, publish more, resume; and an EventSource on Node.
-const RUNTIMES = {
-  node: [process.execPath, "--import", "tsx", FIXTURE],
-  bun: ["bun", FIXTURE],
-  deno: ["deno", "run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", FIXTURE],
-} as const;
-
-function available(binary: string): boolean {
-  return spawnSync(binary, ["--version"], { stdio: "ignore" }).status === 0;
-}
-
-async function startServer(
-  command: readonly string[],
-): Promise<{ child: ChildProcess; url: string }> {
-  const [binary, ...args] = command as [string, ...string[]];
-  const child = spawn(binary, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
-  const [line] = (await once(lines, "line")) as [string];
-  const { port } = JSON.parse(line) as { port: number };
-  return { child, url: `http://127.0.0.1:${port}` };
-}
+const RUNTIMES = runtimes(FIXTURE);
 
 async function publishOver(url: string, data: string): Promise<string> {
   const response = await fetch(publishRequest(url, await publisher(), { topic: "chat", data }));

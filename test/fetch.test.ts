@@ -1,30 +1,13 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { createInterface } from "node:readline";
 import { afterEach, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { EVENT_STREAM_DEFAULTS, eventStream } from "../src/adapters/fetch.ts";
 import { createHub, type Hub, isCrierError } from "../src/index.ts";
+import { available, readUntil, runtimes, startServer } from "./runtimes.ts";
 
 const FIXTURE = fileURLToPath(new URL("fixtures/fetch-server.mjs", import.meta.url));
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-
-// Reads an event stream's body as text until `until` holds for what has arrived.
-async function readUntil(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-  until: (text: string) => boolean,
-): Promise<string> {
-  const decoder = new TextDecoder();
-  let text = "";
-  while (!until(text)) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    text += decoder.decode(value, { stream: true });
-  }
-  return text;
-}
 
 function request(headers: Record<string, string> = {}, signal?: AbortSignal): Request {
   return new Request("http://hub.test/events", { headers, ...(signal ? { signal } : {}) });
@@ -135,24 +118,7 @@ describe("eventStream (in process)", () => {
 
 // The same scenario against a real server on each runtime: subscribe, publish, disconnect,
 // publish more, resume.
-const RUNTIMES = {
-  node: [process.execPath, "--import", "tsx", FIXTURE],
-  bun: ["bun", FIXTURE],
-  deno: ["deno", "run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", FIXTURE],
-} as const;
-
-function available(binary: string): boolean {
-  return spawnSync(binary, ["--version"], { stdio: "ignore" }).status === 0;
-}
-
-async function start(command: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
-  const [binary, ...args] = command as [string, ...string[]];
-  const child = spawn(binary, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
-  const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
-  const [line] = (await once(lines, "line")) as [string];
-  const { port } = JSON.parse(line) as { port: number };
-  return { child, url: `http://127.0.0.1:${port}` };
-}
+const RUNTIMES = runtimes(FIXTURE);
 
 async function publish(url: string, data: string): Promise<string> {
   const body = new URLSearchParams({ topic: "chat", data });
@@ -175,7 +141,7 @@ describe("eventStream on a real server", () => {
         );
         return;
       }
-      const { child, url } = await start(command);
+      const { child, url } = await startServer(command);
       try {
         const leave = new AbortController();
         const live = await fetch(`${url}/events?topic=chat`, { signal: leave.signal });
