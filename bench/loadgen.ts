@@ -7,6 +7,7 @@ import type net from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { Publisher, type PublishStats, publisherJwt } from "./publisher.ts";
+import { ThreadPublisher } from "./publisher-thread.ts";
 import { subscribe } from "./sse-client.ts";
 import {
   type CpuShare,
@@ -47,6 +48,8 @@ export interface LoadConfig {
   connectTimeoutMs: number;
   /** Publish requests in flight (one keep-alive connection each). */
   lanes: number;
+  /** Publish from a worker thread instead of the subscribers' thread (publisher-thread.ts). */
+  publisherThread?: boolean;
   phases: PhaseConfig[];
   /** Server pid: when set, its VmRSS is read before and after connecting. */
   serverPid?: number;
@@ -106,7 +109,7 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
   const closeReasons: Record<string, number> = {};
   let latency = new Histogram();
   let accepted = new Histogram();
-  let publisher: Publisher | undefined;
+  let publisher: Publisher | ThreadPublisher | undefined;
   let [liveCount, failed, closedCount, malformed, lastDelivery] = [0, 0, 0, 0, 0];
   let onSettled = (): void => {};
   const sink = {
@@ -163,7 +166,10 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
   await sleep(cfg.settleMs);
   const rssConnected = cfg.serverPid ? rssKB(cfg.serverPid) : 0;
 
-  publisher = new Publisher(cfg.host, cfg.port, cfg.topic, publisherJwt(cfg.jwtKey), cfg.lanes);
+  const token = publisherJwt(cfg.jwtKey);
+  publisher = cfg.publisherThread
+    ? new ThreadPublisher(cfg.host, cfg.port, cfg.topic, token, cfg.lanes)
+    : new Publisher(cfg.host, cfg.port, cfg.topic, token, cfg.lanes);
   const phases: PhaseResult[] = [];
   for (const ph of cfg.phases) {
     latency = new Histogram();

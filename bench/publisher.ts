@@ -46,7 +46,7 @@ export class Publisher {
   #failures: Record<string, number> = {};
   #rtt = new Histogram();
   // hrtime (ns) at which each seq's 200 arrived; 0 while unanswered. Seqs past the end: not kept.
-  readonly #acceptedNs = new Float64Array(1 << 20);
+  readonly #acceptedNs: Float64Array;
 
   constructor(
     readonly host: string,
@@ -56,7 +56,10 @@ export class Publisher {
     readonly lanes: number,
     /** Bytes of `data` per update, padding included. */
     readonly dataBytes = 128,
+    /** Where the answers' times go: shared with another thread, or this publisher's own. */
+    accepted: ArrayBufferLike = new ArrayBuffer(8 << 20),
   ) {
+    this.#acceptedNs = new Float64Array(accepted);
     // maxSockets = lanes: each lane owns one keep-alive connection, requests never queue.
     this.#agent = new http.Agent({ keepAlive: true, maxSockets: lanes });
     this.#next = Array.from({ length: lanes }, (_, l) => l);

@@ -4,6 +4,9 @@
  * line to stdout (also appended to bench/results/<date>.jsonl). Options: `--rounds N`,
  * `--baseline-only`, `--history-size N` (passed to single-node crier). `flood-1k` and `flood-10k`
  * compare crier with pushback (the default) and without (`--pushback=off`) instead of the baseline.
+ * `--compare <dist/cli/main.js of another build>` runs that build too (`crier-ref`), alternated
+ * with this tree's crier in every round, and adds `refRatio` (crier ÷ crier-ref).
+ * `--publisher-thread` publishes from a worker thread of the generator (publisher-thread.ts).
  *
  * The server under test runs on core 0, the load generator on core 1, and this process (which
  * mostly waits) pins itself to core 1 too so it never takes time from the server.
@@ -29,6 +32,7 @@ import {
   machineFacts,
   ROOT,
   type ServerName,
+  setReferenceCli,
 } from "./servers.ts";
 
 const args = process.argv.slice(2);
@@ -37,6 +41,7 @@ const option = (name: string): string | undefined => {
   return i >= 0 ? args[i + 1] : undefined;
 };
 const smoke = args.includes("--smoke");
+const publisherThread = args.includes("--publisher-thread");
 const roundsOverride = option("rounds") === undefined ? undefined : Number(option("rounds"));
 const history = option("history-size") === undefined ? undefined : Number(option("history-size"));
 const NUMERIC = ["clients", "offline-ms", "rate", "minutes", "subscribers", "churn"];
@@ -103,8 +108,12 @@ async function main(): Promise<number> {
     return 1;
   }
   // Without crier (not built, or --baseline-only) every scenario runs the baseline alone.
+  const reference = option("compare");
+  if (reference !== undefined) setReferenceCli(reference);
   const serversOf = (sc: Scenario): ServerName[] =>
-    (sc.servers ?? DEFAULT_SERVERS).filter((s) => haveCrier || s === "baseline");
+    (sc.servers ?? DEFAULT_SERVERS)
+      .filter((s) => haveCrier || s === "baseline")
+      .concat(haveCrier && reference !== undefined ? ["crier-ref"] : []);
   const unknown = names.filter(
     (n) => !SCENARIOS.some((s) => s.name === n) && !CUSTOM_SCENARIOS.some((s) => s.name === n),
   );
@@ -159,13 +168,14 @@ async function main(): Promise<number> {
       if (round > 1 && roundSec + later > left) break;
       for (const server of servers) {
         process.stderr.write(`${sc.name}: ${server}, round ${round}\n`);
-        runs.push(await runOnce(sc, server, round, history));
+        runs.push(await runOnce(sc, server, round, history, { publisherThread }));
       }
     }
     const of = (s: ServerName) => medians(runs.filter((r) => r.server === s && r.metrics));
     const line: Record<string, unknown> = {
       scenario: sc.name,
       subscribers: sc.subscribers,
+      ...(publisherThread ? { publisherThread } : {}),
       rounds: runs.length / servers.length,
       // Medians are over the undisturbed runs when there are any (see `disturbed` per run).
       quietRuns: Object.fromEntries(
@@ -216,6 +226,7 @@ async function main(): Promise<number> {
             ["crier-nopushback", "pushbackRatio"],
             ["crier-nowindow", "windowRatio"],
             ["crier-before", "beforeRatio"],
+            ["crier-ref", "refRatio"],
           ] as const
         )
           .filter(([s]) => servers.includes(s))

@@ -265,7 +265,13 @@ async function waitForQuiet(maxMs: number): Promise<number[]> {
 }
 
 /** Starts `server`, runs the scenario's load against it, stops it (always). */
-export async function runOnce(sc: Scenario, server: ServerName, round: number, history?: number) {
+export async function runOnce(
+  sc: Scenario,
+  server: ServerName,
+  round: number,
+  history?: number,
+  options: { readonly publisherThread?: boolean } = {},
+) {
   const record: RunRecord = { server, round };
   let running: Running | undefined;
   const start = (): Promise<Running> =>
@@ -295,6 +301,7 @@ export async function runOnce(sc: Scenario, server: ServerName, round: number, h
       connectWindow: 500,
       connectTimeoutMs: 30_000,
       lanes: sc.lanes ?? 8,
+      publisherThread: options.publisherThread === true,
       phases: sc.phases,
       serverPid: running.pid,
       settleMs: sc.settleMs,

@@ -34,7 +34,9 @@ export const JWT_KEY = "bench-secret-key-bench-secret-key";
  * stream, one snapshot a second). Both watchers run in the runner, on the generator's core.
  * `crier-nopushback` is crier with `--pushback=off`, to compare pushback with its absence in one
  * run; `crier-nowindow` is crier with `--flush-window 0` (a flush on every event-loop turn);
- * `crier-before` has both off, as crier was before overload was designed for.
+ * `crier-before` has both off, as crier was before overload was designed for. `crier-ref` is
+ * another build of crier (`npm run bench -- … --compare <its dist/cli/main.js>`, see
+ * {@link setReferenceCli}), started like `crier`.
  */
 export type ServerName =
   | "baseline"
@@ -50,7 +52,8 @@ export type ServerName =
   | "crier-dashboard"
   | "crier-nopushback"
   | "crier-nowindow"
-  | "crier-before";
+  | "crier-before"
+  | "crier-ref";
 
 // Crier with some of its defaults turned off, to compare them with their absence in one run.
 const VARIANT_FLAGS: Partial<Record<ServerName, string[]>> = {
@@ -58,6 +61,13 @@ const VARIANT_FLAGS: Partial<Record<ServerName, string[]>> = {
   "crier-nowindow": ["--flush-window", "0"],
   "crier-before": ["--pushback=off", "--flush-window", "0"],
 };
+
+let referenceCli: string | undefined;
+
+/** The `dist/cli/main.js` of another build, run as `crier-ref` beside this tree's `crier`. */
+export function setReferenceCli(cli: string): void {
+  referenceCli = cli;
+}
 
 /** A started server under test: one process, or several that act as one. */
 export interface Running {
@@ -110,12 +120,17 @@ export function pinned(core: number, argv: string[], stdout: "pipe" | "ignore"):
 }
 
 /** The crier command line on `port`, with `extra` flags (e.g. `--redis …`) appended. */
-export function crierArgv(port: number, historySize?: number, extra: string[] = []): string[] {
+export function crierArgv(
+  port: number,
+  historySize?: number,
+  extra: string[] = [],
+  cli: string = CRIER_CLI,
+): string[] {
   // CRIER_BENCH_CPU_PROF=<dir>: write a V8 CPU profile of each crier process there (node does
   // not take --cpu-prof from NODE_OPTIONS); the short drain lets it exit before stopProcess kills.
   const prof = process.env.CRIER_BENCH_CPU_PROF;
   const node = prof ? ["node", "--cpu-prof", "--cpu-prof-dir", prof] : ["node"];
-  const argv = [...node, CRIER_CLI, "--port", String(port), "--host", "127.0.0.1"];
+  const argv = [...node, cli, "--port", String(port), "--host", "127.0.0.1"];
   if (prof) argv.push("--drain-timeout", "500");
   argv.push("--jwt-key", JWT_KEY, "--anonymous", "--keep-alive", "15000");
   if (historySize !== undefined) argv.push("--history-size", String(historySize));
@@ -173,7 +188,12 @@ export async function startServer(
   const argv =
     name === "baseline"
       ? ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)]
-      : crierArgv(port, historySize, [...extra, ...flags, ...(VARIANT_FLAGS[name] ?? [])]);
+      : crierArgv(
+          port,
+          historySize,
+          [...extra, ...flags, ...(VARIANT_FLAGS[name] ?? [])],
+          name === "crier-ref" ? referenceCliOrThrow() : CRIER_CLI,
+        );
   const { child, pid } = await startPinned(name, argv, port);
   const origin = `http://127.0.0.1:${port}`;
   const stopWatching =
@@ -192,6 +212,13 @@ export async function startServer(
       if (dir !== "") rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function referenceCliOrThrow(): string {
+  if (referenceCli === undefined || !existsSync(referenceCli)) {
+    throw new Error(`crier-ref needs --compare <a built dist/cli/main.js> (got ${referenceCli})`);
+  }
+  return referenceCli;
 }
 
 /** Scrapes `/metrics` once a second until the returned function is called. */
