@@ -1,9 +1,9 @@
 /**
- * The hub's flush: subscribers that were offered frames wait in one list, and the whole list is
- * flushed once, so a burst of updates costs each subscriber one write, not one per update.
+ * The hub's flush: subscribers that were offered frames wait in one list, and the list is
+ * flushed in order, so a burst of updates costs each subscriber one write, not one per update.
  *
- *   offer() ─▶ schedule(s) ─▶ [ s1 s2 s3 … ] ──setImmediate / window──▶ flush(): s.flush() each
- *                               each at most once (`scheduled`)
+ *   offer() ─▶ schedule(s) ─▶ [ s1 s2 s3 … ] ──setImmediate / window──▶ flush: s.flush() each
+ *                               each at most once (`scheduled`)        in slices of ≤ sliceMs
  *
  * When the hub is idle the flush runs later in the same event-loop turn (`setImmediate`). The
  * flush window (`windowMs`) spaces flushes out under load: a flush never starts sooner than
@@ -11,13 +11,21 @@
  * answering) publishes, so a flush carries more updates per write. A flush is written at most
  * `windowMs` later than without the window, and an update after a quiet spell not later at all.
  *
- * Invariant: a subscriber is in the list at most once, and `scheduled` is true exactly while it
- * is there. It also remembers the last join of the flush (see {@link FlushQueue.join}).
+ * A flush writes to the subscribers that were in the list when it started, in slices: after
+ * `sliceMs` of writing it yields to the event loop (`setImmediate`) and goes on in the next turn.
+ * One write per subscriber costs a system call, so at 10,000 subscribers a flush takes about a
+ * tenth of a second; between slices the hub reads and answers publishes, and an update accepted
+ * meanwhile rides along in the same flush for every subscriber not yet written to (the others
+ * are in the list again, for the next flush). Order per subscriber is its queue's: unchanged.
  *
- * The list is also where the hub's own fan-out backlog lives (see {@link FanOutBacklog}): from
- * the first schedule of a turn to the end of its flush, updates have been accepted and not yet
- * written to the sockets that can take them. A subscriber whose own socket is backed up is not in
- * the list (it is flushed on `drain`), so one slow reader never counts here.
+ * Invariant: a subscriber is in the list at most once, and `scheduled` is true exactly while it
+ * is there. Positions in the list are counted from the queue's start (`#base` + index), so
+ * "written up to position p" stays meaningful across flushes.
+ *
+ * The list is also where the hub's own fan-out backlog lives (see {@link FanOutBacklog}): an
+ * update accepted while subscribers wait in the list is out once the flush has passed the last
+ * of them, i.e. the list's end when it was accepted. A subscriber whose own socket is backed up
+ * is not in the list (it is flushed on `drain`), so one slow reader never counts here.
  */
 import { concatFrames, type Frame } from "./frame.ts";
 
@@ -29,11 +37,11 @@ export interface Flushable {
 
 /**
  * The hub's fan-out backlog now: updates accepted and offered to subscribers whose sockets can
- * take them, not yet written because the flush that writes them has not run. Zero between
- * flushes; it grows while the hub accepts updates faster than its flushes can start.
+ * take them, not yet written to all of them. Zero when the flush has caught up; it grows while
+ * the hub accepts updates faster than its flushes write them.
  */
 export interface FanOutBacklog {
-  /** Milliseconds since the oldest of these updates was offered; 0 when there is none. */
+  /** Milliseconds since the oldest of these updates was accepted; 0 when there is none. */
   readonly ageMs: number;
   /** How many updates. */
   readonly updates: number;
@@ -41,60 +49,116 @@ export interface FanOutBacklog {
   readonly bytes: number;
 }
 
+/** Defaults of the flush's timing. */
+export const FLUSH_DEFAULTS = { sliceMs: 10 } as const;
+
+// Subscribers written between two looks at the clock within a slice.
+const CLOCK_EVERY = 64;
+
+/** Updates in the backlog, oldest first: where each ends in the list, when, how many bytes. */
+class Marks {
+  end: number[] = [];
+  at: number[] = [];
+  bytes: number[] = [];
+  head = 0;
+  totalBytes = 0;
+
+  get size(): number {
+    return this.end.length - this.head;
+  }
+
+  push(end: number, at: number, bytes: number): void {
+    this.end.push(end);
+    this.at.push(at);
+    this.bytes.push(bytes);
+    this.totalBytes += bytes;
+  }
+
+  /** Forgets the updates written once the flush has passed `position`. */
+  settle(position: number): void {
+    while (this.head < this.end.length && (this.end[this.head] as number) <= position) {
+      this.totalBytes -= this.bytes[this.head] as number;
+      this.head++;
+    }
+    if (this.head === this.end.length) {
+      this.end = [];
+      this.at = [];
+      this.bytes = [];
+      this.head = 0;
+      this.totalBytes = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.end.length) {
+      this.end = this.end.slice(this.head);
+      this.at = this.at.slice(this.head);
+      this.bytes = this.bytes.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
 export class FlushQueue {
   readonly #windowMs: number;
+  readonly #sliceMs: number;
   #pending: Flushable[] = [];
+  // Position of `#pending[0]`, and index of the next subscriber to write.
+  #base = 0;
+  #cursor = 0;
+  // Index in `#pending` where the flush under way stops; the rest waits for the next flush.
+  #stop = 0;
+  // A flush (or the next slice of one) is scheduled.
   #flushScheduled = false;
+  #flushing = false;
   #joined: readonly Frame[] | undefined;
   #joinedBytes: Buffer | undefined;
-  // The backlog of the flush to come: when its first subscriber was scheduled, and what it holds.
-  #since = 0;
-  #updates = 0;
-  #bytes = 0;
-  // Publishes held until the flush to come has run (see `flushed`).
-  #waiting: (() => void)[] = [];
+  readonly #marks = new Marks();
+  // Publishes held until the flush has passed a position (see `flushed`), in position order.
+  #waiting: { readonly position: number; readonly resolve: () => void }[] = [];
   // When the last flush ended (performance.now()), for the window.
   #lastEnded = Number.NEGATIVE_INFINITY;
 
-  /** `windowMs`: the least time between the end of a flush and the start of the next; 0: none. */
-  constructor(windowMs = 0) {
+  /**
+   * `windowMs`: the least time between the end of a flush and the start of the next; 0: none.
+   * `sliceMs`: how long a flush writes before it lets the event loop run.
+   */
+  constructor(windowMs = 0, sliceMs: number = FLUSH_DEFAULTS.sliceMs) {
     this.#windowMs = windowMs;
+    this.#sliceMs = sliceMs;
   }
 
-  /** Flushes `subscriber` once, later in this event-loop turn. */
+  /** Flushes `subscriber` once, soon (see the module comment for when). */
   schedule(subscriber: Flushable): void {
     subscriber.scheduled = true;
     this.#pending.push(subscriber);
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    const now = performance.now();
-    this.#since = now;
-    const wait = this.#lastEnded + this.#windowMs - now;
-    if (wait >= 1) setTimeout(this.#flush, Math.ceil(wait));
-    else setImmediate(this.#flush);
+    if (this.#flushScheduled || this.#flushing) return;
+    this.#startSoon();
   }
 
   /**
    * Counts an update that has just been offered to every subscriber it goes to, once per update
-   * (not per subscriber). It is part of the backlog when a flush is to come; otherwise every
-   * subscriber it went to is backed up on its own socket (or there was none).
+   * (not per subscriber). It is part of the backlog when subscribers wait in the list; otherwise
+   * every subscriber it went to is backed up on its own socket (or there was none).
    */
   accepted(bytes: number): void {
-    if (!this.#flushScheduled) return;
-    this.#updates++;
-    this.#bytes += bytes;
+    if (this.#cursor === this.#pending.length) return;
+    this.#marks.push(this.#base + this.#pending.length, performance.now(), bytes);
   }
 
   /** The fan-out backlog now (see {@link FanOutBacklog}). */
   get backlog(): FanOutBacklog {
-    if (!this.#flushScheduled) return { ageMs: 0, updates: 0, bytes: 0 };
-    return { ageMs: performance.now() - this.#since, updates: this.#updates, bytes: this.#bytes };
+    const marks = this.#marks;
+    if (marks.size === 0) return { ageMs: 0, updates: 0, bytes: 0 };
+    const oldest = marks.at[marks.head] as number;
+    return { ageMs: performance.now() - oldest, updates: marks.size, bytes: marks.totalBytes };
   }
 
-  /** Resolves once the flush to come has written what it holds (at once when none is to come). */
+  /**
+   * Resolves once every update accepted so far has been written to the subscribers it was
+   * offered to (at once when there is none left to write).
+   */
   flushed(): Promise<void> {
-    if (!this.#flushScheduled) return Promise.resolve();
-    return new Promise((resolve) => this.#waiting.push(resolve));
+    const marks = this.#marks;
+    if (marks.size === 0) return Promise.resolve();
+    const position = marks.end[marks.end.length - 1] as number;
+    return new Promise((resolve) => this.#waiting.push({ position, resolve }));
   }
 
   /**
@@ -116,21 +180,67 @@ export class FlushQueue {
     return joined;
   }
 
-  readonly #flush = (): void => {
+  #startSoon(): void {
+    this.#flushScheduled = true;
+    const wait = this.#lastEnded + this.#windowMs - performance.now();
+    if (wait >= 1) setTimeout(this.#start, Math.ceil(wait));
+    else setImmediate(this.#start);
+  }
+
+  readonly #start = (): void => {
+    this.#flushing = true;
+    this.#stop = this.#pending.length;
+    this.#slice();
+  };
+
+  // One slice of the flush under way: writes until the flush's stop or `sliceMs`, whichever first.
+  readonly #slice = (): void => {
     this.#flushScheduled = false;
     const pending = this.#pending;
-    this.#pending = [];
-    this.#updates = 0;
-    this.#bytes = 0;
-    const waiting = this.#waiting;
-    this.#waiting = [];
-    for (const subscriber of pending) {
+    const stop = this.#stop;
+    const started = performance.now();
+    let i = this.#cursor;
+    while (i < stop) {
+      const subscriber = pending[i] as Flushable;
+      i++;
       subscriber.scheduled = false;
       subscriber.flush();
+      if (i % CLOCK_EVERY === 0 && performance.now() - started >= this.#sliceMs) break;
     }
+    this.#cursor = i;
+    this.#settle();
+    if (i < stop) {
+      this.#flushScheduled = true;
+      setImmediate(this.#slice);
+      return;
+    }
+    this.#flushing = false;
     this.#joined = undefined;
     this.#joinedBytes = undefined;
     if (this.#windowMs > 0) this.#lastEnded = performance.now();
-    for (const resolve of waiting) resolve();
+    if (this.#cursor < this.#pending.length) this.#startSoon();
   };
+
+  // Drops what has been written from the list, forgets written updates, resolves held publishes.
+  #settle(): void {
+    const position = this.#base + this.#cursor;
+    if (this.#cursor === this.#pending.length) {
+      this.#pending = [];
+      this.#base = position;
+      this.#stop = 0;
+      this.#cursor = 0;
+    } else if (this.#cursor >= 4096 && this.#cursor * 2 >= this.#pending.length) {
+      this.#pending = this.#pending.slice(this.#cursor);
+      this.#base = position;
+      this.#stop -= this.#cursor;
+      this.#cursor = 0;
+    }
+    this.#marks.settle(position);
+    const waiting = this.#waiting;
+    let n = 0;
+    while (n < waiting.length && (waiting[n] as { position: number }).position <= position) n++;
+    if (n === 0) return;
+    this.#waiting = waiting.slice(n);
+    for (let k = 0; k < n; k++) (waiting[k] as { resolve: () => void }).resolve();
+  }
 }

@@ -5,8 +5,9 @@
  * is checked on every publish, against two thresholds:
  *
  *   backlog < hold          accepted; `publish` resolves once stored (as without pushback)
- *   hold ≤ backlog < refuse stored, then `publish` resolves once the flush that writes it has run
- *                           (an HTTP publisher gets its 200 then): the answer waits, not the update
+ *   hold ≤ backlog < refuse stored, then `publish` resolves once the flush has written it to every
+ *                           subscriber it went to (an HTTP publisher gets its 200 then): the
+ *                           answer waits, not the update
  *   refuse ≤ backlog        refused before anything is stored: `CRIER_ERR_OVERLOADED`
  *                           (HTTP 503 with `Retry-After`); nothing to undo, retrying is safe
  *
@@ -108,7 +109,7 @@ export class Pushback {
     );
   }
 
-  /** `value` at once, or once the coming flush has run when the backlog is past the hold threshold. */
+  /** `value` at once, or once what was accepted so far is written when past the hold threshold. */
   async hold<T>(value: T): Promise<T> {
     if (this.#hold === undefined || !past(this.#queue.backlog, this.#hold)) return value;
     this.#held++;

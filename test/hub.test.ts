@@ -86,6 +86,71 @@ describe("the flush window", () => {
   });
 });
 
+/** A connection whose every write costs `us` microseconds of CPU, as a socket's system call does. */
+class SlowSink extends KeepingSink {
+  constructor(readonly us: number) {
+    super();
+  }
+  override write(chunk: Buffer) {
+    const end = performance.now() + this.us / 1000;
+    while (performance.now() < end);
+    return super.write(chunk);
+  }
+}
+
+const dataOf = (chunks: readonly Buffer[]): string[] =>
+  chunks.map((chunk) => [...String(chunk).matchAll(/data: (\w+)/g)].map((m) => m[1]).join("+"));
+
+describe("a flush longer than its slice", () => {
+  // 1,000 subscribers at 50 µs a write: a flush of about 50 ms, written in slices of 10 ms.
+  const SUBSCRIBERS = 1000;
+
+  test("lets the event loop run between slices; an update accepted meanwhile rides along in the same flush for subscribers not yet written to", async () => {
+    const hub = createHub({ keepAliveMs: 0, flushWindowMs: 0, pushback: false });
+    const sinks = Array.from({ length: SUBSCRIBERS }, () => new SlowSink(50));
+    for (const sink of sinks) hub.connect(sink, { topics: ["t"] });
+    await until(() => sinks.every((sink) => sink.chunks.length === 1), "every stream opened");
+    await hub.publish({ topics: "t", data: "first" });
+    await nextTurn(); // runs after the flush's first slice, not after the whole flush
+    const written = sinks.filter((sink) => sink.chunks.length === 2).length;
+    assert.ok(written > 0 && written < SUBSCRIBERS, `a slice wrote to ${written} subscribers`);
+    await hub.publish({ topics: "t", data: "second" });
+    await until(
+      () => sinks.every((sink) => dataOf(sink.chunks).join("+") === "+first+second"),
+      "both updates everywhere",
+      10_000,
+    );
+    const shapes = new Set(sinks.map((sink) => dataOf(sink.chunks.slice(1)).join(" | ")));
+    assert.deepEqual(
+      [...shapes].sort(),
+      ["first | second", "first+second"],
+      "written before the second update: two writes; after: one write carrying both",
+    );
+    assert.deepEqual(hub.stats.backlog, { ageMs: 0, updates: 0, bytes: 0 });
+    await hub.close();
+  });
+
+  test("counts an update in the backlog until the flush has written it everywhere, and a held publish resolves only then", async () => {
+    const hub = createHub({ keepAliveMs: 0, flushWindowMs: 0, pushback: { holdMs: 1 } });
+    const sinks = Array.from({ length: SUBSCRIBERS }, () => new SlowSink(50));
+    for (const sink of sinks) hub.connect(sink, { topics: ["t"] });
+    await until(() => sinks.every((sink) => sink.chunks.length === 1), "every stream opened");
+    void hub.publish({ topics: "t", data: "first" });
+    await nextTurn();
+    assert.equal(hub.stats.backlog.updates, 1, "mid-flush, the first update is not out yet");
+    assert.ok(hub.stats.backlog.bytes > 0);
+    // Past the hold threshold (1 ms): stored at once, answered once written everywhere.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const held = await hub.publish({ topics: "t", data: "second" });
+    assert.ok(held.id !== "");
+    assert.ok(hub.stats.pushback.held >= 1);
+    const missing = sinks.filter((sink) => !dataOf(sink.chunks).join("+").endsWith("second"));
+    assert.equal(missing.length, 0, "resolved once every subscriber had the update");
+    assert.equal(hub.stats.backlog.updates, 0);
+    await hub.close();
+  });
+});
+
 /** A connection that is backed up from the first write on: everything offered stays queued. */
 class BackedUpSink extends KeepingSink {
   override write(chunk: Buffer) {
