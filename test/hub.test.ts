@@ -130,6 +130,49 @@ describe("a flush longer than its slice", () => {
     await hub.close();
   });
 
+  test("subscribers that leave, arrive or back up between slices: the others get every update once, in order", async () => {
+    const hub = createHub({ keepAliveMs: 0, flushWindowMs: 0, pushback: false });
+    const sinks = Array.from({ length: SUBSCRIBERS }, () => new SlowSink(50));
+    const connections = sinks.map((sink) => hub.connect(sink, { topics: ["t"] }));
+    await until(() => sinks.every((sink) => sink.chunks.length === 1), "every stream opened");
+    const late: SlowSink[] = [];
+    const updates = Array.from({ length: 20 }, (_, i) => `u${i}`);
+    for (const [i, data] of updates.entries()) {
+      await hub.publish({ topics: "t", data });
+      await nextTurn(); // a slice
+      // Between slices: one subscriber leaves, one arrives, one backs up then drains.
+      connections[i * 7]?.gone("client");
+      const sink = new SlowSink(50);
+      late.push(sink);
+      hub.connect(sink, { topics: ["t"] });
+      const backedUp = sinks[i * 7 + 3] as SlowSink;
+      const write = backedUp.write.bind(backedUp);
+      backedUp.write = (chunk) => {
+        write(chunk);
+        backedUp.write = write;
+        setTimeout(() => connections[i * 7 + 3]?.drained(), 5);
+        return false;
+      };
+    }
+    const stayed = sinks.filter((_, i) => i % 7 !== 0 || i >= updates.length * 7);
+    const all = updates.join("+");
+    await until(
+      () => stayed.every((sink) => dataOf(sink.chunks).join("+") === `+${all}`),
+      "every update to those that stayed",
+      20_000,
+    );
+    await until(() => late.every((sink) => sink.chunks.length > 0), "the late streams opened");
+    for (const [i, sink] of late.entries()) {
+      assert.equal(
+        dataOf(sink.chunks).join("+"),
+        ["", ...updates.slice(i + 1)].join("+"),
+        `arrived after update ${i}`,
+      );
+    }
+    assert.equal(hub.stats.subscribers, SUBSCRIBERS - updates.length + late.length);
+    await hub.close();
+  });
+
   test("counts an update in the backlog until the flush has written it everywhere, and a held publish resolves only then", async () => {
     const hub = createHub({ keepAliveMs: 0, flushWindowMs: 0, pushback: { holdMs: 1 } });
     const sinks = Array.from({ length: SUBSCRIBERS }, () => new SlowSink(50));
