@@ -83,6 +83,7 @@ export class Hub extends EventEmitter<HubEvents> {
       this.#counters.dropped++;
       this.emit("drop", subscriber);
     },
+    failed: (err) => this.#report(err),
     closed: (subscriber, reason) => {
       this.#subscribers.delete(subscriber);
       this.#index.delete(subscriber);

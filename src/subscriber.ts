@@ -50,6 +50,8 @@ export interface SubscriberHost {
   dropped(subscriber: Subscriber): void;
   /** Reports that the subscriber ended; called exactly once. */
   closed(subscriber: Subscriber, reason: CloseReason): void;
+  /** Reports an error its sink threw; the subscriber closes itself after. */
+  failed(error: unknown): void;
   /**
    * Hub-wide write counters, added to once per write (a flush or a backlog chunk), never per
    * frame: `events` counts updates written (keep-alives and comments excluded), `bytes` every
@@ -190,6 +192,14 @@ export class Subscriber implements Connection {
   /** Writes the backlog and then the queue, one write for the queue, until the sink backs up. */
   flush(): void {
     if (this.#state !== "open") return;
+    try {
+      this.#write();
+    } catch (err) {
+      this.#broken(err);
+    }
+  }
+
+  #write(): void {
     if (this.#replay !== undefined && !this.#flushReplay()) return;
     if (this.#queue.length === 0) return;
     const queue = this.#queue;
@@ -201,6 +211,18 @@ export class Subscriber implements Connection {
     this.#queuedBytes = 0;
     this.#keepAlives = 0;
     this.#blocked = !writeBatch(this.#sink, queue, bytes, this.#host);
+  }
+
+  // A sink that throws (one given to `hub.connect` by an app) is reported and dropped, and the
+  // flush goes on to the next subscriber: one broken sink never stops the others' updates.
+  #broken(err: unknown): void {
+    this.#host.failed(err);
+    this.#blocked = true; // so close() drops the connection rather than writing to it again
+    try {
+      this.close("closed");
+    } catch (again) {
+      this.#host.failed(again);
+    }
   }
 
   /** The sink can take more bytes. */
@@ -249,19 +271,22 @@ export class Subscriber implements Connection {
     this.#replay = undefined;
     // A backed-up connection cannot take a graceful ending either: it is dropped, so that a
     // client that stopped reading does not keep its socket open after the subscription ended.
-    if (
-      reason === "overflow" ||
-      reason === "stalled" ||
-      reason === "client" ||
-      !wasOpen ||
-      this.#blocked
-    ) {
-      this.#sink.destroy();
-    } else {
-      if (last !== undefined) this.#sink.write(last);
-      this.#sink.end();
+    try {
+      if (
+        reason === "overflow" ||
+        reason === "stalled" ||
+        reason === "client" ||
+        !wasOpen ||
+        this.#blocked
+      ) {
+        this.#sink.destroy();
+      } else {
+        if (last !== undefined) this.#sink.write(last);
+        this.#sink.end();
+      }
+    } finally {
+      this.#host.closed(this, reason);
     }
-    this.#host.closed(this, reason);
   }
 
   #pageBytes(): number {

@@ -28,6 +28,9 @@ class Recorder implements Sink, SubscriberHost {
   closed(_: Subscriber, reason: CloseReason) {
     this.closes.push(reason);
   }
+  failed(err: unknown): never {
+    throw err;
+  }
 }
 
 describe("subscription expiry", () => {

@@ -173,6 +173,39 @@ describe("a flush longer than its slice", () => {
     await hub.close();
   });
 
+  test("a sink that throws is reported and dropped, and the flush goes on to the others, then and later", async () => {
+    const hub = createHub({ keepAliveMs: 0, flushWindowMs: 0 });
+    const errors: unknown[] = [];
+    const reasons: string[] = [];
+    hub.on("error", (err) => errors.push(err));
+    hub.on("disconnect", (_, reason) => reasons.push(reason));
+    const before = new KeepingSink();
+    const broken = new KeepingSink();
+    const after = new KeepingSink();
+    hub.connect(before, { topics: ["t"] });
+    hub.connect(broken, { topics: ["t"] });
+    hub.connect(after, { topics: ["t"] });
+    broken.write = () => {
+      throw new Error("the app's sink broke");
+    };
+    broken.destroy = () => {
+      throw new Error("and cannot be destroyed either");
+    };
+    await hub.publish({ topics: "t", data: "one" });
+    await until(() => after.chunks.length === 2, "the subscriber after the broken one");
+    await hub.publish({ topics: "t", data: "two" });
+    await until(() => after.chunks.length === 3, "a later flush");
+    for (const sink of [before, after]) assert.deepEqual(dataOf(sink.chunks), ["", "one", "two"]);
+    assert.deepEqual(
+      errors.map((err) => (err as Error).message),
+      ["the app's sink broke", "and cannot be destroyed either"],
+    );
+    assert.deepEqual(reasons, ["closed"]);
+    assert.equal(hub.stats.subscribers, 2);
+    assert.deepEqual(hub.stats.backlog, { ageMs: 0, updates: 0, bytes: 0 });
+    await hub.close();
+  });
+
   test("counts an update in the backlog until the flush has written it everywhere, and a held publish resolves only then", async () => {
     const hub = createHub({ keepAliveMs: 0, flushWindowMs: 0, pushback: { holdMs: 1 } });
     const sinks = Array.from({ length: SUBSCRIBERS }, () => new SlowSink(50));

@@ -51,6 +51,10 @@ class Host implements SubscriberHost {
   closed(_: Subscriber, reason: CloseReason) {
     this.closes.push(reason);
   }
+  failures: unknown[] = [];
+  failed(err: unknown) {
+    this.failures.push(err);
+  }
   run() {
     const list = this.scheduled;
     this.scheduled = [];
