@@ -94,11 +94,15 @@ export function contract(
     before(async () => {
       if (skip === undefined) await engine.start?.();
     });
-    after(async () => {
-      await Promise.all(opened.map((b) => b.close()));
-      if (skip === undefined) await Promise.all(namespaces.map((n) => engine.wipe(n)));
-      await engine.stop?.();
-    });
+    // Bounded, so that an engine whose close or wipe hangs is named here, not as the file's timeout.
+    after(
+      async () => {
+        await Promise.all(opened.map((b) => b.close()));
+        if (skip === undefined) await Promise.all(namespaces.map((n) => engine.wipe(n)));
+        await engine.stop?.();
+      },
+      { timeout: 30_000 },
+    );
 
     /** Nodes on one fresh namespace, started; each records what it delivered. */
     async function nodes(count: number, bounds?: Bounds, namespace = engine.namespace()) {

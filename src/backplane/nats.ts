@@ -243,7 +243,9 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     this.#resolveStarted?.();
     this.#messages?.stop();
     await this.#nc?.close().catch(() => {});
-    await this.#running;
+    // The tail loop ends once it sees the connection closed; a connect or a consumer still being
+    // made when close() came must not hold the hub's shutdown for longer than a command.
+    await waitAtMost(this.#running, this.#commandTimeout);
   }
 
   // Connect once (the client reconnects by itself from then on), then keep a tail running:
