@@ -3,7 +3,7 @@
  * flushed in order, so a burst of updates costs each subscriber one write, not one per update.
  *
  *   offer() ─▶ schedule(s) ─▶ [ s1 s2 s3 … ] ──setImmediate / window──▶ flush: s.flush() each
- *                               each at most once (`scheduled`)        in slices of ≤ sliceMs
+ *                               each at most once (`scheduled`)        in slices of ≤ SLICE_MS
  *
  * When the hub is idle the flush runs later in the same event-loop turn (`setImmediate`). The
  * flush window (`windowMs`) spaces flushes out under load: a flush never starts sooner than
@@ -12,7 +12,7 @@
  * `windowMs` later than without the window, and an update after a quiet spell not later at all.
  *
  * A flush writes to the subscribers that were in the list when it started, in slices: after
- * `sliceMs` of writing it yields to the event loop (`setImmediate`) and goes on in the next turn.
+ * `SLICE_MS` (10 ms) of writing it yields to the event loop (`setImmediate`) and goes on in the next turn.
  * One write per subscriber costs a system call, so at 10,000 subscribers a flush takes about a
  * tenth of a second; between slices the hub reads and answers publishes, and an update accepted
  * meanwhile rides along in the same flush for every subscriber not yet written to (the others
@@ -49,55 +49,66 @@ export interface FanOutBacklog {
   readonly bytes: number;
 }
 
-/** Defaults of the flush's timing. */
-export const FLUSH_DEFAULTS = { sliceMs: 10 } as const;
+// How long a flush writes before it lets the event loop run, ms.
+const SLICE_MS = 10;
 
 // Subscribers written between two looks at the clock within a slice.
 const CLOCK_EVERY = 64;
 
-/** Updates in the backlog, oldest first: where each ends in the list, when, how many bytes. */
+/** An update in the backlog: where it ends in the list, when it was accepted, its bytes. */
+interface Mark {
+  readonly end: number;
+  readonly at: number;
+  readonly bytes: number;
+}
+
+/** The updates in the backlog, oldest first. */
 class Marks {
-  end: number[] = [];
-  at: number[] = [];
-  bytes: number[] = [];
-  head = 0;
-  totalBytes = 0;
+  #marks: Mark[] = [];
+  #head = 0;
+  #bytes = 0;
 
   get size(): number {
-    return this.end.length - this.head;
+    return this.#marks.length - this.#head;
   }
 
-  push(end: number, at: number, bytes: number): void {
-    this.end.push(end);
-    this.at.push(at);
-    this.bytes.push(bytes);
-    this.totalBytes += bytes;
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  get oldest(): Mark | undefined {
+    return this.#marks[this.#head];
+  }
+
+  get newest(): Mark | undefined {
+    return this.size === 0 ? undefined : this.#marks[this.#marks.length - 1];
+  }
+
+  push(mark: Mark): void {
+    this.#marks.push(mark);
+    this.#bytes += mark.bytes;
   }
 
   /** Forgets the updates written once the flush has passed `position`. */
   settle(position: number): void {
-    while (this.head < this.end.length && (this.end[this.head] as number) <= position) {
-      this.totalBytes -= this.bytes[this.head] as number;
-      this.head++;
+    const marks = this.#marks;
+    while (this.#head < marks.length && (marks[this.#head] as Mark).end <= position) {
+      this.#bytes -= (marks[this.#head] as Mark).bytes;
+      this.#head++;
     }
-    if (this.head === this.end.length) {
-      this.end = [];
-      this.at = [];
-      this.bytes = [];
-      this.head = 0;
-      this.totalBytes = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.end.length) {
-      this.end = this.end.slice(this.head);
-      this.at = this.at.slice(this.head);
-      this.bytes = this.bytes.slice(this.head);
-      this.head = 0;
+    if (this.#head === marks.length) {
+      this.#marks = [];
+      this.#head = 0;
+      this.#bytes = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= marks.length) {
+      this.#marks = marks.slice(this.#head);
+      this.#head = 0;
     }
   }
 }
 
 export class FlushQueue {
   readonly #windowMs: number;
-  readonly #sliceMs: number;
   #pending: Flushable[] = [];
   // Position of `#pending[0]`, and index of the next subscriber to write.
   #base = 0;
@@ -115,13 +126,9 @@ export class FlushQueue {
   // When the last flush ended (performance.now()), for the window.
   #lastEnded = Number.NEGATIVE_INFINITY;
 
-  /**
-   * `windowMs`: the least time between the end of a flush and the start of the next; 0: none.
-   * `sliceMs`: how long a flush writes before it lets the event loop run.
-   */
-  constructor(windowMs = 0, sliceMs: number = FLUSH_DEFAULTS.sliceMs) {
+  /** `windowMs`: the least time between the end of a flush and the start of the next; 0: none. */
+  constructor(windowMs = 0) {
     this.#windowMs = windowMs;
-    this.#sliceMs = sliceMs;
   }
 
   /** Flushes `subscriber` once, soon (see the module comment for when). */
@@ -139,15 +146,15 @@ export class FlushQueue {
    */
   accepted(bytes: number): void {
     if (this.#cursor === this.#pending.length) return;
-    this.#marks.push(this.#base + this.#pending.length, performance.now(), bytes);
+    this.#marks.push({ end: this.#base + this.#pending.length, at: performance.now(), bytes });
   }
 
   /** The fan-out backlog now (see {@link FanOutBacklog}). */
   get backlog(): FanOutBacklog {
     const marks = this.#marks;
-    if (marks.size === 0) return { ageMs: 0, updates: 0, bytes: 0 };
-    const oldest = marks.at[marks.head] as number;
-    return { ageMs: performance.now() - oldest, updates: marks.size, bytes: marks.totalBytes };
+    const oldest = marks.oldest;
+    if (oldest === undefined) return { ageMs: 0, updates: 0, bytes: 0 };
+    return { ageMs: performance.now() - oldest.at, updates: marks.size, bytes: marks.bytes };
   }
 
   /**
@@ -155,10 +162,9 @@ export class FlushQueue {
    * offered to (at once when there is none left to write).
    */
   flushed(): Promise<void> {
-    const marks = this.#marks;
-    if (marks.size === 0) return Promise.resolve();
-    const position = marks.end[marks.end.length - 1] as number;
-    return new Promise((resolve) => this.#waiting.push({ position, resolve }));
+    const newest = this.#marks.newest;
+    if (newest === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.#waiting.push({ position: newest.end, resolve }));
   }
 
   /**
@@ -193,7 +199,7 @@ export class FlushQueue {
     this.#slice();
   };
 
-  // One slice of the flush under way: writes until the flush's stop or `sliceMs`, whichever first.
+  // One slice of the flush under way: writes until the flush's stop or SLICE_MS, whichever first.
   readonly #slice = (): void => {
     this.#flushScheduled = false;
     const pending = this.#pending;
@@ -205,7 +211,7 @@ export class FlushQueue {
       i++;
       subscriber.scheduled = false;
       subscriber.flush();
-      if (i % CLOCK_EVERY === 0 && performance.now() - started >= this.#sliceMs) break;
+      if (i % CLOCK_EVERY === 0 && performance.now() - started >= SLICE_MS) break;
     }
     this.#cursor = i;
     this.#settle();
