@@ -17,6 +17,10 @@
  * tenth of a second; between slices the hub reads and answers publishes, and an update accepted
  * meanwhile rides along in the same flush for every subscriber not yet written to (the others
  * are in the list again, for the next flush). Order per subscriber is its queue's: unchanged.
+ * While a publish waits for the backplane's answer (an engine's round trip), slices last
+ * `SHORT_SLICE_MS` instead: the answer is read within about a millisecond of its arrival,
+ * so its publisher is not kept waiting by the rest of the flush (on an engine, a publisher's
+ * next publish waits for that answer), and the update rides along as above.
  *
  * Invariant: a subscriber is in the list at most once, and `scheduled` is true exactly while it
  * is there. Positions in the list are counted from the queue's start (`#base` + index), so
@@ -51,6 +55,9 @@ export interface FanOutBacklog {
 
 // How long a flush writes before it lets the event loop run, ms.
 const SLICE_MS = 10;
+// The same while publishes wait for the backplane's answer: their answers (and their updates,
+// which ride along) are not held up by the rest of the flush.
+const SHORT_SLICE_MS = 1;
 
 // Subscribers written between two looks at the clock within a slice.
 const CLOCK_EVERY = 64;
@@ -126,9 +133,15 @@ export class FlushQueue {
   // When the last flush ended (performance.now()), for the window.
   #lastEnded = Number.NEGATIVE_INFINITY;
 
-  /** `windowMs`: the least time between the end of a flush and the start of the next; 0: none. */
-  constructor(windowMs = 0) {
+  readonly #awaiting: () => boolean;
+
+  /**
+   * `windowMs`: the least time between the end of a flush and the start of the next; 0: none.
+   * `awaiting`: true while publishes wait for the backplane's answer (slices are then short).
+   */
+  constructor(windowMs = 0, awaiting: () => boolean = () => false) {
     this.#windowMs = windowMs;
+    this.#awaiting = awaiting;
   }
 
   /** Flushes `subscriber` once, soon (see the module comment for when). */
@@ -211,7 +224,10 @@ export class FlushQueue {
       i++;
       subscriber.scheduled = false;
       subscriber.flush();
-      if (i % CLOCK_EVERY === 0 && performance.now() - started >= SLICE_MS) break;
+      if (i % CLOCK_EVERY === 0) {
+        const elapsed = performance.now() - started;
+        if (elapsed >= SLICE_MS || (elapsed >= SHORT_SLICE_MS && this.#awaiting())) break;
+      }
     }
     this.#cursor = i;
     this.#settle();

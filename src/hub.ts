@@ -71,6 +71,8 @@ export class Hub extends EventEmitter<HubEvents> {
   readonly #start: StreamStart;
   // Publishes on their way to the backplane; close() waits for them before closing it.
   readonly #inflight = new Set<Promise<unknown>>();
+  // Publishes waiting for the backplane's answer.
+  #storing = 0;
   #closing = false;
   #closed = false;
 
@@ -101,6 +103,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#queue = resolveQueueOptions(options.queue);
     this.#flushQueue = new FlushQueue(
       integerOption("flushWindowMs", options.flushWindowMs, HUB_DEFAULTS.flushWindowMs, 0, 1000),
+      () => this.#storing > 0,
     );
     this.#pushback = new Pushback(options.pushback, this.#queue, this.#flushQueue);
     this.#closeRetryMs = integerOption(
@@ -192,8 +195,15 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#pushback.admit();
     const stored = this.#backplane.publish(fields);
     this.#inflight.add(stored);
+    this.#storing++;
     try {
-      return await this.#pushback.hold(await stored);
+      let update: Update;
+      try {
+        update = await stored;
+      } finally {
+        this.#storing--;
+      }
+      return await this.#pushback.hold(update);
     } finally {
       this.#inflight.delete(stored);
     }
