@@ -7,11 +7,12 @@
  *                                                         (one per node)
  *
  * Invariant: `position` is the sequence of the last message this node delivered, in the stream
- * of `epoch`. After an outage the consumer is made again from `position + 1` (never from "new"),
- * so no message is skipped; a hole in the sequences (trimmed before this node read them) or a
- * new epoch (the stream was deleted and made again) ends every live stream through `reset`, and
- * each client resumes and is told `earliest`. A replay is cut at `position`: what lies beyond is
- * still on its way to the (already registered) subscriber through the tail.
+ * of `epoch` (both kept by the tail, `nats-tail.ts`). After an outage the consumer is made again
+ * from `position + 1` (never from "new"), so no message is skipped; a hole in the sequences
+ * (trimmed before this node read them) or a new epoch (the stream was deleted and made again)
+ * ends every live stream through `reset`, and each client resumes and is told `earliest`. A
+ * replay is cut at `position`: what lies beyond is still on its way to the (already registered)
+ * subscriber through the tail.
  *
  * Early delivery: a publish's acknowledgement carries its sequence. When that is `position + 1`,
  * the node delivers its own publish at once, without waiting for its consumer to bring it back:
@@ -27,12 +28,10 @@
  *   const hub = createHub({ backplane: new NatsBackplane({ url: "nats://nats:4222" }) });
  */
 import { EventEmitter } from "node:events";
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection, NodeConnectionOptions } from "@nats-io/transport-node";
 import { CrierError } from "../errors.ts";
 import {
   checkNatsHistoryOptions,
-  decodeMessage,
   generatedId,
   NatsHistory,
   type NatsHistoryOptions,
@@ -44,7 +43,7 @@ import { waitAtMost } from "../within.ts";
 import { Availability } from "./availability.ts";
 import type { Backplane, Replay } from "./backplane.ts";
 import { loadJetStream, loadNats, serverOptions } from "./nats-client.ts";
-import { OwnUpdates } from "./own-updates.ts";
+import { NatsTail } from "./nats-tail.ts";
 
 export type { NatsHistoryOptions } from "../history/nats.ts";
 export { loadNats } from "./nats-client.ts";
@@ -80,27 +79,16 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
   readonly #commandTimeout: number;
   #nc: NatsConnection | undefined;
   #history: NatsHistory | undefined;
-  #deliver: ((update: Update) => void) | undefined;
-  #reset: (() => void) | undefined;
+  // Delivers and knows what this node delivered (nats-tail.ts); made by `start`.
+  #tail: NatsTail | undefined;
   #started: Promise<void> | undefined;
   #resolveStarted: (() => void) | undefined;
   #running: Promise<void> | undefined;
-  #messages: ConsumerMessages | undefined;
   #closed = false;
   readonly #availability = new Availability(
     { down: (err) => this.emit("down", err), up: () => this.emit("up") },
     () => this.#closed,
   );
-  #epoch: string | undefined;
-  #position = 0;
-  #lastId: string | undefined;
-  // This node's publishes the tail has not reached yet (and that were not delivered early).
-  readonly #own = new OwnUpdates<number, Update>(
-    (a, b) => a < b,
-    (u) => u.bytes.length,
-  );
-  #deliveredEarly = 0;
-  #deliveredKept = 0;
 
   constructor(options: NatsBackplaneOptions = {}) {
     super();
@@ -120,31 +108,46 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
   /** Connects and starts tailing; resolves once the tail knows where it starts. */
   start(deliver: (update: Update) => void, reset?: () => void): Promise<void> {
     if (this.#started !== undefined) return this.#started;
-    this.#deliver = deliver;
-    this.#reset = reset;
     this.#started = new Promise((resolve) => {
       this.#resolveStarted = resolve;
     });
-    this.#running = this.#run();
+    this.#tail = new NatsTail(
+      {
+        availability: this.#availability,
+        closed: () => this.#closed,
+        started: () => this.#resolveStarted?.(),
+        newEpoch: (epoch) => this.emit("epoch", epoch),
+        gap: (from, to) => this.emit("gap", from, to),
+      },
+      deliver,
+      reset,
+    );
+    this.#running = this.#run(this.#tail);
     return this.#started;
   }
 
   async publish(fields: UpdateFields): Promise<Update> {
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the backplane is closed");
     const history = this.#history;
-    const epoch = this.#epoch;
+    const tail = this.#tail;
+    const epoch = tail?.epoch;
     // Fail fast while NATS is away: the client would buffer the publish until it reconnects.
-    if (history === undefined || epoch === undefined || this.#availability.isDown) {
+    if (
+      history === undefined ||
+      tail === undefined ||
+      epoch === undefined ||
+      this.#availability.isDown
+    ) {
       throw unavailable(new Error("not connected"));
     }
     try {
       const seq = await history.append(epoch, fields, this.#commandTimeout);
       const update = sealUpdate(fields, fields.id ?? generatedId(epoch, seq));
-      this.#acknowledged(epoch, seq, update);
+      tail.acknowledged(epoch, seq, update);
       return update;
     } catch (err) {
       // No stream takes this epoch's subjects any more: find the new one.
-      if (err instanceof StaleEpochError) void this.#checkEpoch().catch(() => {});
+      if (err instanceof StaleEpochError) void tail.checkEpoch(history).catch(() => {});
       throw unavailable(err);
     }
   }
@@ -155,39 +158,24 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
    * consumer got them before their acknowledgement came back.)
    */
   get ownDelivered(): { readonly early: number; readonly kept: number } {
-    return { early: this.#deliveredEarly, kept: this.#deliveredKept };
-  }
-
-  // An own publish, acknowledged (a deduplicated one is refused before it gets here): delivered
-  // now when it is the very next sequence after the last one delivered here (sequences have no
-  // holes, so nothing can come between them: the order every node sees is unchanged); otherwise
-  // kept for the tail, which delivers it in its turn without decoding it again.
-  #acknowledged(epoch: string, seq: number, update: Update): void {
-    if (this.#closed || epoch !== this.#epoch) return;
-    if (seq === this.#position + 1) {
-      this.#deliveredEarly++;
-      this.#position = seq;
-      this.#lastId = update.id;
-      this.#deliver?.(update);
-    } else if (seq > this.#position) {
-      this.#own.add(seq, update);
-    }
+    return this.#tail?.ownDelivered ?? { early: 0, kept: 0 };
   }
 
   async replay(lastEventId: string): Promise<Replay> {
     // Where this node's tail stood when the subscriber was registered (the hub asks for the
     // replay in the same tick): everything after it reaches the subscriber live.
-    const registeredAt = this.#position;
-    const epoch = this.#epoch;
+    const tail = this.#tail;
+    const registeredAt = tail?.position ?? 0;
+    const epoch = tail?.epoch;
     if (epoch === undefined) await waitAtMost(this.#started, this.#commandTimeout);
     const history = this.#history;
-    if (this.#epoch === undefined || history === undefined || this.#availability.isDown) {
+    if (tail?.epoch === undefined || history === undefined || this.#availability.isDown) {
       throw unavailable(new Error("not connected"));
     }
     try {
       const state = await history.state();
-      if (state.epoch !== this.#epoch || epoch !== this.#epoch) {
-        void this.#checkEpoch().catch(() => {});
+      if (state.epoch !== tail.epoch || epoch !== tail.epoch) {
+        void tail.checkEpoch(history).catch(() => {});
         throw new Error("the stream was replaced; retry");
       }
       let cursor: number | undefined;
@@ -221,7 +209,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
   }
 
   lastEventId(): string | undefined {
-    return this.#lastId;
+    return this.#tail?.lastId;
   }
 
   /** How many messages the stream holds; rejects while NATS is unavailable. */
@@ -232,16 +220,15 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
 
   /** False between `down` and `up`, and before the first connection. */
   get available(): boolean {
-    return this.#epoch !== undefined && !this.#availability.isDown;
+    return this.#tail?.epoch !== undefined && !this.#availability.isDown;
   }
 
   /** Stops the tail and closes the connection. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#deliver = undefined;
+    this.#tail?.stop();
     this.#resolveStarted?.();
-    this.#messages?.stop();
     await this.#nc?.close().catch(() => {});
     // The tail loop ends once it sees the connection closed; a connect or a consumer still being
     // made when close() came must not hold the hub's shutdown for longer than a command.
@@ -250,12 +237,12 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
 
   // Connect once (the client reconnects by itself from then on), then keep a tail running:
   // made from the stream's state, ended by a lost consumer or a new epoch, made again.
-  async #run(): Promise<void> {
+  async #run(tail: NatsTail): Promise<void> {
     let backoff = 0;
     while (!this.#closed) {
       try {
         if (this.#nc === undefined) await this.#connect();
-        await this.#tail();
+        await tail.follow(this.#history as NatsHistory, this.#nc as NatsConnection);
         // The tail was ended on purpose (reconnect, new epoch, lost consumer): make it again.
         backoff = 0;
         await new Promise((resolve) => setTimeout(resolve, 10));
@@ -305,93 +292,9 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
         // The server may have restarted and lost the tail's consumer (it lives in memory):
         // end the tail; the next one starts from the last delivered sequence, on the stream of
         // the current epoch.
-        this.#messages?.stop();
+        this.#tail?.restart();
       }
     }
-  }
-
-  // One tail: from the stream's state to the end of its consumer.
-  async #tail(): Promise<void> {
-    const history = this.#history as NatsHistory;
-    const nc = this.#nc as NatsConnection;
-    const state = await history.state();
-    if (this.#epoch === undefined) {
-      this.#epoch = state.epoch;
-      this.#position = state.last;
-    } else if (state.epoch !== this.#epoch) {
-      this.#newEpoch(state.epoch);
-    }
-    const { jetstream } = loadJetStream();
-    const consumer = await jetstream(nc).consumers.get(history.stream, {
-      opt_start_seq: this.#position + 1,
-    });
-    const messages = await consumer.consume({
-      callback: (msg) => this.#take(msg),
-      // Idle heartbeats every 5 s: a consumer lost under a live connection is noticed in ~10 s.
-      expires: 10_000,
-    });
-    this.#messages = messages;
-    this.#availability.up();
-    this.#resolveStarted?.();
-    void (async () => {
-      for await (const status of messages.status()) {
-        // The stream or its consumer vanished: end this tail; the next one checks the epoch.
-        if (
-          status.type === "stream_not_found" ||
-          status.type === "consumer_deleted" ||
-          status.type === "heartbeats_missed"
-        ) {
-          messages.stop();
-        } else if (status.type === "ordered_consumer_recreated") {
-          void this.#checkEpoch().catch(() => {});
-        }
-      }
-    })();
-    await messages.closed();
-  }
-
-  #take(msg: JsMsg): void {
-    const epoch = this.#epoch;
-    if (this.#closed || epoch === undefined || msg.seq <= this.#position) return;
-    if (!msg.subject.startsWith(`${this.#history?.stream}.${epoch}.`)) {
-      // A message of a new stream reached a consumer made for the old one.
-      this.#messages?.stop();
-      return;
-    }
-    if (msg.seq !== this.#position + 1) {
-      // Trimmed before this node read them: its live subscribers missed those updates.
-      this.emit("gap", this.#position + 1, msg.seq - 1);
-      this.#reset?.();
-    }
-    this.#position = msg.seq;
-    const own = this.#own.take(msg.seq);
-    if (own !== undefined) this.#deliveredKept++;
-    const update = own ?? decodeMessage(msg, this.#history?.stream ?? "", epoch);
-    if (update === undefined) return;
-    this.#lastId = update.id;
-    this.#deliver?.(update);
-  }
-
-  /** Switches to the stream's current epoch if it changed. */
-  async #checkEpoch(): Promise<void> {
-    const history = this.#history;
-    if (history === undefined || this.#epoch === undefined) return;
-    const state = await history.state();
-    if (state.epoch !== this.#epoch) {
-      this.#newEpoch(state.epoch);
-      this.#messages?.stop(); // the tail is made again, from the new stream's start
-    }
-  }
-
-  #newEpoch(epoch: string): void {
-    this.#epoch = epoch;
-    this.#position = 0;
-    this.#lastId = undefined;
-    this.#own.clear();
-    this.emit("epoch", epoch);
-    // The stream this node was delivering is gone: its live subscribers may have missed
-    // updates, and are told so by being sent back to resume.
-    this.#reset?.();
   }
 }
 

@@ -1,0 +1,194 @@
+/**
+ * The tail of the NATS backplane: one node's reader of the shared stream (an ordered consumer),
+ * and the one place that knows what this node has delivered.
+ *
+ *   ordered consumer from `position + 1` ──▶ next sequence? ──▶ own update, or decode ──▶ deliver
+ *   own publish acknowledged ──▶ `position + 1`? ──yes──▶ deliver now (early)
+ *                                               └─no──▶ kept for the consumer
+ *
+ * Invariant: `position` is the sequence of the last message this node delivered, in the stream
+ * of `epoch`; every message is delivered at most once and in sequence order, whether the
+ * consumer or an acknowledgement brings it. A consumer is made from `position + 1` (never from
+ * "new"), so an outage skips nothing; a hole in the sequences (trimmed before this node read
+ * them) or a new epoch (the stream deleted and made again) ends every live stream through
+ * `reset`, so that their clients resume and are told `earliest`.
+ */
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decodeMessage, type NatsHistory } from "../history/nats.ts";
+import type { Update } from "../update.ts";
+import type { Availability } from "./availability.ts";
+import { loadJetStream } from "./nats-client.ts";
+import { OwnUpdates } from "./own-updates.ts";
+
+/** What the tail tells the backplane, which owns the connection and the events. */
+export interface NatsTailHost {
+  readonly availability: Availability;
+  readonly closed: () => boolean;
+  /** The first consumer is reading: the backplane has started. */
+  started(): void;
+  /** The stream is a new one. */
+  newEpoch(epoch: string): void;
+  /** Sequences `from`..`to` were trimmed before this node read them. */
+  gap(from: number, to: number): void;
+}
+
+export class NatsTail {
+  readonly #host: NatsTailHost;
+  readonly #deliver: (update: Update) => void;
+  readonly #reset: (() => void) | undefined;
+  #stream = "";
+  #messages: ConsumerMessages | undefined;
+  #epoch: string | undefined;
+  #position = 0;
+  #lastId: string | undefined;
+  // This node's publishes the consumer has not reached yet (and that were not delivered early).
+  readonly #own = new OwnUpdates<number, Update>(
+    (a, b) => a < b,
+    (u) => u.bytes.length,
+  );
+  #deliveredEarly = 0;
+  #deliveredKept = 0;
+  #stopped = false;
+
+  constructor(host: NatsTailHost, deliver: (update: Update) => void, reset?: () => void) {
+    this.#host = host;
+    this.#deliver = deliver;
+    this.#reset = reset;
+  }
+
+  /** The epoch of the stream being delivered; undefined until the first consumer is made. */
+  get epoch(): string | undefined {
+    return this.#epoch;
+  }
+
+  /** The sequence of the last message delivered here. */
+  get position(): number {
+    return this.#position;
+  }
+
+  /** The id of the last update delivered here, if any since the start or the last new epoch. */
+  get lastId(): string | undefined {
+    return this.#lastId;
+  }
+
+  /** How this node's own publishes were delivered (see `NatsBackplane.ownDelivered`). */
+  get ownDelivered(): { readonly early: number; readonly kept: number } {
+    return { early: this.#deliveredEarly, kept: this.#deliveredKept };
+  }
+
+  /**
+   * An own publish, acknowledged (a deduplicated one is refused before it gets here): delivered
+   * now when it is the very next sequence after the last one delivered here (sequences have no
+   * holes, so nothing can come between them: the order every node sees is unchanged); otherwise
+   * kept for the consumer, which delivers it in its turn without decoding it again.
+   */
+  acknowledged(epoch: string, seq: number, update: Update): void {
+    if (this.#stopped || epoch !== this.#epoch) return;
+    if (seq === this.#position + 1) {
+      this.#deliveredEarly++;
+      this.#position = seq;
+      this.#lastId = update.id;
+      this.#deliver(update);
+    } else if (seq > this.#position) {
+      this.#own.add(seq, update);
+    }
+  }
+
+  /**
+   * One consumer: from the stream's state (a new epoch resets), made from `position + 1`, read
+   * until it ends (a lost consumer, a new stream, `restart`, `stop`).
+   */
+  async follow(history: NatsHistory, nc: NatsConnection): Promise<void> {
+    const state = await history.state();
+    if (this.#epoch === undefined) {
+      this.#epoch = state.epoch;
+      this.#position = state.last;
+    } else if (state.epoch !== this.#epoch) {
+      this.#newEpoch(state.epoch);
+    }
+    this.#stream = history.stream;
+    const { jetstream } = loadJetStream();
+    const consumer = await jetstream(nc).consumers.get(history.stream, {
+      opt_start_seq: this.#position + 1,
+    });
+    const messages = await consumer.consume({
+      callback: (msg) => this.#take(msg),
+      // Idle heartbeats every 5 s: a consumer lost under a live connection is noticed in ~10 s.
+      expires: 10_000,
+    });
+    this.#messages = messages;
+    if (this.#stopped) messages.stop();
+    this.#host.availability.up();
+    this.#host.started();
+    void (async () => {
+      for await (const status of messages.status()) {
+        // The stream or its consumer vanished: end this consumer; the next one checks the epoch.
+        if (
+          status.type === "stream_not_found" ||
+          status.type === "consumer_deleted" ||
+          status.type === "heartbeats_missed"
+        ) {
+          messages.stop();
+        } else if (status.type === "ordered_consumer_recreated") {
+          void this.checkEpoch(history).catch(() => {});
+        }
+      }
+    })();
+    await messages.closed();
+  }
+
+  /** Ends the consumer under way; the backplane makes the next one (after a reconnection). */
+  restart(): void {
+    this.#messages?.stop();
+  }
+
+  /** Stops delivering for good (the backplane is closing). */
+  stop(): void {
+    this.#stopped = true;
+    this.#messages?.stop();
+  }
+
+  /** Switches to the stream's current epoch if it changed, and ends the consumer then. */
+  async checkEpoch(history: NatsHistory): Promise<void> {
+    if (this.#epoch === undefined) return;
+    const state = await history.state();
+    if (state.epoch !== this.#epoch) {
+      this.#newEpoch(state.epoch);
+      this.#messages?.stop(); // the next consumer starts from the new stream's start
+    }
+  }
+
+  #take(msg: JsMsg): void {
+    const epoch = this.#epoch;
+    if (this.#stopped || epoch === undefined || msg.seq <= this.#position) return;
+    if (!msg.subject.startsWith(`${this.#stream}.${epoch}.`)) {
+      // A message of a new stream reached a consumer made for the old one.
+      this.#messages?.stop();
+      return;
+    }
+    if (msg.seq !== this.#position + 1) {
+      // Trimmed before this node read them: its live subscribers missed those updates.
+      this.#host.gap(this.#position + 1, msg.seq - 1);
+      this.#reset?.();
+    }
+    this.#position = msg.seq;
+    const own = this.#own.take(msg.seq);
+    if (own !== undefined) this.#deliveredKept++;
+    const update = own ?? decodeMessage(msg, this.#stream, epoch);
+    if (update === undefined) return;
+    this.#lastId = update.id;
+    this.#deliver(update);
+  }
+
+  #newEpoch(epoch: string): void {
+    this.#epoch = epoch;
+    this.#position = 0;
+    this.#lastId = undefined;
+    this.#own.clear();
+    this.#host.newEpoch(epoch);
+    // The stream this node was delivering is gone: its live subscribers may have missed
+    // updates, and are told so by being sent back to resume.
+    this.#reset?.();
+  }
+}
