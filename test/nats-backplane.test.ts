@@ -121,6 +121,37 @@ describe("the NATS backplane on a server that restarts", { skip, timeout: 90_000
   });
 });
 
+describe("the NATS backplane on a server without JetStream", { skip, timeout: 60_000 }, () => {
+  const server = new NatsServer();
+  after(() => server.remove());
+
+  test("is down and refuses publishes as unavailable, then serves once the server has JetStream", async () => {
+    await server.start({ jetstream: false });
+    const backplane = new NatsBackplane({ url: server.url, stream: uniqueStream("no-js") });
+    const downs: Error[] = [];
+    backplane.on("down", (err) => downs.push(err));
+    const delivered: Update[] = [];
+    const started = backplane.start((update) => delivered.push(update));
+    try {
+      await until(() => downs.length > 0, "down: the server has no JetStream");
+      await assert.rejects(backplane.publish(fields("refused")), (err) =>
+        isCrierError(err, "CRIER_ERR_UNAVAILABLE"),
+      );
+      await server.stop();
+      await server.start(); // the same port, with JetStream
+      await started;
+      const update = await backplane.publish(fields("served"));
+      await until(() => delivered.some((u) => u.id === update.id), "the publish delivered");
+      assert.deepEqual(
+        delivered.map((u) => u.data),
+        ["served"],
+      );
+    } finally {
+      await backplane.close();
+    }
+  });
+});
+
 describe("the NATS backplane", { skip, timeout: 60_000 }, () => {
   const streams: string[] = [];
   const nodes: Node[] = [];

@@ -60,12 +60,14 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  /** Starts it (on a random free port the first time, on the same port after that). */
-  async start(): Promise<void> {
+  /**
+   * Starts it (on a random free port the first time, on the same port after that); with
+   * `jetstream: false`, as a plain NATS server.
+   */
+  async start({ jetstream = true } = {}): Promise<void> {
     const port = this.port === 0 ? "-1" : String(this.port);
-    const child = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", port, "-js", "-sd", this.dir], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
+    const args = ["-a", "127.0.0.1", "-p", port, ...(jetstream ? ["-js", "-sd", this.dir] : [])];
+    const child = spawn(NATS_SERVER, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.#child = child;
     let log = "";
     await new Promise<void>((resolve, reject) => {

@@ -242,7 +242,9 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     while (!this.#closed) {
       try {
         if (this.#nc === undefined) await this.#connect();
-        await tail.follow(this.#history as NatsHistory, this.#nc as NatsConnection);
+        const [history, nc] = [this.#history, this.#nc];
+        if (history === undefined || nc === undefined) throw new Error("not connected");
+        await tail.follow(history, nc);
         // The tail was ended on purpose (reconnect, new epoch, lost consumer): make it again.
         backoff = 0;
         await new Promise((resolve) => setTimeout(resolve, 10));
@@ -269,17 +271,23 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
     });
-    if (this.#closed) {
-      await nc.close();
-      return;
+    // Kept only once JetStream answered (otherwise the next attempt connects again), and only
+    // while the backplane is open (each await may see it closed).
+    try {
+      if (this.#closed) throw new Error("closed");
+      const jsm = await jetstreamManager(nc, { timeout: this.#commandTimeout });
+      if (this.#closed) throw new Error("closed");
+      this.#nc = nc;
+      this.#history = new NatsHistory(
+        jetstream(nc, { timeout: this.#commandTimeout }),
+        jsm,
+        this.#options,
+      );
+    } catch (err) {
+      await nc.close().catch(() => {});
+      if (this.#closed) return;
+      throw err;
     }
-    this.#nc = nc;
-    const jsm = await jetstreamManager(nc, { timeout: this.#commandTimeout });
-    this.#history = new NatsHistory(
-      jetstream(nc, { timeout: this.#commandTimeout }),
-      jsm,
-      this.#options,
-    );
     void this.#watch(nc);
   }
 
