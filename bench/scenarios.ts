@@ -225,6 +225,8 @@ export const SCENARIOS: Scenario[] = [
     ...fanout("fanout-nats", 1000, 20_000),
     servers: ["crier", "crier-nats", "crier-nats-2node"],
   },
+  // The quicker half of the next one: one node in memory and one on Redis, alternated.
+  { ...fanout("fanout-redis", 1000, 20_000), servers: ["crier", "crier-redis"] },
   // What an engine costs: one node in memory, on one Redis, on a Redis Cluster, alternated.
   { ...fanout("fanout-engines", 1000, 20_000), servers: ["crier", "crier-redis", "crier-cluster"] },
   // The same with 64 publishes in flight instead of 8: with few publishers in flight, the
