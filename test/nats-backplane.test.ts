@@ -139,6 +139,7 @@ describe("the NATS backplane on a server without JetStream", { skip, timeout: 60
       );
       await server.stop();
       await server.start(); // the same port, with JetStream
+      await until(() => backplane.available, "up once the server has JetStream", 20_000);
       await started;
       const update = await backplane.publish(fields("served"));
       await until(() => delivered.some((u) => u.id === update.id), "the publish delivered");

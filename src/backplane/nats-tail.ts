@@ -153,6 +153,7 @@ export class NatsTail {
   async checkEpoch(history: NatsHistory): Promise<void> {
     if (this.#epoch === undefined) return;
     const state = await history.state();
+    if (this.#stopped) return;
     if (state.epoch !== this.#epoch) {
       this.#newEpoch(state.epoch);
       this.#messages?.stop(); // the next consumer starts from the new stream's start

@@ -79,6 +79,8 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
   readonly #commandTimeout: number;
   #nc: NatsConnection | undefined;
   #history: NatsHistory | undefined;
+  // A connection made and not kept yet (JetStream has not answered on it).
+  #connecting: NatsConnection | undefined;
   // Delivers and knows what this node delivered (nats-tail.ts); made by `start`.
   #tail: NatsTail | undefined;
   #started: Promise<void> | undefined;
@@ -229,18 +231,20 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     this.#closed = true;
     this.#tail?.stop();
     this.#resolveStarted?.();
-    await this.#nc?.close().catch(() => {});
+    await Promise.all([this.#nc, this.#connecting].map((nc) => nc?.close().catch(() => {})));
     // The tail loop ends once it sees the connection closed; a connect or a consumer still being
     // made when close() came must not hold the hub's shutdown for longer than a command.
     await waitAtMost(this.#running, this.#commandTimeout);
   }
 
-  // Connect once (the client reconnects by itself from then on), then keep a tail running:
-  // made from the stream's state, ended by a lost consumer or a new epoch, made again.
+  // Connect until JetStream answers (the client then reconnects by itself; a connection it gave
+  // up on is made again here), and keep a tail running: made from the stream's state, ended by
+  // a lost consumer or a new epoch, made again.
   async #run(tail: NatsTail): Promise<void> {
     let backoff = 0;
     while (!this.#closed) {
       try {
+        if (this.#nc?.isClosed()) [this.#nc, this.#history] = [undefined, undefined];
         if (this.#nc === undefined) await this.#connect();
         const [history, nc] = [this.#history, this.#nc];
         if (history === undefined || nc === undefined) throw new Error("not connected");
@@ -273,20 +277,19 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     });
     // Kept only once JetStream answered (otherwise the next attempt connects again), and only
     // while the backplane is open (each await may see it closed).
+    this.#connecting = nc;
     try {
       if (this.#closed) throw new Error("closed");
       const jsm = await jetstreamManager(nc, { timeout: this.#commandTimeout });
       if (this.#closed) throw new Error("closed");
-      this.#nc = nc;
-      this.#history = new NatsHistory(
-        jetstream(nc, { timeout: this.#commandTimeout }),
-        jsm,
-        this.#options,
-      );
+      const js = jetstream(nc, { timeout: this.#commandTimeout });
+      [this.#nc, this.#history] = [nc, new NatsHistory(js, jsm, this.#options)];
     } catch (err) {
       await nc.close().catch(() => {});
       if (this.#closed) return;
       throw err;
+    } finally {
+      this.#connecting = undefined;
     }
     void this.#watch(nc);
   }
