@@ -4,6 +4,8 @@
  *
  *   offer() ─▶ schedule(s) ─▶ [ s1 s2 s3 … ] ──setImmediate / window──▶ flush: s.flush() each
  *                               each at most once (`scheduled`)        in slices of ≤ SLICE_MS
+ *                                                                      (SHORT_SLICE_MS while a
+ *                                                                      publish awaits its engine)
  *
  * When the hub is idle the flush runs later in the same event-loop turn (`setImmediate`). The
  * flush window (`windowMs`) spaces flushes out under load: a flush never starts sooner than
@@ -18,7 +20,7 @@
  * meanwhile rides along in the same flush for every subscriber not yet written to (the others
  * are in the list again, for the next flush). Order per subscriber is its queue's: unchanged.
  * While a publish waits for the backplane's answer (an engine's round trip), slices last
- * `SHORT_SLICE_MS` instead: the answer is read within about a millisecond of its arrival,
+ * `SHORT_SLICE_MS` instead: the answer is read a millisecond or so after its arrival,
  * so its publisher is not kept waiting by the rest of the flush (on an engine, a publisher's
  * next publish waits for that answer), and the update rides along as above.
  *
@@ -212,7 +214,8 @@ export class FlushQueue {
     this.#slice();
   };
 
-  // One slice of the flush under way: writes until the flush's stop or SLICE_MS, whichever first.
+  // One slice of the flush under way: writes until the flush's stop or SLICE_MS (SHORT_SLICE_MS
+  // while a publish awaits the backplane), whichever first; the clock is read every CLOCK_EVERY.
   readonly #slice = (): void => {
     this.#flushScheduled = false;
     const pending = this.#pending;

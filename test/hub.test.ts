@@ -143,13 +143,14 @@ describe("a flush longer than its slice", () => {
     for (const sink of sinks) hub.connect(sink, { topics: ["t"] });
     await until(() => sinks.every((sink) => sink.chunks.length === 1), "every stream opened");
     await hub.publish({ topics: "t", data: "first" });
-    await nextTurn(); // after the flush's first slice (10 ms: about 200 writes)
+    await nextTurn(); // after the flush's first slice (10 ms: 256 writes, the clock read every 64)
     const writes = () => sinks.reduce((n, sink) => n + sink.chunks.length, 0);
     const before = writes();
     assert.ok(before - SUBSCRIBERS < SUBSCRIBERS, "the flush of the first update is under way");
     await hub.publish({ topics: "t", data: "second" });
     const whileWaiting = writes() - before;
-    // Without short slices the answer would wait for a whole slice of about 200 writes.
+    // Without short slices the answer would wait for a whole slice of 256 writes; with them, 64
+    // (the first look at the clock after a millisecond).
     assert.ok(whileWaiting < 100, `${whileWaiting} writes while the publish waited for its answer`);
     await until(
       () => sinks.every((sink) => dataOf(sink.chunks).join("+") === "+first+second"),
@@ -161,48 +162,58 @@ describe("a flush longer than its slice", () => {
     await hub.close();
   });
 
-  test("subscribers that leave, arrive or back up between slices: the others get every update once, in order", async () => {
-    const hub = createHub({ keepAliveMs: 0, flushWindowMs: 0, pushback: false });
-    const sinks = Array.from({ length: SUBSCRIBERS }, () => new SlowSink(50));
-    const connections = sinks.map((sink) => hub.connect(sink, { topics: ["t"] }));
-    await until(() => sinks.every((sink) => sink.chunks.length === 1), "every stream opened");
-    const late: SlowSink[] = [];
-    const updates = Array.from({ length: 20 }, (_, i) => `u${i}`);
-    for (const [i, data] of updates.entries()) {
-      await hub.publish({ topics: "t", data });
-      await nextTurn(); // a slice
-      // Between slices: one subscriber leaves, one arrives, one backs up then drains.
-      connections[i * 7]?.gone("client");
-      const sink = new SlowSink(50);
-      late.push(sink);
-      hub.connect(sink, { topics: ["t"] });
-      const backedUp = sinks[i * 7 + 3] as SlowSink;
-      const write = backedUp.write.bind(backedUp);
-      backedUp.write = (chunk) => {
-        write(chunk);
-        backedUp.write = write;
-        setTimeout(() => connections[i * 7 + 3]?.drained(), 5);
-        return false;
-      };
-    }
-    const stayed = sinks.filter((_, i) => i % 7 !== 0 || i >= updates.length * 7);
-    const all = updates.join("+");
-    await until(
-      () => stayed.every((sink) => dataOf(sink.chunks).join("+") === `+${all}`),
-      "every update to those that stayed",
-      20_000,
-    );
-    // A late stream is further down the flush list than those that stayed, so it may get the
-    // last update a flush later: exactly the updates after its arrival, each once, in order.
-    const expected = (i: number) => ["", ...updates.slice(i + 1)].join("+");
-    await until(
-      () => late.every((sink, i) => dataOf(sink.chunks).join("+") === expected(i)),
-      "each late stream: the updates after its arrival, nothing else",
-      20_000,
-    );
-    assert.equal(hub.stats.subscribers, SUBSCRIBERS - updates.length + late.length);
-    await hub.close();
-  });
+  for (const [kind, backplane] of [
+    ["in memory", () => new LocalBackplane()],
+    ["answering a turn later (short slices)", () => new AnswersNextTurn()],
+  ] as const) {
+    test(`subscribers that leave, arrive or back up between slices, ${kind}: the others get every update once, in order`, async () => {
+      const hub = createHub({
+        keepAliveMs: 0,
+        flushWindowMs: 0,
+        pushback: false,
+        backplane: backplane(),
+      });
+      const sinks = Array.from({ length: SUBSCRIBERS }, () => new SlowSink(50));
+      const connections = sinks.map((sink) => hub.connect(sink, { topics: ["t"] }));
+      await until(() => sinks.every((sink) => sink.chunks.length === 1), "every stream opened");
+      const late: SlowSink[] = [];
+      const updates = Array.from({ length: 20 }, (_, i) => `u${i}`);
+      for (const [i, data] of updates.entries()) {
+        await hub.publish({ topics: "t", data });
+        await nextTurn(); // a slice
+        // Between slices: one subscriber leaves, one arrives, one backs up then drains.
+        connections[i * 7]?.gone("client");
+        const sink = new SlowSink(50);
+        late.push(sink);
+        hub.connect(sink, { topics: ["t"] });
+        const backedUp = sinks[i * 7 + 3] as SlowSink;
+        const write = backedUp.write.bind(backedUp);
+        backedUp.write = (chunk) => {
+          write(chunk);
+          backedUp.write = write;
+          setTimeout(() => connections[i * 7 + 3]?.drained(), 5);
+          return false;
+        };
+      }
+      const stayed = sinks.filter((_, i) => i % 7 !== 0 || i >= updates.length * 7);
+      const all = updates.join("+");
+      await until(
+        () => stayed.every((sink) => dataOf(sink.chunks).join("+") === `+${all}`),
+        "every update to those that stayed",
+        20_000,
+      );
+      // A late stream is further down the flush list than those that stayed, so it may get the
+      // last update a flush later: exactly the updates after its arrival, each once, in order.
+      const expected = (i: number) => ["", ...updates.slice(i + 1)].join("+");
+      await until(
+        () => late.every((sink, i) => dataOf(sink.chunks).join("+") === expected(i)),
+        "each late stream: the updates after its arrival, nothing else",
+        20_000,
+      );
+      assert.equal(hub.stats.subscribers, SUBSCRIBERS - updates.length + late.length);
+      await hub.close();
+    });
+  }
 
   test("a sink that throws is reported and dropped, and the flush goes on to the others, then and later", async () => {
     const hub = createHub({ keepAliveMs: 0, flushWindowMs: 0 });
