@@ -24,7 +24,6 @@ import { OwnUpdates } from "./own-updates.ts";
 /** What the tail tells the backplane, which owns the connection and the events. */
 export interface NatsTailHost {
   readonly availability: Availability;
-  readonly closed: () => boolean;
   /** The first consumer is reading: the backplane has started. */
   started(): void;
   /** The stream is a new one. */

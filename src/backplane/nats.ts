@@ -116,7 +116,6 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     this.#tail = new NatsTail(
       {
         availability: this.#availability,
-        closed: () => this.#closed,
         started: () => this.#resolveStarted?.(),
         newEpoch: (epoch) => this.emit("epoch", epoch),
         gap: (from, to) => this.emit("gap", from, to),
