@@ -22,7 +22,7 @@ export interface BaselineOptions {
 const MERCURE = "/.well-known/mercure";
 
 /** Encodes an SSE event; data is split on CR, LF and CRLF so a value cannot inject fields. */
-function encode(id: number, data: string, type: string | null): Buffer {
+export function encode(id: number, data: string, type: string | null): Buffer {
   const lines = data.split(/\r\n|\r|\n/).map((l) => `data: ${l}\n`);
   return Buffer.from(
     `${type ? `event: ${type.replace(/[\r\n]/g, "")}\n` : ""}id: ${id}\n${lines.join("")}\n`,
@@ -92,7 +92,7 @@ export function createBaseline(opts: BaselineOptions = {}): http.Server {
 }
 
 /** Reads `--name value` from argv. */
-function flag(name: string, fallback: string): string {
+export function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return (i >= 0 ? process.argv[i + 1] : undefined) ?? fallback;
 }

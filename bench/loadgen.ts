@@ -4,6 +4,7 @@
  * core) with the config as argv[2]: `node --import tsx bench/loadgen.ts '<LoadConfig JSON>'`.
  */
 import type net from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pathToFileURL } from "node:url";
 import { Publisher, type PublishStats, publisherJwt } from "./publisher.ts";
@@ -86,6 +87,12 @@ export interface PhaseResult {
    * after the hold; `publish.requestMs` shows the hold itself.
    */
   acceptedLatencyMs: LatencySummary;
+  /**
+   * How late the generator's own event loop ran (a 1 ms timer's delay): a read that arrives
+   * while the generator is busy parsing others waits about this long, so it is the part of the
+   * latency figures the generator adds, not the hub.
+   */
+  generatorLagMs: LatencySummary;
   /** CPU of generator, server and cores over the phase (publishing and drain). */
   cpu: CpuShare;
 }
@@ -180,6 +187,8 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
     const closedAtStart = closedCount;
     const start = Number(process.hrtime.bigint());
     const phaseMeter = startMeter(cfg.serverPid, cfg.peerPids);
+    const lag = monitorEventLoopDelay({ resolution: 1 });
+    lag.enable();
     const publish =
       ph.rate > 0
         ? await publisher.rate(ph.rate, ph.durationMs)
@@ -194,6 +203,7 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
       else if (performance.now() - quietSince > 2000) break;
       await sleep(10);
     }
+    lag.disable();
     const delivered = ledger.total - before.received;
     const duplicates = ledger.duplicates - before.duplicates;
     const span = Math.max(1, lastDelivery - start) / 1e9;
@@ -211,6 +221,12 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
       eventsPerSec: Math.round(delivered / span),
       latencyMs: latency.summary(),
       acceptedLatencyMs: accepted.summary(),
+      generatorLagMs: {
+        count: lag.count,
+        p50: Math.round(lag.percentile(50) / 1e4) / 100,
+        p99: Math.round(lag.percentile(99) / 1e4) / 100,
+        max: Math.round(lag.max / 1e4) / 100,
+      },
       cpu: phaseMeter(),
     });
   }

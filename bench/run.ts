@@ -219,7 +219,8 @@ async function main(): Promise<number> {
           ]),
       ),
       // Crier against itself with a default turned off: crier ÷ the variant (pushbackRatio for
-      // crier-nopushback, windowRatio for crier-nowindow, beforeRatio for crier-before).
+      // crier-nopushback, windowRatio for crier-nowindow, beforeRatio for crier-before), and
+      // against the featureless broadcaster (floorRatio, turnFloorRatio).
       ...Object.fromEntries(
         (
           [
@@ -227,6 +228,8 @@ async function main(): Promise<number> {
             ["crier-nowindow", "windowRatio"],
             ["crier-before", "beforeRatio"],
             ["crier-ref", "refRatio"],
+            ["synthetic", "floorRatio"],
+            ["synthetic-turn", "turnFloorRatio"],
           ] as const
         )
           .filter(([s]) => servers.includes(s))

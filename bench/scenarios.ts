@@ -91,6 +91,7 @@ function phaseMetrics(p: PhaseResult | undefined, prefix = ""): Metrics {
     [`${prefix}p50Ms`]: p.latencyMs.p50,
     [`${prefix}p99Ms`]: p.latencyMs.p99,
     [`${prefix}maxMs`]: p.latencyMs.max,
+    [`${prefix}generatorLagP99Ms`]: p.generatorLagMs.p99,
     [`${prefix}lost`]: p.lost,
     [`${prefix}duplicates`]: p.duplicates,
     [`${prefix}reordered`]: p.reordered,
@@ -191,6 +192,17 @@ export const SCENARIOS: Scenario[] = [
   // overload was designed for (`crier-before`: no pushback, no window); `beforeRatio`.
   { ...fanout("fanout-1k-window", 1000, 20_000), servers: ["crier-nowindow", "crier"] },
   { ...fanout("fanout-10k-window", 10_000, 2000), servers: ["crier-nowindow", "crier"] },
+  // The floor: a broadcaster with no features (synthetic.ts) that joins what was published and
+  // writes it to every subscriber every 5 ms (`synthetic`) or every event-loop turn
+  // (`synthetic-turn`), against crier; `floorRatio` is crier ÷ synthetic.
+  {
+    ...fanout("fanout-1k-floor", 1000, 20_000),
+    servers: ["synthetic", "synthetic-turn", "crier"],
+  },
+  {
+    ...fanout("fanout-10k-floor", 10_000, 2000),
+    servers: ["synthetic", "synthetic-turn", "crier"],
+  },
   {
     ...fanout("flood-1k-before", 1000, 40_000),
     lanes: 64,

@@ -53,7 +53,9 @@ export type ServerName =
   | "crier-nopushback"
   | "crier-nowindow"
   | "crier-before"
-  | "crier-ref";
+  | "crier-ref"
+  | "synthetic"
+  | "synthetic-turn";
 
 // Crier with some of its defaults turned off, to compare them with their absence in one run.
 const VARIANT_FLAGS: Partial<Record<ServerName, string[]>> = {
@@ -188,12 +190,16 @@ export async function startServer(
   const argv =
     name === "baseline"
       ? ["node", "--import", "tsx", "bench/baseline.ts", "--port", String(port)]
-      : crierArgv(
-          port,
-          historySize,
-          [...extra, ...flags, ...(VARIANT_FLAGS[name] ?? [])],
-          name === "crier-ref" ? referenceCliOrThrow() : CRIER_CLI,
-        );
+      : name === "synthetic" || name === "synthetic-turn"
+        ? ["node", "--import", "tsx", "bench/synthetic.ts", "--port", String(port)].concat(
+            name === "synthetic-turn" ? ["--interval", "0"] : [],
+          )
+        : crierArgv(
+            port,
+            historySize,
+            [...extra, ...flags, ...(VARIANT_FLAGS[name] ?? [])],
+            name === "crier-ref" ? referenceCliOrThrow() : CRIER_CLI,
+          );
   const { child, pid } = await startPinned(name, argv, port);
   const origin = `http://127.0.0.1:${port}`;
   const stopWatching =
