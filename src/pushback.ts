@@ -19,7 +19,7 @@ import type { FanOutBacklog, FlushQueue } from "./flush-queue.ts";
 import { integerOption } from "./options.ts";
 
 /** Defaults of {@link PushbackOptions}. */
-export const PUSHBACK_DEFAULTS = { holdMs: 50, refuseMs: 1000, retryAfterSeconds: 1 } as const;
+export const PUSHBACK_DEFAULTS = { holdMs: 100, refuseMs: 1000, retryAfterSeconds: 1 } as const;
 
 /**
  * When the hub pushes back on publishers (see `HubOptions.pushback`). A threshold is passed when
@@ -28,7 +28,7 @@ export const PUSHBACK_DEFAULTS = { holdMs: 50, refuseMs: 1000, retryAfterSeconds
  * hit its own queue bound because of the hub's backlog).
  */
 export interface PushbackOptions {
-  /** Backlog age, in ms, from which publish answers wait for the flush. Default 50. */
+  /** Backlog age, in ms, from which publish answers wait for the flush. Default 100. */
   readonly holdMs?: number | undefined;
   /** Backlog age, in ms, from which publishes are refused. Default 1,000. */
   readonly refuseMs?: number | undefined;

@@ -31,7 +31,7 @@ describe("the settings table", () => {
 
   test("turns pushback on by default, sets its thresholds, and turns it off with --pushback=off", () => {
     const key = `--jwt-key=${"k".repeat(32)}`;
-    assert.deepEqual(parseServeConfig([key], {}).hub.pushback, { holdMs: 50, refuseMs: 1000 });
+    assert.deepEqual(parseServeConfig([key], {}).hub.pushback, { holdMs: 100, refuseMs: 1000 });
     assert.deepEqual(
       parseServeConfig([key, "--pushback-hold", "20", "--pushback-refuse", "400"], {}).hub.pushback,
       { holdMs: 20, refuseMs: 400 },
