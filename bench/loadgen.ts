@@ -51,6 +51,8 @@ export interface LoadConfig {
   lanes: number;
   /** Publish from a worker thread instead of the subscribers' thread (publisher-thread.ts). */
   publisherThread?: boolean;
+  /** Post each update's data as the raw body (nchan) instead of a Mercure form. */
+  rawPublish?: boolean;
   phases: PhaseConfig[];
   /** Server pid: when set, its VmRSS is read before and after connecting. */
   serverPid?: number;
@@ -174,9 +176,20 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
   const rssConnected = cfg.serverPid ? rssKB(cfg.serverPid) : 0;
 
   const token = publisherJwt(cfg.jwtKey);
+  if (cfg.publisherThread && cfg.rawPublish)
+    throw new Error("--publisher-thread posts Mercure forms only");
   publisher = cfg.publisherThread
     ? new ThreadPublisher(cfg.host, cfg.port, cfg.topic, token, cfg.lanes)
-    : new Publisher(cfg.host, cfg.port, cfg.topic, token, cfg.lanes);
+    : new Publisher(
+        cfg.host,
+        cfg.port,
+        cfg.topic,
+        token,
+        cfg.lanes,
+        128,
+        undefined,
+        cfg.rawPublish,
+      );
   const phases: PhaseResult[] = [];
   for (const ph of cfg.phases) {
     latency = new Histogram();

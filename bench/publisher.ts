@@ -58,6 +58,8 @@ export class Publisher {
     readonly dataBytes = 128,
     /** Where the answers' times go: shared with another thread, or this publisher's own. */
     accepted: ArrayBufferLike = new ArrayBuffer(8 << 20),
+    /** Post the data itself as the body (nchan), not a Mercure form. */
+    readonly raw = false,
   ) {
     this.#acceptedNs = new Float64Array(accepted);
     // maxSockets = lanes: each lane owns one keep-alive connection, requests never queue.
@@ -135,8 +137,11 @@ export class Publisher {
     const t0 = performance.now();
     const head = `${seq}:${process.hrtime.bigint()}:`;
     const data = head + "x".repeat(Math.max(0, this.dataBytes - head.length));
-    const body = `topic=${encodeURIComponent(this.topic)}&data=${encodeURIComponent(data)}`;
-    return postUpdate(this.#agent, this.host, this.port, this.token, body).then((why) => {
+    const body = this.raw
+      ? data
+      : `topic=${encodeURIComponent(this.topic)}&data=${encodeURIComponent(data)}`;
+    const post = postUpdate(this.#agent, this.host, this.port, this.token, body, this.raw);
+    return post.then((why) => {
       this.#busy[l] = false;
       if (why === null) {
         this.#accepted++;
@@ -152,7 +157,8 @@ export class Publisher {
 
 /**
  * One publish (a form body) to crier at `host:port`: resolves with `null` when answered 200, else
- * with why not (`status 503`, `ECONNRESET`, `timeout`, …); never rejects.
+ * with why not (`status 503`, `ECONNRESET`, `timeout`, …); never rejects. `raw`: the body is the
+ * data itself, as nchan takes it, and any 2xx is an answer (nchan's 201 or 202).
  */
 export function postUpdate(
   agent: http.Agent,
@@ -160,6 +166,7 @@ export function postUpdate(
   port: number,
   token: string,
   body: string,
+  raw = false,
 ): Promise<string | null> {
   return new Promise((resolve) => {
     let settled = false;
@@ -175,15 +182,19 @@ export function postUpdate(
       method: "POST",
       path: "/.well-known/mercure",
       timeout: 10_000,
-      headers: {
-        "content-type": "application/x-www-form-urlencoded",
-        "content-length": Buffer.byteLength(body),
-        authorization: `Bearer ${token}`,
-      },
+      headers: raw
+        ? { "content-type": "text/plain", "content-length": Buffer.byteLength(body) }
+        : {
+            "content-type": "application/x-www-form-urlencoded",
+            "content-length": Buffer.byteLength(body),
+            authorization: `Bearer ${token}`,
+          },
     });
     req.on("response", (res) => {
+      const status = res.statusCode ?? 0;
+      const ok = raw ? status >= 200 && status < 300 : status === 200;
       res.resume();
-      res.on("end", () => done(res.statusCode === 200 ? null : `status ${res.statusCode}`));
+      res.on("end", () => done(ok ? null : `status ${status}`));
       res.on("error", () => done("response error"));
     });
     req.on("timeout", () => req.destroy(new Error("timeout")));

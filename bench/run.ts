@@ -124,7 +124,7 @@ async function main(): Promise<number> {
   }
   const list = smoke
     ? [SMOKE]
-    : SCENARIOS.filter((s) => names.length === 0 || names.includes(s.name));
+    : SCENARIOS.filter((s) => (names.length === 0 ? !s.namedOnly : names.includes(s.name)));
   const machine = machineFacts();
   mkdirSync(`${ROOT}bench/results`, { recursive: true });
   const file = `${ROOT}bench/results/${String(machine.date).slice(0, 10)}.jsonl`;
@@ -230,6 +230,7 @@ async function main(): Promise<number> {
             ["crier-ref", "refRatio"],
             ["synthetic", "floorRatio"],
             ["synthetic-turn", "turnFloorRatio"],
+            ["nchan", "nchanRatio"],
           ] as const
         )
           .filter(([s]) => servers.includes(s))

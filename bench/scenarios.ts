@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { startOnCluster, startOnRedis } from "./engines.ts";
 import type { LoadConfig, LoadResult, PhaseConfig, PhaseResult } from "./loadgen.ts";
 import { startNatsNodes } from "./nats-node.ts";
+import { startNchan } from "./nchan.ts";
 import {
   JWT_KEY,
   type Running,
@@ -38,6 +39,8 @@ export interface Scenario {
    * refused (`overflowEvictions`, `publishesHeld`, `publishesRefused`), read after the load.
    */
   scrape?: boolean;
+  /** Run only when named (`npm run bench -- NAME`), never in a full run. */
+  namedOnly?: boolean;
   /** Pause after the last subscription is live (before RSS is read / publishing starts), ms. */
   settleMs: number;
   metrics(r: LoadResult): Metrics;
@@ -106,6 +109,18 @@ function phaseMetrics(p: PhaseResult | undefined, prefix = ""): Metrics {
   };
 }
 
+const steadyTenK = (name: string): Scenario => ({
+  name,
+  rounds: 2,
+  subscribers: 10_000,
+  phases: [steady(20), steady(2)],
+  settleMs: 500,
+  metrics: (r) => ({
+    ...phaseMetrics(r.phases[0], "rate20."),
+    ...phaseMetrics(r.phases[1], "rate2."),
+  }),
+});
+
 const fanout = (name: string, subscribers: number, maxEvents: number): Scenario => ({
   name,
   rounds: 3,
@@ -136,17 +151,10 @@ export const SCENARIOS: Scenario[] = [
   },
   fanout("fanout-1k", 1000, 20_000),
   fanout("fanout-10k", 10_000, 2000),
-  {
-    name: "steady-10k",
-    rounds: 2,
-    subscribers: 10_000,
-    phases: [steady(20), steady(2)],
-    settleMs: 500,
-    metrics: (r) => ({
-      ...phaseMetrics(r.phases[0], "rate20."),
-      ...phaseMetrics(r.phases[1], "rate2."),
-    }),
-  },
+  steadyTenK("steady-10k"),
+  // steady-10k against nchan (nginx, one worker on the server core), alternated; `nchanRatio` is
+  // crier ÷ nchan. Named only: needs Debian's libnginx-mod-nchan.
+  { ...steadyTenK("steady-10k-nchan"), servers: ["nchan", "crier"], namedOnly: true },
   {
     name: "idle-10k",
     rounds: 3,
@@ -297,7 +305,13 @@ export async function runOnce(
           ? startOnRedis()
           : server === "crier-cluster"
             ? startOnCluster()
-            : startServer(server, history, sc.scrape && server !== "baseline" ? ["--metrics"] : []);
+            : server === "nchan"
+              ? startNchan()
+              : startServer(
+                  server,
+                  history,
+                  sc.scrape && server !== "baseline" ? ["--metrics"] : [],
+                );
   try {
     record.busyBeforePct = await waitForQuiet(5000);
     // One retry: on a shared checkout a start can fail for a passing reason (a file mid-save).
@@ -316,6 +330,7 @@ export async function runOnce(
       connectTimeoutMs: 30_000,
       lanes: sc.lanes ?? 8,
       publisherThread: options.publisherThread === true,
+      rawPublish: server === "nchan",
       phases: sc.phases,
       serverPid: running.pid,
       settleMs: sc.settleMs,

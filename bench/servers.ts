@@ -55,7 +55,8 @@ export type ServerName =
   | "crier-before"
   | "crier-ref"
   | "synthetic"
-  | "synthetic-turn";
+  | "synthetic-turn"
+  | "nchan";
 
 // Crier with some of its defaults turned off, to compare them with their absence in one run.
 const VARIANT_FLAGS: Partial<Record<ServerName, string[]>> = {
