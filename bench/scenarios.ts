@@ -200,6 +200,17 @@ export const SCENARIOS: Scenario[] = [
   // overload was designed for (`crier-before`: no pushback, no window); `beforeRatio`.
   { ...fanout("fanout-1k-window", 1000, 20_000), servers: ["crier-nowindow", "crier"] },
   { ...fanout("fanout-10k-window", 10_000, 2000), servers: ["crier-nowindow", "crier"] },
+  // fanout-1k after a 2-second flood that is not measured (V8 has optimised the hot paths of
+  // both sides by then): the steady state of the flood; `warmupP99Ms` is the first 2 s's p99.
+  {
+    ...fanout("fanout-1k-warm", 1000, 20_000),
+    phases: [{ ...flood(20_000), name: "warmup", durationMs: 2000 }, flood(20_000)],
+    metrics: (r) => ({
+      ...phaseMetrics(r.phases[1]),
+      warmupP99Ms: r.phases[0]?.latencyMs.p99 ?? 0,
+      warmupEventsPerSec: r.phases[0]?.eventsPerSec ?? 0,
+    }),
+  },
   // The floor: a broadcaster with no features (synthetic.ts) that joins what was published and
   // writes it to every subscriber every 5 ms (`synthetic`) or every event-loop turn
   // (`synthetic-turn`), against crier; `floorRatio` is crier ÷ synthetic.
