@@ -13,6 +13,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
@@ -97,6 +98,13 @@ describe("the published package", { concurrency: true }, () => {
   });
 
   after(() => rmSync(dir, { recursive: true, force: true }));
+
+  // npm marks a bin executable when it links it; `npx crier-hub` in a clone links the clone's
+  // own, and a later `npm run build` rewrites that file: it must come out executable itself.
+  test("builds the command as an executable file", () => {
+    const mode = statSync(join(ROOT, "dist", "cli", "main.js")).mode;
+    assert.equal(mode & 0o111, 0o111, `dist/cli/main.js has mode ${(mode & 0o777).toString(8)}`);
+  });
 
   test("installs the crier-hub and crier commands", async () => {
     for (const bin of Object.keys(MANIFEST.bin)) {
