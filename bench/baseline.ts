@@ -19,7 +19,8 @@ export interface BaselineOptions {
   keepAliveMs?: number;
 }
 
-const MERCURE = "/.well-known/mercure";
+/** The hub URL both reference servers answer on, as a Mercure hub does. */
+export const MERCURE = "/.well-known/mercure";
 
 /** Encodes an SSE event; data is split on CR, LF and CRLF so a value cannot inject fields. */
 export function encode(id: number, data: string, type: string | null): Buffer {

@@ -12,7 +12,6 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { FD_LIMIT, freePort, type Running, startPinned, stopProcess } from "./servers.ts";
 
 const MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so";
@@ -62,27 +61,24 @@ export async function startNchan(): Promise<Running> {
   writeFileSync(join(dir, "nginx.conf"), config(dir, port));
   const argv = ["/usr/sbin/nginx", "-p", dir, "-c", join(dir, "nginx.conf"), "-g", "daemon off;"];
   const { child } = await startPinned("nchan", argv, port);
-  // The worker does the work; its pid is the master's only child.
+  // The worker does the work (it answered /healthz, so it is up); its pid is the master's child.
   let worker = 0;
-  for (let i = 0; i < 50 && worker === 0; i++) {
-    try {
-      const out = execFileSync("pgrep", ["-P", String(child.pid)])
+  try {
+    worker = Number(
+      execFileSync("pgrep", ["-P", String(child.pid)])
         .toString()
-        .trim();
-      worker = Number(out.split("\n")[0]) || 0;
-    } catch {
-      // none yet
-    }
-    if (worker === 0) await sleep(100);
+        .split("\n")[0],
+    );
+  } catch {
+    // pgrep found none: reported below
   }
-  if (worker === 0) throw new Error("nchan: no nginx worker");
-  return {
-    name: "nchan",
-    port,
-    pid: worker,
-    stop: async () => {
-      await stopProcess(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
+  const stop = async (): Promise<void> => {
+    await stopProcess(child);
+    rmSync(dir, { recursive: true, force: true });
   };
+  if (worker === 0) {
+    await stop();
+    throw new Error("nchan: no nginx worker");
+  }
+  return { name: "nchan", port, pid: worker, stop };
 }

@@ -13,9 +13,8 @@
 import http from "node:http";
 import type { Socket } from "node:net";
 import { pathToFileURL } from "node:url";
-import { encode, flag } from "./baseline.ts";
+import { encode, flag, MERCURE } from "./baseline.ts";
 
-const MERCURE = "/.well-known/mercure";
 const HEAD =
   "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n" +
   "connection: close\r\n\r\n:\n\n";
