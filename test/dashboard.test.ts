@@ -153,7 +153,7 @@ describe("the dashboard's figures", () => {
     await post.arrayBuffer();
   });
 
-  test("are served without a token when open (dev mode), and not at all when off", async () => {
+  test("are served without a token when open (dev mode), and not at all when off (the home page is)", async () => {
     t = await startHub({}, { dashboard: { open: true } });
     assert.equal((await figures(t)).status, 200);
     await t.close();
@@ -163,6 +163,11 @@ describe("the dashboard's figures", () => {
     await off.arrayBuffer();
     const home = await fetch(new URL("/", t.url));
     assert.match(await home.text(), /<title>Crier hub<\/title>/);
+    // HEAD answers what GET would, without the body.
+    const head = await fetch(new URL("/", t.url), { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get("content-type"), home.headers.get("content-type"));
+    assert.equal(await head.text(), "");
   });
 });
 

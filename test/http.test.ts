@@ -4,6 +4,7 @@ import { request } from "node:http";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { EventSource } from "eventsource";
+import { addressesHub } from "../src/mercure/publication.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
 import type { Subscription } from "../src/subscriber.ts";
 import { openStream, publish, SECRET, sleep, startHub, type TestHub, until } from "./helpers.ts";
@@ -230,6 +231,31 @@ describe("the Mercure endpoint over HTTP", () => {
     ]) {
       assert.equal((await publish(t.url, { topic }, t.publisherToken)).status, 200, topic);
     }
+  });
+
+  // The hub's URL is made from the Host header; one the URL parser refuses used to make the
+  // reserved-namespace test fail to parse, and a failed parse counted as "not reserved".
+  test("refuses a publish whose Host header is no host[:port], before reading its topics", async () => {
+    const body = "topic=/.well-known/mercure/subscriptions/forged/x&data=forged";
+    for (const host of ["127.0.0.1:99999", "a:65536", "[1]"]) {
+      const { port } = new URL(t.url);
+      const socket = connect(Number(port), "127.0.0.1");
+      socket.write(
+        `POST /.well-known/mercure HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${t.publisherToken}\r\n` +
+          `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      let answer = "";
+      socket.setEncoding("utf8").on("data", (chunk: string) => {
+        answer += chunk;
+      });
+      await once(socket, "close");
+      assert.match(answer, /^HTTP\/1\.1 400 /, host);
+      assert.match(answer, /\r\n\r\nthe Host header is not a valid host\[:port\]\n$/, host);
+    }
+    // And should a hub URL that does not parse ever reach the test, it refuses, not lets through.
+    assert.throws(() =>
+      addressesHub("/.well-known/mercure/x", "http://a:99999/.well-known/mercure"),
+    );
   });
 
   // [spec, draft-08] The provided ID MUST NOT start with the `#` character, MUST NOT be the

@@ -100,4 +100,20 @@ describe("topic selectors over HTTP", () => {
       await response.body?.cancel();
     }
   });
+
+  // [spec, draft-08] matcher values are UTF-8: a value that is not, once percent-decoded, is
+  // refused rather than read with U+FFFD in place of its bytes (and matched against that).
+  it("answers 400 with the reason for a selector that is not UTF-8, and takes one that is", async () => {
+    for (const query of ["match=%FF", "topic=a%C3", "match_urlpattern=https%3A%2F%2Fa%2F%FF"]) {
+      const response = await fetch(`${base}?${query}`);
+      assert.equal(response.status, 400, query);
+      assert.equal(await response.text(), "a query parameter is not valid UTF-8\n", query);
+    }
+    const utf8 = subscribe({ match: "café", topic: "a b+c" });
+    await utf8.opened;
+    await hub.publish({ topics: "café", data: "é" });
+    await hub.publish({ topics: "a b+c", data: "space and plus" });
+    await until(() => utf8.received.length >= 2, "two updates on the UTF-8 subscriber");
+    assert.deepEqual(utf8.received, ["é", "space and plus"]);
+  });
 });

@@ -45,6 +45,9 @@ export function checkTopic(topic: string, hubUrl: string): void {
  * a URL reference against the hub's URL does not address the reserved namespace.
  */
 export function addressesHub(topic: string, hubUrl: string): boolean {
+  // Outside the `try`: a hub URL that does not parse (never one made from a checked Host) must
+  // refuse the publish, not let it through as "not reserved".
+  const hub = new URL(hubUrl).pathname;
   let path: string;
   try {
     const resolved = new URL(topic, hubUrl).pathname;
@@ -55,7 +58,6 @@ export function addressesHub(topic: string, hubUrl: string): boolean {
   } catch {
     return false;
   }
-  const hub = new URL(hubUrl).pathname;
   return path === hub || path.startsWith(`${hub}/`);
 }
 

@@ -10,9 +10,10 @@ const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * The name/value pairs of `body`, in order; throws `CRIER_ERR_BAD_REQUEST` when one is not
- * valid UTF-8.
+ * valid UTF-8 (`what` names the pairs in the reason: a request body's form fields, or a query's
+ * parameters).
  */
-export function parseFormStrict(body: Buffer): URLSearchParams {
+export function parseFormStrict(body: Buffer, what = "a form field"): URLSearchParams {
   const pairs: [string, string][] = [];
   let start = 0;
   while (start < body.length) {
@@ -23,7 +24,7 @@ export function parseFormStrict(body: Buffer): URLSearchParams {
       const eq = sequence.indexOf(0x3d); // =
       const name = eq === -1 ? sequence : sequence.subarray(0, eq);
       const value = eq === -1 ? sequence.subarray(sequence.length) : sequence.subarray(eq + 1);
-      pairs.push([decode(name), decode(value)]);
+      pairs.push([decode(name, what), decode(value, what)]);
     }
     start = end + 1;
   }
@@ -31,7 +32,7 @@ export function parseFormStrict(body: Buffer): URLSearchParams {
 }
 
 // [spec, draft-08] Field names and values MUST be UTF-8.
-function decode(bytes: Buffer): string {
+function decode(bytes: Buffer, what: string): string {
   const out = Buffer.allocUnsafe(bytes.length);
   let n = 0;
   for (let i = 0; i < bytes.length; i++) {
@@ -48,7 +49,7 @@ function decode(bytes: Buffer): string {
   try {
     return decoder.decode(out.subarray(0, n));
   } catch {
-    throw new CrierError("CRIER_ERR_BAD_REQUEST", "a form field is not valid UTF-8");
+    throw new CrierError("CRIER_ERR_BAD_REQUEST", `${what} is not valid UTF-8`);
   }
 }
 

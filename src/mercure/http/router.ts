@@ -91,7 +91,7 @@ function route(
   }
   if (handleDashboard(ctx, ex, url)) return;
   if (read && extra(url.pathname)) return;
-  if (url.pathname === "/" && ex.method === "GET") {
+  if (url.pathname === "/" && read) {
     sendHomePage(ex);
     return;
   }

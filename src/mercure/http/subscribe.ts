@@ -15,6 +15,7 @@ import { payloadFor } from "../tokens/verify.ts";
 import { reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
 import type { Exchange } from "./exchange.ts";
+import { parseFormStrict } from "./form.ts";
 import { hubUrlOf } from "./origin.ts";
 import { sendError } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
@@ -93,7 +94,10 @@ const KINDS: Readonly<Record<string, (value: string, base: string) => SelectorIn
 function readSelectors(ex: Exchange, url: URL): SelectorInput[] {
   const base = hubUrlOf(ex, url.pathname);
   const selectors: SelectorInput[] = [];
-  for (const [name, value] of url.searchParams) {
+  // [spec, draft-08] matcher values are UTF-8: read the query strictly, where `searchParams`
+  // would turn bytes that are not UTF-8 into U+FFFD and match something else than was asked.
+  const query = parseFormStrict(Buffer.from(url.search.slice(1), "latin1"), "a query parameter");
+  for (const [name, value] of query) {
     // Own keys only: a parameter named `valueOf` or `constructor` is not a matcher type.
     const kind = Object.hasOwn(KINDS, name) ? KINDS[name] : undefined;
     // [spec, draft-08] A request using a parameter name in the reserved `match` namespace (a

@@ -13,6 +13,21 @@ import { hostOf } from "./origin.ts";
 const HOST = /^(?:[A-Za-z0-9\-._~!$&'()*+=]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 /**
+ * Whether `host` is a `host[:port]` the URL parser takes as an authority: the hub's own URL is
+ * made from it (the base of relative topics, the reserved namespace), so a port past 65535 or an
+ * IP literal that is no address must be refused here, not fail to parse later.
+ */
+function isHost(host: string): boolean {
+  if (!HOST.test(host)) return false;
+  try {
+    new URL(`http://${host}/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The path and query of the request as a URL (its origin is a placeholder: use `pathname` and
  * `searchParams` only). Origin-form targets (`/path?query`) are read as paths even when they
  * start with `//`; absolute-form targets (`http://host/path`) give their path and query.
@@ -23,7 +38,7 @@ export function requestUrl(ex: Pick<Exchange, "headers" | "target">): URL {
   // HTTP/1.1 request message that lacks a Host header field and to any request message that
   // contains […] a Host header field with an invalid field value.
   const host = hostOf(ex.headers);
-  if (host !== undefined && !HOST.test(host)) {
+  if (host !== undefined && !isHost(host)) {
     throw new CrierError("CRIER_ERR_BAD_REQUEST", "the Host header is not a valid host[:port]");
   }
   const { target } = ex;
