@@ -33,8 +33,8 @@ export function endAll(
 }
 
 /**
- * Ends the streams open now in even steps over `spreadMs`: at each step, as many as the time
- * elapsed calls for. Each gets a retry hint of `retryMs` plus up to as much again of jitter, so
+ * Ends the streams open now in even steps over `spreadMs` (at most 50, the first at once): at
+ * each step, as many as the time elapsed calls for. Each gets a retry hint of `retryMs` plus up to as much again of jitter, so
  * the reconnections spread out too.
  */
 export async function endSpread(
@@ -43,11 +43,13 @@ export async function endSpread(
   retryMs: number,
 ): Promise<void> {
   const open = [...subscribers];
-  const steps = Math.max(1, Math.min(open.length, 50));
+  const steps = Math.min(open.length, 50);
   const started = Date.now();
   let done = 0;
+  // Step k of n starts at (k - 1)/n of the window: the first share ends at once, and a hub with
+  // few streams (or none) is done long before the window is over.
   for (let step = 1; step <= steps; step++) {
-    const at = started + (spreadMs * step) / steps;
+    const at = started + (spreadMs * (step - 1)) / steps;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
     const upTo = Math.round((open.length * step) / steps);
     for (; done < upTo; done++) {

@@ -401,6 +401,18 @@ describe("Hub counters and a spread close", () => {
     assert.deepEqual(hub.stats.selectors, { exact: 0, template: 0, urlpattern: 0, any: 0 });
   });
 
+  test("does not wait out spreadMs when there is no stream, or few, to end", async () => {
+    const timeout = (ms: number) =>
+      new Promise<string>((resolve) => setTimeout(resolve, ms, "waited").unref());
+    const empty = createHub({ keepAliveMs: 0 });
+    assert.equal(await Promise.race([empty.close({ spreadMs: 60_000 }), timeout(5000)]), undefined);
+    const one = createHub({ keepAliveMs: 0 });
+    const sink = new EndingSink();
+    one.connect(sink, { topics: ["t"] });
+    assert.equal(await Promise.race([one.close({ spreadMs: 60_000 }), timeout(5000)]), undefined);
+    assert.notEqual(sink.endedAt, undefined);
+  });
+
   test("ends the streams spread over spreadMs with jittered retry hints, refusing new ones meanwhile", async () => {
     const hub = createHub({ keepAliveMs: 0, closeRetryMs: 1000 });
     const sinks = Array.from({ length: 40 }, () => new EndingSink());
