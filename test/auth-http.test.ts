@@ -246,6 +246,77 @@ describe("tokens over HTTP", () => {
   });
 });
 
+// The hub's URL is the base of relative grants and the origin a cookie publish must come from.
+// By default it is read from each request, so the client's Host decides; `publicOrigin` fixes it.
+describe("a hub's public origin", () => {
+  let open: TestHub;
+  let fixed: TestHub;
+  before(async () => {
+    const options = {
+      publisherKey: rsa.publicPem,
+      subscriberKey: rsa.publicPem,
+      jwtAudience: AUDIENCE,
+      jwtIssuer: ISSUER,
+    };
+    open = await startHub({}, options);
+    fixed = await startHub({}, { ...options, publicOrigin: "https://hub.example" });
+  });
+  after(async () => {
+    await open.close();
+    await fixed.close();
+  });
+
+  async function received(hub: TestHub, host: string): Promise<string | undefined> {
+    const relative = await accessToken(
+      grant(["subscribe"], "/books/:id", "urlpattern"),
+      rsa.privateKey,
+    );
+    const s = await openStream(`${hub.url}?topic=*`, {
+      Authorization: `Bearer ${relative}`,
+      Host: host,
+    });
+    try {
+      assert.equal(s.status, 200);
+      const pub = await v0({ publish: ["*"] });
+      for (const [topic, data] of <[string, string][]>[
+        ["http://victim.example/books/1", "victim's"],
+        ["https://hub.example/books/2", "hub's"],
+      ]) {
+        assert.equal((await publish(hub.url, { topic, data, private: "on" }, pub)).status, 200);
+      }
+      const [event] = await s.waitForEvents(1);
+      return event?.data;
+    } finally {
+      s.close();
+    }
+  }
+
+  test("resolves a relative grant against the request's Host by default, and against publicOrigin when set", async () => {
+    assert.equal(await received(open, "victim.example"), "victim's");
+    assert.equal(await received(fixed, "victim.example"), "hub's");
+  });
+
+  test("takes a cookie publish from publicOrigin (a TLS-terminating proxy in front), not from the request's origin", async () => {
+    const cookie = `mercureAuthorization=${await v0({ publish: ["*"] })}`;
+    const attempt = (origin: string) =>
+      publish(fixed.url, { topic: "t" }, undefined, { Cookie: cookie, Origin: origin });
+    assert.equal((await attempt("https://hub.example")).status, 200);
+    assert.equal((await attempt(`http://127.0.0.1:${fixed.port}`)).status, 403);
+  });
+
+  test("refuses a publicOrigin that is not an origin", async () => {
+    for (const bad of ["hub.example", "https://hub.example/", "https://hub.example:443", 42]) {
+      await assert.rejects(
+        startHub({}, { publicOrigin: bad as string }),
+        (err: NodeJS.ErrnoException) =>
+          err.code === "CRIER_ERR_INVALID_OPTION" &&
+          /publicOrigin must be an origin/.test(err.message),
+        String(bad),
+      );
+    }
+  });
+});
+
 describe("Last-Event-ID response headers", () => {
   let t: TestHub;
   before(async () => {

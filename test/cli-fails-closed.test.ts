@@ -94,6 +94,19 @@ describe("the crier command refuses a configuration mistake instead of starting"
     );
   });
 
+  test("refuses a public origin that is not an origin", async () => {
+    await refused(
+      ["--public-origin", "https://hub.example/.well-known/mercure"],
+      {},
+      /^crier: --public-origin: "https:\/\/hub\.example\/\.well-known\/mercure" is not an origin; give scheme:\/\/host\[:port\] /,
+    );
+    await refused(
+      [],
+      { CRIER_PUBLIC_ORIGIN: "hub.example" },
+      /^crier: CRIER_PUBLIC_ORIGIN: "hub\.example" is not an origin;/,
+    );
+  });
+
   test("serves with a short secret when --allow-weak-key is given", async () => {
     const run = crier(["--port", "0", "--allow-weak-key"], { CRIER_JWT_KEY: "x" });
     let exited = false;

@@ -14,7 +14,7 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/l
 import { integerOption } from "../options.ts";
 import { keysOf } from "./keys.ts";
 import { SETTINGS, type SettingName } from "./settings.ts";
-import { corsOriginsOf, natsUrlOf, redisUrlOf } from "./urls.ts";
+import { corsOriginsOf, natsUrlOf, publicOriginOf, redisUrlOf } from "./urls.ts";
 
 /** Everything the standalone hub needs to start. */
 export interface ServeConfig {
@@ -238,6 +238,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
       anonymous: s.boolean("anonymous") || devMode,
       subscriptions: s.boolean("subscriptions"),
       corsOrigins: corsOriginsOf(s.text("cors-origins") ?? "", s.origin("cors-origins")),
+      publicOrigin: publicOriginOf(s.text("public-origin"), s.origin("public-origin")),
       maxSubscribersPerIp: s.integer("max-subscribers-per-ip"),
       maxSubscribeRate: s.integer("max-subscribe-rate"),
       maxConnectionLifetimeMs: s.integer("max-connection-lifetime"),

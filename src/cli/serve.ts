@@ -172,6 +172,7 @@ function describeConfig(config: ServeConfig): Record<string, unknown> {
     subscriptions: handler.subscriptions,
     maxSubscribers: handler.maxSubscribers,
     corsOrigins: handler.corsOrigins,
+    publicOrigin: handler.publicOrigin,
     redis:
       config.redis === undefined ? undefined : { ...config.redis, url: redact(config.redis.url) },
     historyFile: config.historyFile,

@@ -195,6 +195,12 @@ const table = {
     defaultText: "none",
     help: "comma-separated browser origins allowed (with credentials), each `scheme://host[:port]`; `*` allows any origin without credentials",
   },
+  "public-origin": {
+    type: "string",
+    env: "CRIER_PUBLIC_ORIGIN",
+    defaultText: "each request's own",
+    help: "the hub's public origin, `scheme://host[:port]`: the base of relative topics and URL patterns (in subscriptions and tokens), and the origin a cookie-authenticated publish may come from; set it behind a TLS-terminating proxy and whenever grants are relative (by default each request's `Host` decides)",
+  },
   redis: {
     type: "string",
     env: "CRIER_REDIS",

@@ -6,6 +6,7 @@
  */
 import { parseRedisUrl, redactUrl } from "../backplane/redis-connect.ts";
 import { CrierError } from "../errors.ts";
+import { isOrigin } from "../mercure/http/origin.ts";
 
 /** `url` with any user name and password replaced by `***`, fit for logs and messages. */
 export { redactUrl as redact } from "../backplane/redis-connect.ts";
@@ -55,14 +56,14 @@ export function corsOriginsOf(text: string, from: string): string[] {
   return origins;
 }
 
-// As the browser serializes it: the URL's own origin, and nothing more.
-function isOrigin(text: string): boolean {
-  try {
-    const url = new URL(text);
-    const web = url.protocol === "http:" || url.protocol === "https:";
-    // A browser's Origin never holds a wildcard; `https://*.example` would match nothing.
-    return web && url.origin === text && !url.host.includes("*");
-  } catch {
-    return false;
+/** The hub's public origin (`scheme://host[:port]`), or undefined when not set. */
+export function publicOriginOf(text: string | undefined, from: string): string | undefined {
+  if (text === undefined) return undefined;
+  if (!isOrigin(text)) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${from}: ${JSON.stringify(text)} is not an origin; give scheme://host[:port] (http or https, lower case, no path, query or default port)`,
+    );
   }
+  return text;
 }

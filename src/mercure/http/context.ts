@@ -5,6 +5,7 @@
 
 import type { JSONWebKeySet } from "jose";
 import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
+import { CrierError } from "../../errors.ts";
 import type { Hub } from "../../hub.ts";
 import { Dashboard, type DashboardOptions } from "../../ops/dashboard.ts";
 import {
@@ -19,6 +20,7 @@ import { type ActiveSubscriptions, activeSubscriptionsOf } from "../active.ts";
 import { Authenticator, type KeySource } from "../tokens/verify.ts";
 import { Admission } from "./admission.ts";
 import { type MetadataLocation, metadataLocation } from "./metadata.ts";
+import { isOrigin } from "./origin.ts";
 
 /** Defaults of {@link HandlerOptions}. */
 export const HANDLER_DEFAULTS = {
@@ -94,6 +96,15 @@ export interface HandlerOptions {
   /** Origins allowed to call the hub from a browser (`*`: any, without credentials). Default none. */
   readonly corsOrigins?: readonly string[] | undefined;
   /**
+   * The hub's public origin, `scheme://host[:port]` (e.g. `https://hub.example.com`): the base
+   * of relative topics and relative URL patterns (in subscriptions and in tokens' grants), and
+   * the origin a publish authenticated by cookie may come from. Default: read from each request,
+   * its `Host` header and whether its connection is TLS — which the client chooses (a relative
+   * grant then covers that path on any host the client names), and which says `http` behind a
+   * proxy that terminates TLS. Set it when grants or topics are relative, or behind such a proxy.
+   */
+  readonly publicOrigin?: string | undefined;
+  /**
    * Mercure active subscriptions: publish a private subscription event on
    * `/.well-known/mercure/subscriptions/…` whenever a subscription starts or ends, and serve the
    * subscriptions web API. Each event takes a place in the history like any update. Default false.
@@ -126,6 +137,8 @@ export interface HttpContext {
   readonly maxBodyBytes: number;
   readonly maxTopics: number;
   readonly corsOrigins: readonly string[];
+  /** The configured public origin; undefined: each request's own. */
+  readonly publicOrigin: string | undefined;
   readonly authorizationQuery: boolean;
   /** Longest an event stream stays open, in ms; 0: no bound. */
   readonly maxConnectionLifetimeMs: number;
@@ -174,6 +187,7 @@ export function resolveContext(options: HandlerOptions): HttpContext {
     maxBodyBytes: integerOption("maxBodyBytes", options.maxBodyBytes, D.maxBodyBytes, 1),
     maxTopics: integerOption("maxTopics", options.maxTopics, D.maxTopics, 1),
     corsOrigins: stringListOption("corsOrigins", options.corsOrigins) ?? [],
+    publicOrigin: publicOriginOption(options.publicOrigin),
     authorizationQuery: booleanOption("authorizationQuery", options.authorizationQuery, false),
     maxConnectionLifetimeMs: integerOption(
       "maxConnectionLifetimeMs",
@@ -209,4 +223,15 @@ function dashboardOf(options: HandlerOptions): Dashboard | undefined {
   const { dashboard } = options;
   if (dashboard === undefined || dashboard === false) return undefined;
   return new Dashboard(options.hub, dashboard === true ? {} : dashboard);
+}
+
+function publicOriginOption(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !isOrigin(value)) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `publicOrigin must be an origin such as https://hub.example.com (scheme://host[:port], http or https, lower case, no path or default port), got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
 }

@@ -8,8 +8,13 @@ import type { Exchange, ExchangeHeaders } from "./exchange.ts";
 /** What the hub's own origin is read from. */
 export type Addressed = Pick<Exchange, "headers" | "secure">;
 
-/** `scheme://host[:port]` of the hub, from the connection and the `Host` header. */
-export function originOf(ex: Addressed): string {
+/**
+ * `scheme://host[:port]` of the hub: `publicOrigin` when one is configured, else read from the
+ * connection and the `Host` header (which the client chooses, and which says `http` behind a
+ * proxy that terminates TLS).
+ */
+export function originOf(ex: Addressed, publicOrigin?: string): string {
+  if (publicOrigin !== undefined) return publicOrigin;
   return `${ex.secure ? "https" : "http"}://${hostOf(ex.headers) ?? "localhost"}`;
 }
 
@@ -26,8 +31,8 @@ export function hostOf(headers: ExchangeHeaders): string | undefined {
 }
 
 /** The hub's URL for `pathname`: the base of relative URL patterns and relative topics. */
-export function hubUrlOf(ex: Addressed, pathname: string): string {
-  return `${originOf(ex)}${pathname}`;
+export function hubUrlOf(ex: Addressed, pathname: string, publicOrigin?: string): string {
+  return `${originOf(ex, publicOrigin)}${pathname}`;
 }
 
 /**
@@ -35,7 +40,11 @@ export function hubUrlOf(ex: Addressed, pathname: string): string {
  * own origin or one of `corsOrigins`. The `*` entry does not count: it allows reading without
  * credentials, never acting with them. A request with neither header is refused.
  */
-export function isTrustedOrigin(ex: Addressed, corsOrigins: readonly string[]): boolean {
+export function isTrustedOrigin(
+  ex: Addressed,
+  corsOrigins: readonly string[],
+  publicOrigin?: string,
+): boolean {
   const { origin: header, referer } = ex.headers;
   const origin =
     typeof header === "string"
@@ -44,7 +53,7 @@ export function isTrustedOrigin(ex: Addressed, corsOrigins: readonly string[]): 
         ? refererOrigin(referer)
         : undefined;
   if (origin === undefined || origin === "null") return false;
-  return origin === originOf(ex) || (origin !== "*" && corsOrigins.includes(origin));
+  return origin === originOf(ex, publicOrigin) || (origin !== "*" && corsOrigins.includes(origin));
 }
 
 function refererOrigin(referer: string): string | undefined {
@@ -52,5 +61,17 @@ function refererOrigin(referer: string): string | undefined {
     return new URL(referer).origin;
   } catch {
     return undefined;
+  }
+}
+
+/** Whether `text` is an http(s) origin as a browser serializes it: the URL's own origin, nothing more. */
+export function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    const web = url.protocol === "http:" || url.protocol === "https:";
+    // A browser's Origin never holds a wildcard; `https://*.example` would match nothing.
+    return web && url.origin === text && !url.host.includes("*");
+  } catch {
+    return false;
   }
 }

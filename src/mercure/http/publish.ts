@@ -32,7 +32,7 @@ export async function handlePublish(
     const { claims } = verified;
     // A cookie is sent by the browser whichever site made the request (CSRF): a publish that
     // authenticates with one must come from the hub's own origin or an allowed CORS origin.
-    if (verified.via === "cookie" && !isTrustedOrigin(ex, ctx.corsOrigins)) {
+    if (verified.via === "cookie" && !isTrustedOrigin(ex, ctx.corsOrigins, ctx.publicOrigin)) {
       throw new CrierError(
         "CRIER_ERR_FORBIDDEN",
         "a publish authenticated by cookie needs an Origin (or Referer) the hub allows",
@@ -47,7 +47,7 @@ export async function handlePublish(
     }
     const form = parseFormStrict(await ex.body(ctx.maxBodyBytes));
     // Relative topics are resolved against the hub's URL, as subscribers' URL patterns are.
-    const update = parseForm(form, ctx.maxTopics, hubUrlOf(ex, MERCURE_PATH));
+    const update = parseForm(form, ctx.maxTopics, hubUrlOf(ex, MERCURE_PATH, ctx.publicOrigin));
     if (!coversAll(claims.publish, update.topics as string[])) {
       throw new CrierError(
         "CRIER_ERR_FORBIDDEN",

@@ -27,7 +27,7 @@ export async function handleSubscribe(
   cors: Readonly<Record<string, string>>,
 ): Promise<void> {
   try {
-    const topics = readSelectors(ex, url);
+    const topics = readSelectors(ex, url, ctx.publicOrigin);
     if (topics.length === 0) {
       throw new CrierError("CRIER_ERR_BAD_REQUEST", "at least one topic parameter is required");
     }
@@ -91,8 +91,8 @@ const KINDS: Readonly<Record<string, (value: string, base: string) => SelectorIn
   match_urlpattern: (urlpattern, base) => ({ urlpattern, base }),
 };
 
-function readSelectors(ex: Exchange, url: URL): SelectorInput[] {
-  const base = hubUrlOf(ex, url.pathname);
+function readSelectors(ex: Exchange, url: URL, publicOrigin?: string): SelectorInput[] {
+  const base = hubUrlOf(ex, url.pathname, publicOrigin);
   const selectors: SelectorInput[] = [];
   // [spec, draft-08] matcher values are UTF-8: read the query strictly, where `searchParams`
   // would turn bytes that are not UTF-8 into U+FFFD and match something else than was asked.

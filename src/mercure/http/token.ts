@@ -26,6 +26,10 @@ export async function verifyRequest(
 ): Promise<Verified | undefined> {
   const credential = credentialOf(ex, url, ctx.authorizationQuery);
   if (credential === undefined) return undefined;
-  const claims = await ctx.auth.verify(credential.token, role, hubUrlOf(ex, url.pathname));
+  const claims = await ctx.auth.verify(
+    credential.token,
+    role,
+    hubUrlOf(ex, url.pathname, ctx.publicOrigin),
+  );
   return { claims, via: credential.via };
 }
