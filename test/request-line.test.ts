@@ -47,6 +47,16 @@ describe("request targets node:http accepts but URL does not", () => {
     });
   }
 
+  test("answers CONNECT with 405 and a reason instead of dropping the connection", async () => {
+    const answer = await raw(
+      hub.url,
+      "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+    );
+    assert.match(answer, /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    assert.match(answer, /\r\n\r\nCONNECT is not served: this is a Mercure hub, not a proxy\n$/);
+    assert.equal((await fetch(new URL("/healthz", hub.url))).status, 200);
+  });
+
   // The hub's own URL is made from the Host header (the base of relative topics and of the
   // reserved namespace test): a Host the URL parser refuses must not get as far as a publish.
   for (const host of ["a b/c", "127.0.0.1:99999", "a:65536", "[1]", "[::1"]) {
