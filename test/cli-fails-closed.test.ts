@@ -63,7 +63,7 @@ describe("the crier command refuses a configuration mistake instead of starting"
     await refused(
       [],
       { CRIER_JWT_KEY: "x" },
-      /^crier: CRIER_JWT_KEY is an HMAC secret of 1 byte; use at least 32 random bytes \(openssl rand -base64 32\), or pass --allow-weak-key$/,
+      /^crier: CRIER_JWT_KEY is an HMAC secret of 1 byte; use at least 32 random bytes \(openssl rand -hex 32\), or pass --allow-weak-key$/,
     );
   });
 
@@ -92,6 +92,50 @@ describe("the crier command refuses a configuration mistake instead of starting"
       { CRIER_CORS_ORIGINS: "https://app.example, https://app.example/path" },
       /^crier: CRIER_CORS_ORIGINS: "https:\/\/app\.example\/path" is not an origin;/,
     );
+  });
+
+  // `--jwt-key "$KEY"` with KEY unset used to start the hub in dev mode: anonymous subscribers,
+  // an open dashboard and a printed publisher token.
+  test("refuses an empty key, from its flag or its variable, instead of falling into dev mode", async () => {
+    for (const [args, env, from] of [
+      [["--jwt-key="], {}, "--jwt-key"],
+      [["--jwt-key", ""], {}, "--jwt-key"],
+      [[], { CRIER_JWT_KEY: "" }, "CRIER_JWT_KEY"],
+      [[], { CRIER_JWT_KEY: "", CRIER_PUBLISHER_JWT_KEY: "" }, "CRIER_PUBLISHER_JWT_KEY"],
+      [["--jwks="], {}, "--jwks"],
+    ] as const) {
+      await refused(
+        [...args],
+        env,
+        new RegExp(
+          `^crier: ${from} is empty: give a value, or leave it out \\(no key at all is dev mode\\)$`,
+        ),
+      );
+    }
+  });
+
+  test("refuses a base64 secret that reads as a path without printing it", async () => {
+    const secret = "/+VwTJLjshHGjjja+0DLvBc28IpEZVDZpIzLtA5ibhs=";
+    const line = await refused(
+      ["--jwt-key", secret],
+      {},
+      /^crier: --jwt-key starts with "\/" so it reads as a file path, and no such file exists; .*\(openssl rand -hex 32\)$/,
+    );
+    assert.doesNotMatch(line, /VwTJ/);
+  });
+
+  test("refuses any other flag given empty, and reads an empty variable as unset", async () => {
+    await refused(["--port="], {}, /^crier: --port is empty: give a value, or leave it out$/);
+    await refused(["--host", ""], {}, /^crier: --host is empty: give a value, or leave it out$/);
+    await refused(["--redis="], {}, /^crier: --redis is empty: give a value, or leave it out$/);
+    const { run, url } = await serve([], {
+      CRIER_JWT_KEY: KEY,
+      CRIER_REDIS: "",
+      CRIER_CORS_ORIGINS: "",
+    });
+    assert.equal((await fetch(new URL("/healthz", url))).status, 200);
+    run.child.kill("SIGTERM");
+    assert.equal(await run.exit, 0, run.stderr);
   });
 
   test("refuses a public origin that is not an origin", async () => {

@@ -15,9 +15,12 @@ export interface Run {
 }
 
 /** Runs `crier args…` with `env` over this process's environment. */
-export function crier(args: string[], env: Record<string, string> = {}): Run {
+export function crier(args: string[], env: Record<string, string | undefined> = {}): Run {
+  // `undefined` unsets a variable the test process has (an empty one would be refused for keys).
+  const merged: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const [name, value] of Object.entries(merged)) if (value === undefined) delete merged[name];
   const child = spawn(process.execPath, ["--import", "tsx", CLI, ...args], {
-    env: { ...process.env, ...env },
+    env: merged,
     stdio: ["ignore", "pipe", "pipe"],
   });
   const run: Run = {
@@ -42,7 +45,7 @@ export async function waitFor<T>(get: () => T | undefined, what: string, ms = 15
 }
 
 /** Starts `crier` on a free port and resolves with its Mercure URL. */
-export async function serve(args: string[], env: Record<string, string> = {}) {
+export async function serve(args: string[], env: Record<string, string | undefined> = {}) {
   const run = crier(["--port", "0", "--host", "127.0.0.1", ...args], env);
   const url = await waitFor(
     () => /listening on (https?:\/\/[^\s"]+)/.exec(run.stdout)?.[1],

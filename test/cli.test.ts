@@ -143,7 +143,12 @@ describe("the crier command", () => {
   });
 
   test("without a key, starts in an announced dev mode whose printed token publishes", async () => {
-    const env = { CRIER_JWT_KEY: "", CRIER_PUBLISHER_JWT_KEY: "", CRIER_SUBSCRIBER_JWT_KEY: "" };
+    const env = {
+      CRIER_JWT_KEY: undefined,
+      CRIER_PUBLISHER_JWT_KEY: undefined,
+      CRIER_SUBSCRIBER_JWT_KEY: undefined,
+      CRIER_JWKS: undefined,
+    };
     const { run, url } = await serve([], env);
     try {
       const token = await waitFor(

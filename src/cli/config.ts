@@ -183,6 +183,13 @@ export class Settings {
     const variable = SETTINGS[name].env;
     const [value, from] =
       flag === undefined ? [this.#env[variable], variable] : [flag, `--${name}`];
+    // `--jwt-key "$KEY"` with KEY unset: an empty flag is a mistake, never "use the default".
+    if (value === "" && (flag !== undefined || SETTINGS[name].refuseEmpty === true)) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        `${from} is empty: give a value, or leave it out${SETTINGS[name].refuseEmpty === true ? " (no key at all is dev mode)" : ""}`,
+      );
+    }
     if (value === undefined || value === "") {
       return { text: SETTINGS[name].default, from: `--${name}` };
     }

@@ -71,7 +71,7 @@ export function checkSecretStrength(source: KeySource, name: string, allow: stri
   if (bytes >= MIN_SECRET_BYTES) return;
   throw new CrierError(
     "CRIER_ERR_INVALID_OPTION",
-    `${name} is an HMAC secret of ${bytes} byte${bytes === 1 ? "" : "s"}; use at least ${MIN_SECRET_BYTES} random bytes (openssl rand -base64 32), or ${allow}`,
+    `${name} is an HMAC secret of ${bytes} byte${bytes === 1 ? "" : "s"}; use at least ${MIN_SECRET_BYTES} random bytes (openssl rand -hex 32), or ${allow}`,
   );
 }
 
@@ -123,6 +123,15 @@ export function readKey(value: string, name = "the key"): string {
   try {
     return readFileSync(value, "utf8");
   } catch (err) {
+    // `openssl rand -base64 32` starts with `/` once in 64: that secret reads as a path, and
+    // must not be printed (into logs) as one.
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" && BASE64_SECRET.test(value)) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        `${name} starts with "/" so it reads as a file path, and no such file exists; a base64 secret can start with "/": make one that cannot (openssl rand -hex 32)`,
+        { cause: err },
+      );
+    }
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
       `${name}: ${value} ${unreadable(err)}; give the path of a readable key file, or the key itself`,
@@ -130,6 +139,9 @@ export function readKey(value: string, name = "the key"): string {
     );
   }
 }
+
+// A base64 secret of 30 bytes or more (with padding to a multiple of 4), rather than a path.
+const BASE64_SECRET = /^(?=.{40,}$)(?=.*[+=0-9])(?:[A-Za-z0-9+/]{4})*[A-Za-z0-9+/]{2,4}={0,2}$/;
 
 function unreadable(err: unknown): string {
   switch ((err as NodeJS.ErrnoException).code) {
