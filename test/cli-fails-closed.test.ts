@@ -114,6 +114,25 @@ describe("the crier command refuses a configuration mistake instead of starting"
     }
   });
 
+  test("refuses an engine's or HTTPS's setting given without the engine or HTTPS", async () => {
+    await refused(
+      ["--redis-max-len=-5"],
+      {},
+      /^crier: --redis-max-len needs --redis \(CRIER_REDIS\): without Redis the setting means nothing$/,
+    );
+    await refused([], { CRIER_REDIS_PREFIX: "app:" }, /^crier: CRIER_REDIS_PREFIX needs --redis /);
+    await refused(
+      ["--nats-max-age", "abc"],
+      {},
+      /^crier: --nats-max-age needs --nats \(CRIER_NATS\)/,
+    );
+    await refused(
+      ["--max-streams-per-connection", "10"],
+      {},
+      /^crier: --max-streams-per-connection needs --tls-cert \(CRIER_TLS_CERT\): only HTTPS serves HTTP\/2$/,
+    );
+  });
+
   test("refuses a base64 secret that reads as a path without printing it", async () => {
     const secret = "/+VwTJLjshHGjjja+0DLvBc28IpEZVDZpIzLtA5ibhs=";
     const line = await refused(

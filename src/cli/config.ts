@@ -172,6 +172,12 @@ export class Settings {
     );
   }
 
+  /** Whether a setting was given at all (its flag, or its variable non-empty). */
+  isGiven(name: SettingName): boolean {
+    const flag = this.#values[name];
+    return flag !== undefined || (this.#env[SETTINGS[name].env] ?? "") !== "";
+  }
+
   /** Where a setting was given: its flag, or its variable when only that is set. */
   origin(name: SettingName): string {
     return this.#given(name).from;
@@ -200,6 +206,7 @@ export class Settings {
 /** Reads the serving flags from `argv` and `env`; throws `CRIER_ERR_INVALID_OPTION`. */
 export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
   const s = new Settings(argv, env);
+  refuseOrphans(s);
   const { publisherKey, subscriberKey, jwks, devMode } = keysOf(s);
   const redisText = s.text("redis");
   const redisUrl = redisText === undefined ? undefined : redisUrlOf(redisText, s.origin("redis"));
@@ -283,21 +290,54 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   };
 }
 
-// The history file's sync policy and age limit mean nothing without it: refused, not ignored.
+/**
+ * Settings that mean something only with another one (an engine's, HTTPS's): given without it,
+ * they are refused, not ignored, so a missing `--redis` does not pass for a configured one.
+ */
+const NEEDS: readonly (readonly [SettingName, readonly SettingName[], string])[] = [
+  [
+    "history-file",
+    ["history-sync", "history-max-age"],
+    "the in-memory history has no such setting",
+  ],
+  [
+    "redis",
+    [
+      "redis-prefix",
+      "redis-max-len",
+      "redis-max-age",
+      "redis-wait-replicas",
+      "redis-replay-concurrency",
+      "redis-replay-page-size",
+      "redis-replay-timeout",
+    ],
+    "without Redis the setting means nothing",
+  ],
+  ["nats", ["nats-stream", "nats-max-age"], "without NATS the setting means nothing"],
+  ["tls-cert", ["max-streams-per-connection"], "only HTTPS serves HTTP/2"],
+];
+
+function refuseOrphans(s: Settings): void {
+  for (const [owner, dependents, why] of NEEDS) {
+    if (s.isGiven(owner)) continue;
+    for (const name of dependents) {
+      if (s.isGiven(name)) {
+        throw new CrierError(
+          "CRIER_ERR_INVALID_OPTION",
+          `${s.origin(name)} needs --${owner} (${SETTINGS[owner].env}): ${why}`,
+        );
+      }
+    }
+  }
+}
+
 function historyFileOf(s: Settings): HistoryFileConfig | undefined {
   const path = s.text("history-file");
   const sync = s.choice("history-sync", HISTORY_SYNCS) as HistorySync;
   const maxAgeMs = s.integer("history-max-age");
-  if (path !== undefined) return { path, sync, maxAgeMs, origin: s.origin("history-file") };
-  for (const name of ["history-sync", "history-max-age"] as const) {
-    if (s.text(name) !== SETTINGS[name].default) {
-      throw new CrierError(
-        "CRIER_ERR_INVALID_OPTION",
-        `${s.origin(name)} needs --history-file (${SETTINGS["history-file"].env}): the in-memory history has no such setting`,
-      );
-    }
-  }
-  return undefined;
+  return path === undefined
+    ? undefined
+    : { path, sync, maxAgeMs, origin: s.origin("history-file") };
 }
 
 // With --nats, the stream is the history: --history-size is its length (at least one).
