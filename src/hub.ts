@@ -22,7 +22,7 @@ import { FlushQueue } from "./flush-queue.ts";
 import { type CloseOptions, endAll, endSpread } from "./hub-close.ts";
 import { HUB_DEFAULTS, type HubOptions } from "./hub-options.ts";
 import { HubCounters, type HubStats, queuedIn } from "./hub-stats.ts";
-import { integerOption } from "./options.ts";
+import { durationOption, integerOption } from "./options.ts";
 import { Pushback } from "./pushback.ts";
 import { StreamStart } from "./stream-start.ts";
 import {
@@ -99,7 +99,7 @@ export class Hub extends EventEmitter<HubEvents> {
     if (typeof options !== "object" || options === null) {
       throw new CrierError("CRIER_ERR_INVALID_OPTION", "createHub takes an options object");
     }
-    this.keepAliveMs = integerOption("keepAliveMs", options.keepAliveMs, HUB_DEFAULTS.keepAliveMs);
+    this.keepAliveMs = durationOption("keepAliveMs", options.keepAliveMs, HUB_DEFAULTS.keepAliveMs);
     this.#queue = resolveQueueOptions(options.queue);
     this.#flushQueue = new FlushQueue(
       integerOption("flushWindowMs", options.flushWindowMs, HUB_DEFAULTS.flushWindowMs, 0, 1000),
@@ -111,6 +111,7 @@ export class Hub extends EventEmitter<HubEvents> {
       options.closeRetryMs,
       HUB_DEFAULTS.closeRetryMs,
     );
+    if (options.backplane !== undefined) backplaneArgument(options.backplane);
     this.#backplane = options.backplane ?? new LocalBackplane(options.history);
     this.#start = new StreamStart(this.#backplane, this.#counters.resumes, (err) =>
       this.#report(err),
@@ -119,7 +120,7 @@ export class Hub extends EventEmitter<HubEvents> {
       (update) => this.#deliver(update),
       () => endAll(this.#subscribers, "reset", this.#closeRetryMs),
     );
-    const readyTimeoutMs = integerOption(
+    const readyTimeoutMs = durationOption(
       "readyTimeoutMs",
       options.readyTimeoutMs,
       HUB_DEFAULTS.readyTimeoutMs,
@@ -247,7 +248,7 @@ export class Hub extends EventEmitter<HubEvents> {
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    const spreadMs = integerOption("spreadMs", options.spreadMs, 0);
+    const spreadMs = durationOption("spreadMs", options.spreadMs, 0);
     // Without a spread the streams end in this same turn, and publishes are refused from here.
     if (spreadMs > 0) await endSpread(this.#subscribers, spreadMs, this.#closeRetryMs);
     clearInterval(this.#keepAlive);
@@ -288,4 +289,19 @@ export class Hub extends EventEmitter<HubEvents> {
 /** Creates a hub. See {@link HubOptions} for the defaults. */
 export function createHub(options: HubOptions = {}): Hub {
   return new Hub(options);
+}
+
+/** Throws unless `value` has a backplane's methods (duck-typed, as the engines are classes of their own). */
+function backplaneArgument(value: unknown): asserts value is Backplane {
+  const methods = ["start", "publish", "replay", "lastEventId", "close"] as const;
+  const missing =
+    typeof value === "object" && value !== null
+      ? methods.filter((m) => typeof (value as Record<string, unknown>)[m] !== "function")
+      : methods;
+  if (missing.length > 0) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `backplane must implement Backplane (${methods.join(", ")}); ${missing.join(", ")} missing`,
+    );
+  }
 }

@@ -24,6 +24,17 @@ export function integerOption(
   return n;
 }
 
+/** The longest delay a Node.js timer takes (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A duration in ms that becomes a timer: as {@link integerOption}, at most {@link MAX_TIMER_MS}
+ * (Node.js would turn a longer one into 1 ms, with only a warning).
+ */
+export function durationOption(name: string, value: unknown, fallback: number, min = 0): number {
+  return integerOption(name, value, fallback, min, MAX_TIMER_MS);
+}
+
 /** One of a fixed set of strings: `value`, or `fallback` when undefined. */
 export function choiceOption<T extends string>(
   name: string,

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { afterEach, describe, test } from "node:test";
+import { Registry } from "prom-client";
 import {
   compileSelector,
   createHub,
@@ -45,6 +46,27 @@ describe("public entries refuse arguments of the wrong shape, naming the fix", (
   let hub: Hub;
   afterEach(() => hub?.close());
 
+  test("createHub: options of the wrong shape, a backplane that is none, a timer Node cannot set", () => {
+    for (const [options, fix] of [
+      [{ queue: null }, /queue must be an object/],
+      [{ history: 5 }, /history must be an object/],
+      [{ backplane: {} }, /backplane must implement Backplane .*; start, publish, replay/],
+      [{ keepAliveMs: 2 ** 31 }, /keepAliveMs must be an integer from 0 to 2147483647/],
+      [{ readyTimeoutMs: 2 ** 40 }, /readyTimeoutMs must be an integer from 0 to 2147483647/],
+    ] as const) {
+      assert.throws(() => createHub(js(options)), invalid(fix), JSON.stringify(options));
+    }
+  });
+
+  test("Authenticator: a PEM block that is no key", () => {
+    const pem =
+      "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n";
+    assert.throws(
+      () => new Authenticator({ publisherKey: pem, subscriberKey: SECRET }),
+      invalid(/^publisherKey is a PEM block but no usable public key or certificate/),
+    );
+  });
+
   test("createHandler (and the servers and Fetch handler built on it)", () => {
     hub = createHub({ keepAliveMs: 0 });
     assert.throws(() => createHandler(js(undefined)), invalid(/needs options: \{ hub/));
@@ -56,6 +78,10 @@ describe("public entries refuse arguments of the wrong shape, naming the fix", (
     assert.throws(
       () => createHandler(js({ hub, corsOrigins: "https://a.test" })),
       invalid(/corsOrigins must be an array of strings/),
+    );
+    assert.throws(
+      () => createHandler(js({ hub, corsOrigins: ["https://a.test/"] })),
+      invalid(/corsOrigins: "https:\/\/a\.test\/" is not an origin/),
     );
     assert.throws(
       () => createHandler(js({ hub, routes: { "/x": "y" } })),
@@ -195,6 +221,16 @@ describe("public entries refuse arguments of the wrong shape, naming the fix", (
     assert.throws(
       () => registerMetrics(js({ hub: "hub" })),
       invalid(/registerMetrics's hub option needs a hub/),
+    );
+    assert.throws(
+      () => registerMetrics(js({ hub, registry: {} })),
+      invalid(/registry option must be a prom-client Registry/),
+    );
+    const registry = new Registry();
+    registerMetrics({ hub, registry });
+    assert.throws(
+      () => registerMetrics({ hub, registry }),
+      invalid(/already holds Crier's metrics .*: give each hub a registry of its own/),
     );
     await assert.rejects(shutdown(js(undefined), hub), invalid(/shutdown needs the server/));
   });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -131,6 +132,23 @@ describe("the crier command refuses a configuration mistake instead of starting"
       {},
       /^crier: --max-streams-per-connection needs --tls-cert \(CRIER_TLS_CERT\): only HTTPS serves HTTP\/2$/,
     );
+  });
+
+  test("refuses a PEM key file that holds no usable key, naming the setting", async () => {
+    const file = join(tmpdir(), `crier-bad-${process.pid}.pem`);
+    writeFileSync(
+      file,
+      "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\n-----END PUBLIC KEY-----\n",
+    );
+    try {
+      await refused(
+        ["--publisher-jwt-key", file, "--subscriber-jwt-key", KEY],
+        {},
+        /^crier: --publisher-jwt-key is a PEM block but no usable public key or certificate \(/,
+      );
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   test("refuses a base64 secret that reads as a path without printing it", async () => {

@@ -25,7 +25,7 @@ import { createRequire } from "node:module";
 import { CrierError } from "../errors.ts";
 import { FILE_DEFAULTS, HISTORY_SYNCS, type HistorySync } from "../history/file-defaults.ts";
 import { LmdbHistory, type LmdbHistoryOptions } from "../history/lmdb.ts";
-import { choiceOption, integerOption } from "../options.ts";
+import { choiceOption, durationOption } from "../options.ts";
 import type { Update, UpdateFields } from "../update.ts";
 import type { Backplane, Replay } from "./backplane.ts";
 import { loadPeer, type Require, requirePeer } from "./peer.ts";
@@ -74,7 +74,7 @@ export class FileBackplane implements Backplane {
       throw new CrierError("CRIER_ERR_INVALID_OPTION", "FileBackplane needs a path");
     }
     this.sync = choiceOption("sync", options.sync, FILE_DEFAULTS.sync, HISTORY_SYNCS);
-    this.#pollMs = integerOption("pollMs", options.pollMs, FILE_DEFAULTS.pollMs);
+    this.#pollMs = durationOption("pollMs", options.pollMs, FILE_DEFAULTS.pollMs);
     const { open } = loadLmdb();
     const path = options.path;
     assertReadsCleanly(path);

@@ -38,6 +38,7 @@ import {
   parseId,
   StaleEpochError,
 } from "../history/nats.ts";
+import { durationOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import { waitAtMost } from "../within.ts";
 import { Availability } from "./availability.ts";
@@ -95,7 +96,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
   constructor(options: NatsBackplaneOptions = {}) {
     super();
     this.#options = options;
-    this.#commandTimeout = options.commandTimeoutMs ?? 1500;
+    this.#commandTimeout = durationOption("commandTimeoutMs", options.commandTimeoutMs, 1500, 1);
     // Loaded now, so a missing package is reported when the backplane is made, not later.
     loadNats();
     // Checks the options now (stream name, limits) rather than at the first connection.

@@ -39,7 +39,7 @@ import {
   type RedisHistoryOptions,
 } from "../history/redis.ts";
 import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
-import { integerOption, objectArgument, stringOption } from "../options.ts";
+import { durationOption, integerOption, objectArgument, stringOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import { waitAtMost } from "../within.ts";
 import { Availability } from "./availability.ts";
@@ -157,9 +157,9 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       stringOption("url", options.url, true) ?? "redis://127.0.0.1:6379",
     );
     if (options.redis !== undefined) objectArgument(options.redis, "redis must be ioredis options");
-    const commandTimeout = integerOption("commandTimeoutMs", options.commandTimeoutMs, 1500, 1);
+    const commandTimeout = durationOption("commandTimeoutMs", options.commandTimeoutMs, 1500, 1);
     this.#commandTimeout = commandTimeout;
-    const blockMs = integerOption("blockMs", options.blockMs, 2000, 1);
+    const blockMs = durationOption("blockMs", options.blockMs, 2000, 1);
     const readCount = integerOption("readCount", options.readCount, 512, 1);
     this.#waitReplicas = integerOption("waitReplicas", options.waitReplicas, 0);
     if (this.#waitReplicas > 0 && target.kind === "cluster") {
@@ -187,7 +187,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
       base: { ...base, socketTimeout: blockMs + 3000 },
       retryStrategy,
     });
-    const replayTimeout = integerOption(
+    const replayTimeout = durationOption(
       "replayTimeoutMs",
       options.replayTimeoutMs,
       REDIS_DEFAULTS.replayTimeoutMs,

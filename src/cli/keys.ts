@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import type { JSONWebKeySet } from "jose";
 import { CrierError } from "../errors.ts";
-import { checkSecretStrength, readJwks, readKey } from "../mercure/tokens/keys.ts";
+import { checkSecretStrength, prepareKey, readJwks, readKey } from "../mercure/tokens/keys.ts";
 import type { SettingName } from "./settings.ts";
 
 /** What is read of the settings (`Settings` in `config.ts`). */
@@ -62,5 +62,7 @@ function roleKey(
   const key = readKey(value, s.origin(setting));
   if (!s.boolean("allow-weak-key"))
     checkSecretStrength(key, s.origin(setting), "pass --allow-weak-key");
+  // A PEM block that is no key is refused here, naming the setting, not at the first token.
+  prepareKey(key, s.origin(setting));
   return key;
 }

@@ -11,7 +11,7 @@
  * subscriber is told `earliest` rather than given a silent partial window.
  */
 import { CrierError } from "../errors.ts";
-import { integerOption } from "../options.ts";
+import { integerOption, objectArgument } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 
 /** Bounds of a {@link MemoryHistory}. The oldest updates are evicted first when either is hit. */
@@ -38,6 +38,7 @@ export class MemoryHistory {
   #bytes = 0;
 
   constructor(options: MemoryHistoryOptions = {}) {
+    objectArgument(options, "history must be an object { maxEvents?, maxBytes? }");
     this.maxEvents = integerOption(
       "history.maxEvents",
       options.maxEvents,

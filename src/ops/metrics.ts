@@ -13,6 +13,7 @@
 import diagnostics from "node:diagnostics_channel";
 import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { NodeRequest, NodeResponse } from "../adapters/node.ts";
+import { CrierError } from "../errors.ts";
 import type { Hub } from "../hub.ts";
 import { PUBLISH_CHANNEL, type PublishMessage } from "../mercure/http/channels.ts";
 import { hubArgument, objectArgument } from "../options.ts";
@@ -69,6 +70,20 @@ export function registerMetrics(options: MetricsOptions): Metrics {
   hubArgument(options.hub, "registerMetrics's hub option");
   const { hub, backplane } = options;
   const registry = options.registry ?? new Registry();
+  const { getSingleMetric, registerMetric } = registry as Partial<Registry>;
+  if (typeof getSingleMetric !== "function" || typeof registerMetric !== "function") {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "registerMetrics's registry option must be a prom-client Registry",
+    );
+  }
+  // One hub per registry: prom-client would throw its own error at the first name taken.
+  if (registry.getSingleMetric("crier_subscribers") !== undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "this registry already holds Crier's metrics (of another hub, or of a first call): give each hub a registry of its own",
+    );
+  }
   const registers = [registry];
   const names: string[] = [];
   const gauge = (

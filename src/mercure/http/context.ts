@@ -10,6 +10,7 @@ import type { Hub } from "../../hub.ts";
 import { Dashboard, type DashboardOptions } from "../../ops/dashboard.ts";
 import {
   booleanOption,
+  durationOption,
   functionOption,
   hubArgument,
   integerOption,
@@ -186,10 +187,10 @@ export function resolveContext(options: HandlerOptions): HttpContext {
     anonymous: booleanOption("anonymous", options.anonymous, false),
     maxBodyBytes: integerOption("maxBodyBytes", options.maxBodyBytes, D.maxBodyBytes, 1),
     maxTopics: integerOption("maxTopics", options.maxTopics, D.maxTopics, 1),
-    corsOrigins: stringListOption("corsOrigins", options.corsOrigins) ?? [],
+    corsOrigins: corsOriginsOption(options.corsOrigins),
     publicOrigin: publicOriginOption(options.publicOrigin),
     authorizationQuery: booleanOption("authorizationQuery", options.authorizationQuery, false),
-    maxConnectionLifetimeMs: integerOption(
+    maxConnectionLifetimeMs: durationOption(
       "maxConnectionLifetimeMs",
       options.maxConnectionLifetimeMs,
       D.maxConnectionLifetimeMs,
@@ -223,6 +224,21 @@ function dashboardOf(options: HandlerOptions): Dashboard | undefined {
   const { dashboard } = options;
   if (dashboard === undefined || dashboard === false) return undefined;
   return new Dashboard(options.hub, dashboard === true ? {} : dashboard);
+}
+
+// As the command line takes them: each an origin as a browser sends it, or `*`; one with a path
+// or a trailing slash would never match a request's `Origin`.
+function corsOriginsOption(value: unknown): readonly string[] {
+  const origins = stringListOption("corsOrigins", value) ?? [];
+  for (const origin of origins) {
+    if (origin !== "*" && !isOrigin(origin)) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        `corsOrigins: ${JSON.stringify(origin)} is not an origin; give scheme://host[:port] (http or https, lower case, no path, query or default port), or *`,
+      );
+    }
+  }
+  return origins;
 }
 
 function publicOriginOption(value: unknown): string | undefined {

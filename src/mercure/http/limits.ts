@@ -5,7 +5,7 @@
  */
 import type { Duplex } from "node:stream";
 import { CrierError } from "../../errors.ts";
-import { integerOption } from "../../options.ts";
+import { durationOption } from "../../options.ts";
 import type { HandlerOptions } from "./context.ts";
 
 /** Defaults of {@link HubServerOptions}. */
@@ -51,12 +51,12 @@ export interface RequestLimits {
 }
 
 export function requestLimits(options: HubServerOptions): RequestLimits {
-  const headersTimeout = integerOption(
+  const headersTimeout = durationOption(
     "headersTimeoutMs",
     options.headersTimeoutMs,
     SERVER_DEFAULTS.headersTimeoutMs,
   );
-  const requestTimeout = integerOption(
+  const requestTimeout = durationOption(
     "requestTimeoutMs",
     options.requestTimeoutMs,
     SERVER_DEFAULTS.requestTimeoutMs,
@@ -74,7 +74,7 @@ export function requestLimits(options: HubServerOptions): RequestLimits {
   return {
     headersTimeout,
     requestTimeout,
-    idleTimeout: integerOption(
+    idleTimeout: durationOption(
       "idleTimeoutMs",
       options.idleTimeoutMs,
       SERVER_DEFAULTS.idleTimeoutMs,

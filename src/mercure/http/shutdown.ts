@@ -6,7 +6,7 @@ import type { Server } from "node:http";
 import type { Http2SecureServer } from "node:http2";
 import { CrierError } from "../../errors.ts";
 import type { Hub } from "../../hub.ts";
-import { hubArgument, integerOption } from "../../options.ts";
+import { durationOption, hubArgument } from "../../options.ts";
 import { secureConnections } from "./secure.ts";
 
 /**
@@ -28,8 +28,8 @@ export async function shutdown(
     );
   }
   hubArgument(hub, "shutdown's second argument");
-  integerOption("graceMs", graceMs, 5000);
-  integerOption("spreadMs", spreadMs, 0);
+  durationOption("graceMs", graceMs, 5000);
+  durationOption("spreadMs", spreadMs, 0);
   const deadline = Date.now() + graceMs;
   // While the streams are being ended the server keeps answering, so that a new subscriber
   // hears 503 and Retry-After instead of a refused connection.

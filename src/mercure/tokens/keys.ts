@@ -75,10 +75,22 @@ export function checkSecretStrength(source: KeySource, name: string, allow: stri
   );
 }
 
-/** Prepares a key and the algorithms it may verify. */
-export function prepareKey(source: KeySource): Verifier {
+/**
+ * Prepares a key and the algorithms it may verify; throws `CRIER_ERR_INVALID_OPTION` naming
+ * `name` (the option or setting) for a PEM block that is no usable public key.
+ */
+export function prepareKey(source: KeySource, name = "the key"): Verifier {
   if (!isPem(source)) return { key: new TextEncoder().encode(source), algorithms: HMAC };
-  const key = createPublicKey(source);
+  let key: KeyObject;
+  try {
+    key = createPublicKey(source);
+  } catch (err) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${name} is a PEM block but no usable public key or certificate (${(err as Error).message})`,
+      { cause: err },
+    );
+  }
   return { key, algorithms: algorithmsOf(key) };
 }
 

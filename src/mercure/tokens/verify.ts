@@ -129,8 +129,8 @@ export class Authenticator {
       if (subscriberKey !== undefined) checkSecretStrength(subscriberKey, "subscriberKey", allow);
     }
     this.#verifiers = {
-      publisher: publisherKey === undefined ? jwks : prepareKey(publisherKey),
-      subscriber: subscriberKey === undefined ? jwks : prepareKey(subscriberKey),
+      publisher: publisherKey === undefined ? jwks : prepareKey(publisherKey, "publisherKey"),
+      subscriber: subscriberKey === undefined ? jwks : prepareKey(subscriberKey, "subscriberKey"),
     };
     this.#issuer = stringOption("issuer", options.issuer, true);
     this.#audience = stringOption("audience", options.audience, true);
