@@ -9,7 +9,7 @@ export function within(started: Promise<void>, ms: number): Promise<void> {
   if (ms === 0) return started;
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    const reason = `the backplane did not start within ${ms} ms; check that its server is reachable, or raise readyTimeoutMs`;
+    const reason = `the backplane did not start within ${ms} ms; check that its server is reachable (the library's createHub also takes a longer readyTimeoutMs)`;
     timer = setTimeout(() => reject(new CrierError("CRIER_ERR_UNAVAILABLE", reason)), ms);
     timer.unref();
   });

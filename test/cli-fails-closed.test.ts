@@ -134,6 +134,19 @@ describe("the crier command refuses a configuration mistake instead of starting"
     );
   });
 
+  test("refuses settings that contradict each other, in the command line's words", async () => {
+    await refused(
+      ["--headers-timeout", "20000", "--request-timeout", "10000"],
+      {},
+      /^crier: --headers-timeout \(20000 ms\) must not exceed --request-timeout \(10000 ms\): the headers are part of the request$/,
+    );
+    await refused(
+      ["--port", "3999"],
+      { CRIER_METRICS_PORT: "3999" },
+      /^crier: CRIER_METRICS_PORT is the hub's own port \(3999\): give another, or use --metrics/,
+    );
+  });
+
   test("refuses a PEM key file that holds no usable key, naming the setting", async () => {
     const file = join(tmpdir(), `crier-bad-${process.pid}.pem`);
     writeFileSync(

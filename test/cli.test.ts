@@ -190,7 +190,7 @@ describe("the crier command", () => {
     assert.match(bad.stderr, /--keep-alive must be an integer/);
     const env = crier([], { CRIER_JWT_KEY: KEY, CRIER_PORT: "99999" });
     assert.equal(await env.exit, 2);
-    assert.match(env.stderr, /--port must be an integer/);
+    assert.match(env.stderr, /^crier: CRIER_PORT must be an integer from 0 to 65535, got 99999\n/);
     const unknown = crier(["--frobnicate"]);
     assert.equal(await unknown.exit, 2);
   });

@@ -15,7 +15,7 @@ export const CLIENT_USAGE = {
   Publishes DATA to TOPIC and prints the event id. Without --token, signs a token with --jwt-key
   or CRIER_JWT_KEY. --url defaults to http://localhost:$CRIER_PORT${MERCURE_PATH} (port 8080).`,
   subscribe: `crier subscribe TOPIC... [--url U] [--token T] [--jwt-key K] [--last-event-id ID]
-  Prints each event as one JSON line ({id, type, data}) until interrupted. Without --token or a
+  Prints each event as one JSON line ({id, data}, and type when it has one) until interrupted. Without --token or a
   key, subscribes anonymously.`,
   token: `crier token [--jwt-key K] [--publish SEL]... [--subscribe SEL]... [--admin] [--ttl SECONDS]
   Prints a token signed with --jwt-key or CRIER_JWT_KEY. --admin grants the dashboard's figures.

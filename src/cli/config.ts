@@ -140,9 +140,9 @@ export class Settings {
 
   integer(name: SettingName): number {
     const setting = SETTINGS[name];
-    const text = this.text(name) ?? "";
+    const { text = "", from } = this.#given(name);
     const value = /^\d+$/.test(text) ? Number(text) : text;
-    return integerOption(`--${name}`, value, 0, setting.min, setting.max);
+    return integerOption(from, value, 0, setting.min, setting.max);
   }
 
   /** A boolean setting: one of {@link BOOLEAN_SPELLINGS}; anything else is refused. */
@@ -207,6 +207,7 @@ export class Settings {
 export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
   const s = new Settings(argv, env);
   refuseOrphans(s);
+  checkTimeouts(s);
   const { publisherKey, subscriberKey, jwks, devMode } = keysOf(s);
   const redisText = s.text("redis");
   const redisUrl = redisText === undefined ? undefined : redisUrlOf(redisText, s.origin("redis"));
@@ -316,6 +317,26 @@ const NEEDS: readonly (readonly [SettingName, readonly SettingName[], string])[]
   ["nats", ["nats-stream", "nats-max-age"], "without NATS the setting means nothing"],
   ["tls-cert", ["max-streams-per-connection"], "only HTTPS serves HTTP/2"],
 ];
+
+// Checked by the server too, but in the library's words; here in the command line's.
+function checkTimeouts(s: Settings): void {
+  const headers = s.integer("headers-timeout");
+  const request = s.integer("request-timeout");
+  if (headers > 0 && request > 0 && headers > request) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${s.origin("headers-timeout")} (${headers} ms) must not exceed ${s.origin("request-timeout")} (${request} ms): the headers are part of the request`,
+    );
+  }
+  // Same port twice: the second listen would fail after the first had announced itself.
+  const port = s.integer("port");
+  if (s.isGiven("metrics-port") && port !== 0 && s.integer("metrics-port") === port) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${s.origin("metrics-port")} is the hub's own port (${port}): give another, or use --metrics to serve /metrics on the hub's port`,
+    );
+  }
+}
 
 function refuseOrphans(s: Settings): void {
   for (const [owner, dependents, why] of NEEDS) {
