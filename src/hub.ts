@@ -247,8 +247,9 @@ export class Hub extends EventEmitter<HubEvents> {
    */
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return;
-    this.#closing = true;
+    // Checked first: a refused option must leave the hub open, and a later close() able to run.
     const spreadMs = durationOption("spreadMs", options.spreadMs, 0);
+    this.#closing = true;
     // Without a spread the streams end in this same turn, and publishes are refused from here.
     if (spreadMs > 0) await endSpread(this.#subscribers, spreadMs, this.#closeRetryMs);
     clearInterval(this.#keepAlive);

@@ -48,6 +48,20 @@ describe("token configuration of the standalone hub", () => {
     assert.equal(config.handler.maxSubscribers, 7);
   });
 
+  // A deployment template whose key value defaults to "" while the JWK Set verifies.
+  test("reads an empty key variable as unset when another key or a JWK Set is given, and a default named without its engine as nothing", () => {
+    const config = parseServeConfig([], {
+      CRIER_JWKS: jwksFile,
+      CRIER_JWT_KEY: "",
+      CRIER_SUBSCRIBER_JWT_KEY: "",
+      CRIER_REDIS_PREFIX: "crier:",
+      CRIER_HISTORY_SYNC: "batch",
+    });
+    assert.equal(config.devMode, false);
+    assert.equal(config.handler.publisherKey, undefined);
+    assert.equal(config.redis, undefined);
+  });
+
   test("refuses a JWK Set that is not one, one that would be ignored, and a zero cap", () => {
     const notJwks = join(tmpdir(), `crier-not-jwks-${process.pid}.json`);
     writeFileSync(notJwks, "{}");

@@ -97,20 +97,26 @@ describe("the crier command refuses a configuration mistake instead of starting"
 
   // `--jwt-key "$KEY"` with KEY unset used to start the hub in dev mode: anonymous subscribers,
   // an open dashboard and a printed publisher token.
-  test("refuses an empty key, from its flag or its variable, instead of falling into dev mode", async () => {
-    for (const [args, env, from] of [
-      [["--jwt-key="], {}, "--jwt-key"],
-      [["--jwt-key", ""], {}, "--jwt-key"],
-      [[], { CRIER_JWT_KEY: "" }, "CRIER_JWT_KEY"],
-      [[], { CRIER_JWT_KEY: "", CRIER_PUBLISHER_JWT_KEY: "" }, "CRIER_PUBLISHER_JWT_KEY"],
-      [["--jwks="], {}, "--jwks"],
+  test("refuses an empty key flag, and an empty key variable that would leave no key at all", async () => {
+    for (const [args, from] of [
+      [["--jwt-key="], "--jwt-key"],
+      [["--jwt-key", ""], "--jwt-key"],
+      [["--jwks="], "--jwks"],
     ] as const) {
       await refused(
         [...args],
+        {},
+        new RegExp(`^crier: ${from} is empty: give a value, or leave it out$`),
+      );
+    }
+    for (const env of [
+      { CRIER_JWT_KEY: "" },
+      { CRIER_JWT_KEY: "", CRIER_SUBSCRIBER_JWT_KEY: "" },
+    ]) {
+      await refused(
+        [],
         env,
-        new RegExp(
-          `^crier: ${from} is empty: give a value, or leave it out \\(no key at all is dev mode\\)$`,
-        ),
+        /^crier: CRIER_JWT_KEY is set but empty and no other key is given: the hub would start in dev mode \(anonymous subscribers, an open dashboard\); give the key, or unset the variable for dev mode$/,
       );
     }
   });
@@ -122,6 +128,11 @@ describe("the crier command refuses a configuration mistake instead of starting"
       /^crier: --redis-max-len needs --redis \(CRIER_REDIS\): without Redis the setting means nothing$/,
     );
     await refused([], { CRIER_REDIS_PREFIX: "app:" }, /^crier: CRIER_REDIS_PREFIX needs --redis /);
+    await refused(
+      ["--pushback-hold", "500"],
+      { CRIER_PUSHBACK_REFUSE: "100" },
+      /^crier: CRIER_PUSHBACK_REFUSE \(100 ms\) must be at least --pushback-hold \(500 ms\)$/,
+    );
     await refused(
       ["--nats-max-age", "abc"],
       {},
@@ -164,7 +175,7 @@ describe("the crier command refuses a configuration mistake instead of starting"
     }
   });
 
-  test("refuses a base64 secret that reads as a path without printing it", async () => {
+  test("refuses a base64 secret that reads as a path without printing it, and names a missing file", async () => {
     const secret = "/+VwTJLjshHGjjja+0DLvBc28IpEZVDZpIzLtA5ibhs=";
     const line = await refused(
       ["--jwt-key", secret],
@@ -172,6 +183,11 @@ describe("the crier command refuses a configuration mistake instead of starting"
       /^crier: --jwt-key starts with "\/" so it reads as a file path, and no such file exists; .*\(openssl rand -hex 32\)$/,
     );
     assert.doesNotMatch(line, /VwTJ/);
+    await refused(
+      [],
+      { CRIER_JWT_KEY: "/mnt/secrets/crier/hub2024/productionHmacKey" },
+      /^crier: CRIER_JWT_KEY: \/mnt\/secrets\/crier\/hub2024\/productionHmacKey does not exist; give the path/,
+    );
   });
 
   test("refuses any other flag given empty, and reads an empty variable as unset", async () => {

@@ -401,6 +401,19 @@ describe("Hub counters and a spread close", () => {
     assert.deepEqual(hub.stats.selectors, { exact: 0, template: 0, urlpattern: 0, any: 0 });
   });
 
+  test("stays open when close() is refused its options, so a later close() still closes", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    await assert.rejects(hub.close({ spreadMs: 2 ** 31 }), (err) =>
+      isCrierError(err, "CRIER_ERR_INVALID_OPTION"),
+    );
+    assert.equal(hub.closing, false);
+    await hub.close();
+    assert.equal(hub.closing, true);
+    await assert.rejects(hub.publish({ topics: "t", data: "x" }), (err) =>
+      isCrierError(err, "CRIER_ERR_HUB_CLOSED"),
+    );
+  });
+
   test("does not wait out spreadMs when there is no stream, or few, to end", async () => {
     const timeout = (ms: number) =>
       new Promise<string>((resolve) => setTimeout(resolve, ms, "waited").unref());

@@ -70,6 +70,41 @@ describe("the TLS server's request bounds", () => {
     return { text: () => text, closed: new Promise((resolve) => socket.once("close", resolve)) };
   }
 
+  test("answers an HTTP/1.1 CONNECT on the TLS port with 405 and the reason", async () => {
+    const { origin } = await start();
+    const socket = tls(Number(new URL(origin).port), ["http/1.1"]);
+    await once(socket, "secureConnect");
+    const answer = received(socket);
+    socket.write("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    await answer.closed;
+    assert.match(answer.text(), /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    assert.ok(
+      answer.text().endsWith("\r\n\r\nCONNECT is not served: this is a Mercure hub, not a proxy\n"),
+      answer.text(),
+    );
+  });
+
+  test("answers 400 with the reason to an HTTP/2 request whose :authority is no host[:port]", async () => {
+    const { origin, publisherToken } = await start();
+    const session = h2(origin);
+    for (const authority of ["127.0.0.1:99999", "[1]"]) {
+      const stream = session.request({
+        ":method": "POST",
+        ":path": "/.well-known/mercure",
+        ":authority": authority,
+        authorization: `Bearer ${publisherToken}`,
+        "content-type": "application/x-www-form-urlencoded",
+      });
+      stream.end("topic=/.well-known/mercure/subscriptions/x&data=forged");
+      const [headers] = (await once(stream, "response")) as [Record<string, unknown>];
+      let body = "";
+      stream.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+      await once(stream, "end");
+      assert.equal(headers[":status"], 400, authority);
+      assert.equal(body, "the Host header is not a valid host[:port]\n", authority);
+    }
+  });
+
   test("answers 408 with the reason to an HTTP/1.1 client that trickles its headers", async () => {
     const { origin } = await start();
     const socket = tls(Number(new URL(origin).port), ["http/1.1"]);

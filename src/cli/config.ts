@@ -172,6 +172,11 @@ export class Settings {
     );
   }
 
+  /** Whether a setting's variable is set but empty (and its flag absent): read as unset. */
+  isEmptyVariable(name: SettingName): boolean {
+    return this.#values[name] === undefined && this.#env[SETTINGS[name].env] === "";
+  }
+
   /** Whether a setting was given at all (its flag, or its variable non-empty). */
   isGiven(name: SettingName): boolean {
     const flag = this.#values[name];
@@ -190,10 +195,10 @@ export class Settings {
     const [value, from] =
       flag === undefined ? [this.#env[variable], variable] : [flag, `--${name}`];
     // `--jwt-key "$KEY"` with KEY unset: an empty flag is a mistake, never "use the default".
-    if (value === "" && (flag !== undefined || SETTINGS[name].refuseEmpty === true)) {
+    if (value === "" && flag !== undefined) {
       throw new CrierError(
         "CRIER_ERR_INVALID_OPTION",
-        `${from} is empty: give a value, or leave it out${SETTINGS[name].refuseEmpty === true ? " (no key at all is dev mode)" : ""}`,
+        `${from} is empty: give a value, or leave it out`,
       );
     }
     if (value === undefined || value === "") {
@@ -228,7 +233,7 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   if (workers > 1 && engines.length === 0) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      "--workers needs --redis, --nats or --history-file: each worker would otherwise keep its own history and miss updates published to the others",
+      `${s.origin("workers")} needs --redis, --nats or --history-file: each worker would otherwise keep its own history and miss updates published to the others`,
     );
   }
   return {
@@ -342,7 +347,8 @@ function refuseOrphans(s: Settings): void {
   for (const [owner, dependents, why] of NEEDS) {
     if (s.isGiven(owner)) continue;
     for (const name of dependents) {
-      if (s.isGiven(name)) {
+      // Its default named explicitly (a shared environment file) changes nothing: let it be.
+      if (s.isGiven(name) && s.text(name) !== SETTINGS[name].default) {
         throw new CrierError(
           "CRIER_ERR_INVALID_OPTION",
           `${s.origin(name)} needs --${owner} (${SETTINGS[owner].env}): ${why}`,
@@ -369,7 +375,7 @@ function natsOf(s: Settings): NatsConfig | undefined {
   if (maxLen < 1) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      "--history-size must be at least 1 with --nats: a JetStream stream keeps at least one message",
+      `${s.origin("history-size")} must be at least 1 with --nats: a JetStream stream keeps at least one message`,
     );
   }
   return {
@@ -427,7 +433,7 @@ function pushbackOf(s: Settings): HubOptions["pushback"] {
   if (refuseMs < holdMs) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      `--pushback-refuse (${refuseMs} ms) must be at least --pushback-hold (${holdMs} ms)`,
+      `${s.origin("pushback-refuse")} (${refuseMs} ms) must be at least ${s.origin("pushback-hold")} (${holdMs} ms)`,
     );
   }
   return s.boolean("pushback") ? { holdMs, refuseMs } : false;

@@ -8,7 +8,9 @@ import { randomBytes } from "node:crypto";
 import type { JSONWebKeySet } from "jose";
 import { CrierError } from "../errors.ts";
 import { checkSecretStrength, prepareKey, readJwks, readKey } from "../mercure/tokens/keys.ts";
-import type { SettingName } from "./settings.ts";
+import { SETTINGS, type SettingName } from "./settings.ts";
+
+const KEY_SETTINGS = ["jwt-key", "publisher-jwt-key", "subscriber-jwt-key", "jwks"] as const;
 
 /** What is read of the settings (`Settings` in `config.ts`). */
 export interface GivenSettings {
@@ -16,6 +18,8 @@ export interface GivenSettings {
   boolean(name: SettingName): boolean;
   /** The flag or variable a setting was given by, for messages. */
   origin(name: SettingName): string;
+  /** Whether the setting's variable is set but empty. */
+  isEmptyVariable(name: SettingName): boolean;
 }
 
 /** The keys the hub verifies tokens with. */
@@ -34,6 +38,15 @@ export function keysOf(s: GivenSettings): HubKeys {
   let publisherKey = roleKey(s, "publisher-jwt-key");
   let subscriberKey = roleKey(s, "subscriber-jwt-key");
   const devMode = publisherKey === undefined && subscriberKey === undefined && jwks === undefined;
+  // `CRIER_JWT_KEY=${KEY}` with KEY missing must not open the hub: an empty key variable is
+  // unset like any other, unless it would leave the hub with no key at all.
+  const empty = KEY_SETTINGS.find((name) => s.isEmptyVariable(name));
+  if (devMode && empty !== undefined) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${SETTINGS[empty].env} is set but empty and no other key is given: the hub would start in dev mode (anonymous subscribers, an open dashboard); give the key, or unset the variable for dev mode`,
+    );
+  }
   if (devMode) {
     publisherKey = subscriberKey = randomBytes(32).toString("base64url");
   } else if ((publisherKey === undefined || subscriberKey === undefined) && jwks === undefined) {

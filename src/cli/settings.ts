@@ -32,12 +32,6 @@ export interface Setting {
   readonly max?: number | undefined;
   /** One line for `--help` and the README. */
   readonly help: string;
-  /**
-   * An empty variable is refused instead of read as unset: for the keys, unset means dev mode,
-   * and `CRIER_JWT_KEY=${KEY}` with `KEY` missing must not open the hub. (An empty flag is
-   * refused for every setting.)
-   */
-  readonly refuseEmpty?: boolean | undefined;
 }
 
 const table = {
@@ -58,28 +52,24 @@ const table = {
   "jwt-key": {
     type: "string",
     env: "CRIER_JWT_KEY",
-    refuseEmpty: true,
     defaultText: "none: dev mode",
     help: "HS256 secret (at least 32 bytes), or a PEM public key (inline or a file path), for publishers and subscribers",
   },
   "publisher-jwt-key": {
     type: "string",
     env: "CRIER_PUBLISHER_JWT_KEY",
-    refuseEmpty: true,
     defaultText: "`--jwt-key`",
     help: "key for publishers' tokens",
   },
   "subscriber-jwt-key": {
     type: "string",
     env: "CRIER_SUBSCRIBER_JWT_KEY",
-    refuseEmpty: true,
     defaultText: "`--jwt-key`",
     help: "key for subscribers' tokens",
   },
   jwks: {
     type: "string",
     env: "CRIER_JWKS",
-    refuseEmpty: true,
     defaultText: "none",
     help: "a JWK Set file (JSON) of public keys, for roles without a key of their own; the token's `kid` picks the key",
   },

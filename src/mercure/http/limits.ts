@@ -106,3 +106,14 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, la
   }
   socket.destroy();
 }
+
+/**
+ * Answers an HTTP/1.1 CONNECT, which node:http hands to the server's `connect` event and, with
+ * no listener, drops unanswered.
+ */
+export function answerConnect(_req: unknown, socket: Duplex): void {
+  const body = "CONNECT is not served: this is a Mercure hub, not a proxy\n";
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, OPTIONS\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

@@ -14,6 +14,7 @@ import type { Duplex } from "node:stream";
 import { integerOption } from "../../options.ts";
 import {
   answerClientError,
+  answerConnect,
   type HubServerOptions,
   requestLimits,
   SERVER_DEFAULTS,
@@ -89,6 +90,8 @@ export function createSecureHubServer(options: SecureHubServerOptions): Http2Sec
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) =>
     answerClientError(err, socket, limits.late),
   );
+  // HTTP/1.1 CONNECT on this port; HTTP/2's is answered 405 by node:http2 itself.
+  server.on("connect", answerConnect);
   const tracked = { sessions: new Set<Http2Session>(), sockets: new Set<Socket>() };
   secureConnections.set(server, tracked);
   server.on("session", (session: Http2Session) => {

@@ -8,7 +8,12 @@ import type { Duplex } from "node:stream";
 import type { NodeRequest, NodeResponse } from "../../adapters/node.ts";
 import { MERCURE_PATH } from "../paths.ts";
 import { type HandlerOptions, resolveContext } from "./context.ts";
-import { answerClientError, type HubServerOptions, requestLimits } from "./limits.ts";
+import {
+  answerClientError,
+  answerConnect,
+  type HubServerOptions,
+  requestLimits,
+} from "./limits.ts";
 import { NodeExchange } from "./node-exchange.ts";
 import { sendText } from "./respond.ts";
 import { serve } from "./router.ts";
@@ -59,13 +64,7 @@ export function createHubServer(options: HubServerOptions): Server {
   server.on("clientError", (err: NodeJS.ErrnoException, socket: Duplex) =>
     answerClientError(err, socket, limits.late),
   );
-  // node:http hands CONNECT to this event, and without a listener drops the connection unanswered.
-  server.on("connect", (_req: unknown, socket: Duplex) => {
-    const body = "CONNECT is not served: this is a Mercure hub, not a proxy\n";
-    socket.end(
-      `HTTP/1.1 405 Method Not Allowed\r\nAllow: GET, HEAD, POST, OPTIONS\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  });
+  server.on("connect", answerConnect);
   server.keepAliveTimeout = limits.idleTimeout;
   return server;
 }

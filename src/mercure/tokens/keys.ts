@@ -137,7 +137,7 @@ export function readKey(value: string, name = "the key"): string {
   } catch (err) {
     // `openssl rand -base64 32` starts with `/` once in 64: that secret reads as a path, and
     // must not be printed (into logs) as one.
-    if ((err as NodeJS.ErrnoException).code === "ENOENT" && BASE64_SECRET.test(value)) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" && isBase64Secret(value)) {
       throw new CrierError(
         "CRIER_ERR_INVALID_OPTION",
         `${name} starts with "/" so it reads as a file path, and no such file exists; a base64 secret can start with "/": make one that cannot (openssl rand -hex 32)`,
@@ -152,8 +152,16 @@ export function readKey(value: string, name = "the key"): string {
   }
 }
 
-// A base64 secret of 30 bytes or more (with padding to a multiple of 4), rather than a path.
-const BASE64_SECRET = /^(?=.{40,}$)(?=.*[+=0-9])(?:[A-Za-z0-9+/]{4})*[A-Za-z0-9+/]{2,4}={0,2}$/;
+// What `openssl rand -base64 N` prints for N ≥ 30: base64 in whole quads, with a `+` or padding
+// (a path rarely has either), rather than a path.
+function isBase64Secret(value: string): boolean {
+  return (
+    value.length >= 40 &&
+    value.length % 4 === 0 &&
+    /^[A-Za-z0-9+/]+={0,2}$/.test(value) &&
+    (value.endsWith("=") || value.includes("+"))
+  );
+}
 
 function unreadable(err: unknown): string {
   switch ((err as NodeJS.ErrnoException).code) {
