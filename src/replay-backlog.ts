@@ -91,23 +91,30 @@ export class ReplayBacklog {
     const more = this.#more;
     if (this.#reading || more === undefined) return;
     this.#reading = true;
-    more(free).then(
-      (page) => {
-        this.#reading = false;
-        if (reader.closed) return;
-        if (page.length === 0) this.#more = undefined;
-        else {
-          this.#frames = page.filter((update) => reader.wants(update));
-          this.#at = 0;
-          this.#pageBytes = sumBytes(this.#frames);
-        }
-        reader.flush();
-      },
-      () => {
+    more(free)
+      .then(
+        (page) => {
+          this.#reading = false;
+          if (reader.closed) return;
+          if (page.length === 0) this.#more = undefined;
+          else {
+            this.#frames = page.filter((update) => reader.wants(update));
+            this.#at = 0;
+            this.#pageBytes = sumBytes(this.#frames);
+          }
+          reader.flush();
+        },
+        () => {
+          this.#reading = false;
+          reader.close("closed");
+        },
+      )
+      .catch(() => {
+        // A throw while taking the page in (a subscriber's matching, its sink) must end this
+        // stream, not escape as an unhandled rejection that ends the process.
         this.#reading = false;
         reader.close("closed");
-      },
-    );
+      });
   }
 }
 

@@ -253,6 +253,32 @@ describe("the NATS backplane", { skip, timeout: 60_000 }, () => {
     assert.notEqual(fresh.id.split(":")[0], old.id.split(":")[0]);
   });
 
+  // Setting Crier's limits on another application's stream would trim its messages.
+  test("refuses a stream it did not make, and changes nothing of it", async () => {
+    const stream = uniqueStream("foreign");
+    streams.push(stream);
+    const { connect } = loadNats();
+    const { jetstream, jetstreamManager } = await import("@nats-io/jetstream");
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+      const js = jetstream(nc);
+      for (let i = 0; i < 20; i++) await js.publish(`${stream}.x`, `message ${i}`);
+      const history = new NatsHistory(js, jsm, { stream, maxLen: 5 });
+      await assert.rejects(
+        history.state(),
+        (err) =>
+          isCrierError(err, "CRIER_ERR_INVALID_OPTION") && /not made by Crier/.test(err.message),
+      );
+      const info = await jsm.streams.info(stream);
+      assert.equal(info.state.messages, 20);
+      assert.equal(info.config.max_msgs, -1);
+    } finally {
+      await nc.close();
+    }
+  });
+
   test("a node that has not noticed a new stream is refused, not given an id of the old one", async () => {
     const stream = uniqueStream("stale");
     streams.push(stream);

@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { loadIoredis, RedisBackplane, type RedisBackplaneOptions } from "../src/backplane/redis.ts";
 import { isCrierError } from "../src/errors.ts";
 import { keyBase } from "../src/history/redis-keys.ts";
+import { createHub } from "../src/hub.ts";
 import type { Update } from "../src/update.ts";
 import { until } from "./helpers.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "./redis-harness.ts";
@@ -269,5 +270,53 @@ describe("the Redis backplane", { skip, timeout: 30_000 }, () => {
     );
     assert.equal(backplane.lastEventId(), published.at(-1));
     assert.deepEqual(await backplane.replay(published.at(-1) as string), { updates: [] });
+  });
+
+  // Anything may write to the engine. An entry no publisher could have stored (topics missing or
+  // not strings, an id with a control character or of the hub's own form, `p` other than 1) used
+  // to reach subscribers' matching and crashed a resume past it: it is skipped wherever it is
+  // read, and said so.
+  test("skips entries no publisher could have stored, live and in a replay, and says so", async () => {
+    const { backplane, delivered, prefix } = await open();
+    const hub = createHub({ backplane, keepAliveMs: 0 });
+    const skipped: string[] = [];
+    backplane.on("skip", (position) => skipped.push(position));
+    const a = await hub.publish({ topics: "https://ex.com/a", data: "a" });
+    const epoch = /^#([^:]+):/.exec(a.id)?.[1] as string;
+    const redis = new Redis(REDIS_URL);
+    const forged = [
+      { d: "no topics" },
+      { t: 5, d: "topics a number" },
+      { t: [1], d: "a topic a number" },
+      { t: ["https://ex.com/f"], d: "control in id", i: "bad\u0001id" },
+      { t: ["https://ex.com/f"], d: "reserved id", i: "earliest" },
+      { t: ["https://ex.com/f"], d: "hub's own id", i: "#deadbeef0000:1-0" },
+      { t: ["https://ex.com/f"], d: "p true", p: true },
+      { t: ["https://ex.com/f"], d: "retry out of range", r: -1 },
+    ];
+    try {
+      for (const payload of forged) {
+        await redis.xadd(`${keyBase(prefix)}stream`, "*", "e", epoch, "u", JSON.stringify(payload));
+      }
+    } finally {
+      redis.disconnect();
+    }
+    const b = await hub.publish({ topics: "https://ex.com/b", data: "b" });
+    await until(() => delivered.length >= 2 && skipped.length >= forged.length, "b and the skips");
+    assert.deepEqual(
+      delivered.map((u) => u.data),
+      ["a", "b"],
+    );
+    // A resume past them, with a template (whose matching threw on a topic that is no string).
+    const resumed = hub.updates({ topics: ["https://ex.com/{x}"], lastEventId: a.id });
+    assert.equal(await resumed.earliest, false);
+    const first = await resumed.next();
+    assert.equal(first.value?.id, b.id);
+    resumed.close();
+    assert.deepEqual(
+      (await replayAll(backplane, a.id))?.map((u) => u.id),
+      [b.id],
+    );
+    await hub.close();
   });
 });

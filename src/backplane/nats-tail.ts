@@ -30,6 +30,8 @@ export interface NatsTailHost {
   newEpoch(epoch: string): void;
   /** Sequences `from`..`to` were trimmed before this node read them. */
   gap(from: number, to: number): void;
+  /** The message at `sequence` is not an update: skipped. */
+  skipped(sequence: number): void;
 }
 
 export class NatsTail {
@@ -176,7 +178,10 @@ export class NatsTail {
     const own = this.#own.take(msg.seq);
     if (own !== undefined) this.#deliveredKept++;
     const update = own ?? decodeMessage(msg, this.#stream, epoch);
-    if (update === undefined) return;
+    if (update === undefined) {
+      this.#host.skipped(msg.seq);
+      return;
+    }
     this.#lastId = update.id;
     this.#deliver(update);
   }

@@ -69,6 +69,8 @@ export interface NatsBackplaneEvents {
   epoch: [epoch: string];
   /** Sequences trimmed before this node read them: live streams were ended to resume. */
   gap: [from: number, to: number];
+  /** A message that is not an update (written by something else) was skipped. */
+  skip: [sequence: number];
 }
 
 const MAX_BACKOFF_MS = 1000;
@@ -120,6 +122,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
         started: () => this.#resolveStarted?.(),
         newEpoch: (epoch) => this.emit("epoch", epoch),
         gap: (from, to) => this.emit("gap", from, to),
+        skipped: (sequence) => this.emit("skip", sequence),
       },
       deliver,
       reset,

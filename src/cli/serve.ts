@@ -192,6 +192,12 @@ async function redisBackplane(config: RedisConfig, logger: Logger): Promise<Redi
   backplane.on("epoch", (epoch) =>
     logger.info({ epoch }, "Redis stream is new; older ids resume from earliest"),
   );
+  backplane.on("skip", (position) =>
+    logger.warn(
+      { position },
+      "Redis stream entry skipped: it is not an update a publisher could store",
+    ),
+  );
   backplane.on("lost", (position) =>
     logger.warn(
       { position },
@@ -238,6 +244,9 @@ async function natsBackplane(config: NatsConfig, logger: Logger): Promise<NatsBa
   );
   backplane.on("gap", (from, to) =>
     logger.warn({ from, to }, "NATS trimmed updates before this node read them; streams reset"),
+  );
+  backplane.on("skip", (sequence) =>
+    logger.warn({ sequence }, "NATS message skipped: it is not an update a publisher could store"),
   );
   return backplane;
 }

@@ -97,8 +97,13 @@ export class NatsHistory {
           if (made === undefined) throw err;
           return made;
         });
-    } else if (this.#limitsDiffer(info)) {
-      info = await this.#jsm.streams.update(this.stream, { ...info.config, ...this.#limits() });
+    } else {
+      // A stream Crier did not make is refused before anything of it is changed: setting our
+      // limits on another application's stream would trim its messages.
+      stateOf(info);
+      if (this.#limitsDiffer(info)) {
+        info = await this.#jsm.streams.update(this.stream, { ...info.config, ...this.#limits() });
+      }
     }
     return stateOf(info);
   }
