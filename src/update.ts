@@ -42,6 +42,9 @@ export interface Update extends UpdateFields {
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: they are refused.
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
+/** Longest id a publisher may give, in UTF-8 bytes. */
+export const MAX_ID_BYTES = 1024;
+
 /** Validates a publisher's input; throws `CRIER_ERR_INVALID_EVENT` or `CRIER_ERR_BAD_REQUEST`. */
 export function validateUpdate(input: UpdateInput): UpdateFields {
   // Callers in plain JavaScript get the same typed refusal as a bad HTTP form, never a TypeError.
@@ -91,6 +94,20 @@ export function validateUpdate(input: UpdateInput): UpdateFields {
       );
     }
     assertSingleLine("id", input.id);
+    // A client sends the id back in a Last-Event-ID request header: one longer than a server or
+    // proxy takes in a header (431), or that the header's parsing trims, could never resume.
+    if (Buffer.byteLength(input.id, "utf8") > MAX_ID_BYTES) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_EVENT",
+        `an id is at most ${MAX_ID_BYTES} bytes: a client sends it back in a Last-Event-ID header`,
+      );
+    }
+    if (/^[ \t]|[ \t]$/.test(input.id)) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_EVENT",
+        "an id must not start or end with a space or a tab: a Last-Event-ID header drops them",
+      );
+    }
     // The id also travels in the Last-Event-ID response header, where control characters are
     // invalid: refused here rather than failing every later subscription.
     if (CONTROL.test(input.id)) {

@@ -169,6 +169,32 @@ describe("FileBackplane", () => {
     await two.backplane.close();
   });
 
+  // With --workers, a client may resume on a process that has not read the file as far as the
+  // one it came from: what that process catches up on at or before the client's cursor used to
+  // reach the client again, after its replay (duplicated and out of order).
+  test("under a hub: resuming on a process behind the one the client came from repeats nothing", async () => {
+    const path = newPath();
+    const ahead = createHub({ backplane: new FileBackplane({ path, pollMs: 0 }) });
+    const behind = createHub({ backplane: new FileBackplane({ path, pollMs: 0 }) });
+    await ahead.ready();
+    await behind.ready();
+    const seen: string[] = [];
+    for (let i = 0; i < 6; i++) seen.push((await ahead.publish({ topics: "t", data: `${i}` })).id);
+    // `behind` has read none of them (no polling): the client saw up to the fourth on `ahead`.
+    const updates = behind.updates({ topics: ["t"], lastEventId: seen[3] });
+    assert.equal(await updates.earliest, false);
+    const late = await ahead.publish({ topics: "t", data: "late" });
+    const got: string[] = [];
+    const more = behind.publish({ topics: "t", data: "on behind" });
+    for await (const update of updates) {
+      got.push(update.id);
+      if (got.length === 4) break;
+    }
+    assert.deepEqual(got, [seen[4], seen[5], late.id, (await more).id]);
+    await ahead.close();
+    await behind.close();
+  });
+
   test("under a hub: a resuming subscriber gets exactly what it missed", async () => {
     const path = newPath();
     const backplane = new FileBackplane({ path });

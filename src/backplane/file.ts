@@ -163,11 +163,25 @@ export class FileBackplane implements Backplane {
     return appended.update;
   }
 
-  /** Catches up, then the stored updates after `lastEventId` that this process delivered. */
+  /**
+   * Catches up, then the stored updates after `lastEventId` that this process delivered. The
+   * catch-up delivers what another process committed to the (already registered) subscriber
+   * live: those at or before its cursor (it came from a process that was ahead) are returned as
+   * `skip`, so it does not get them again after its replay.
+   */
   replay(lastEventId: string): Replay {
+    const before = this.#position;
     this.#catchUp();
     const updates = this.history.after(lastEventId, this.#position);
-    return updates === undefined ? undefined : { updates };
+    if (updates === undefined) return undefined;
+    const cursor = lastEventId === "earliest" ? undefined : this.history.seqOf(lastEventId);
+    if (cursor === undefined || cursor < before) return { updates };
+    const skip = new Set<string>();
+    for (let seq = before; seq <= cursor; seq++) {
+      const update = this.history.at(seq);
+      if (update !== undefined) skip.add(update.id);
+    }
+    return { updates, skip };
   }
 
   lastEventId(): string | undefined {

@@ -177,6 +177,11 @@ export class LmdbHistory {
     return out;
   }
 
+  /** The seq of `id` while the history holds it, else `undefined`. */
+  seqOf(id: string): number | undefined {
+    return this.#held(id, this.state());
+  }
+
   // The seq of `id` when the entry there still holds it.
   #held(id: string, s: Readonly<State>): number | undefined {
     let seq = this.#ids.get(id);
