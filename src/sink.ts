@@ -10,6 +10,7 @@
  */
 import { CrierError } from "./errors.ts";
 import type { Frame } from "./frame.ts";
+import type { CloseReason } from "./subscriber.ts";
 
 /**
  * Where a subscriber's bytes go: an HTTP/1.1 response today, an HTTP/2 stream or a Fetch
@@ -25,8 +26,11 @@ export interface Sink {
   write(chunk: Buffer): boolean;
   /** Ends the stream after what was written. */
   end(): void;
-  /** Drops the connection at once, discarding anything buffered. */
-  destroy(): void;
+  /**
+   * Drops the connection at once, discarding anything buffered. `reason` says why the
+   * subscription ended (a backed-up one is dropped even when the hub closes).
+   */
+  destroy(reason?: CloseReason): void;
 }
 
 /**

@@ -218,11 +218,7 @@ export class Subscriber implements Connection {
   #broken(err: unknown): void {
     this.#host.failed(err);
     this.#blocked = true; // so close() drops the connection rather than writing to it again
-    try {
-      this.close("closed");
-    } catch (again) {
-      this.#host.failed(again);
-    }
+    this.close("closed");
   }
 
   /** The sink can take more bytes. */
@@ -258,7 +254,9 @@ export class Subscriber implements Connection {
   /**
    * Ends the subscription. `shutdown` and `closed` end the stream gracefully after an optional
    * final frame (a retry hint); `overflow` drops the connection at once, so a stalled client
-   * holds no more memory. Idempotent.
+   * holds no more memory. Idempotent, and never throws: a sink that throws while being ended is
+   * reported (it may be ended from a keep-alive timer, a publish's fan-out or the hub's close,
+   * none of which may stop for it).
    */
   close(reason: CloseReason = "closed", last?: Buffer | undefined): void {
     if (this.#state === "closed") return;
@@ -279,14 +277,15 @@ export class Subscriber implements Connection {
         !wasOpen ||
         this.#blocked
       ) {
-        this.#sink.destroy();
+        this.#sink.destroy(reason);
       } else {
         if (last !== undefined) this.#sink.write(last);
         this.#sink.end();
       }
-    } finally {
-      this.#host.closed(this, reason);
+    } catch (err) {
+      this.#host.failed(err);
     }
+    this.#host.closed(this, reason);
   }
 
   #pageBytes(): number {

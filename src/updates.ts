@@ -13,7 +13,7 @@
 import { CrierError } from "./errors.ts";
 import type { Frame } from "./frame.ts";
 import { integerOption } from "./options.ts";
-import type { Connection, FrameSink, SubscribeOptions } from "./subscriber.ts";
+import type { CloseReason, Connection, FrameSink, SubscribeOptions } from "./subscriber.ts";
 
 /** What `updatesOf` needs of the hub (a structural type, so this module does not import it). */
 interface Connectable {
@@ -55,7 +55,8 @@ class UpdateStream implements Updates, FrameSink {
   #started = false;
   #failure: CrierError | undefined;
   #lastId: string | undefined;
-  #wake: (() => void) | undefined;
+  // Every `next()` waiting for an update (a caller may ask again before the last one settled).
+  readonly #waiting: (() => void)[] = [];
   #opened!: (earliest: boolean) => void;
   readonly #highWaterMark: number;
 
@@ -88,7 +89,7 @@ class UpdateStream implements Updates, FrameSink {
 
   writeFrames(frames: readonly Frame[]): boolean {
     for (const frame of frames) if ("topics" in frame) this.#buffer.push(frame as Update);
-    this.#wake?.();
+    this.#wake();
     this.#backedUp = this.#buffer.length >= this.#highWaterMark;
     return !this.#backedUp;
   }
@@ -97,7 +98,13 @@ class UpdateStream implements Updates, FrameSink {
     this.#finish();
   }
 
-  destroy(): void {
+  destroy(reason?: CloseReason): void {
+    // Backed up when the hub closed (or its lifetime ended): what it holds is still handed out,
+    // then the loop ends, as it does for a consumer that kept up. Only falling behind fails it.
+    if (reason === "shutdown" || reason === "expired") {
+      this.#finish();
+      return;
+    }
     if (!this.#leaving) {
       this.#buffer = [];
       const resume =
@@ -132,9 +139,8 @@ class UpdateStream implements Updates, FrameSink {
       }
       if (this.#ended) return { value: undefined, done: true };
       await new Promise<void>((resolve) => {
-        this.#wake = resolve;
+        this.#waiting.push(resolve);
       });
-      this.#wake = undefined;
     }
   }
 
@@ -154,11 +160,15 @@ class UpdateStream implements Updates, FrameSink {
     return this;
   }
 
+  #wake(): void {
+    for (const resolve of this.#waiting.splice(0)) resolve();
+  }
+
   #finish(): void {
     this.#signal?.removeEventListener("abort", this.#abort);
     if (!this.#started) this.#opened(false);
     this.#ended = true;
-    this.#wake?.();
+    this.#wake();
   }
 }
 
@@ -176,7 +186,12 @@ export function updatesOf(hub: Connectable, options: UpdatesOptions): Updates {
     throw new CrierError("CRIER_ERR_INVALID_OPTION", "signal must be an AbortSignal");
   }
   const stream = new UpdateStream(highWaterMark, options.lastEventId, signal);
-  stream.connection = hub.connect(stream, subscribe);
+  try {
+    stream.connection = hub.connect(stream, subscribe);
+  } catch (err) {
+    stream.close(); // so the abort listener added above does not outlive the refusal
+    throw err;
+  }
   if (signal?.aborted) stream.close();
   return stream;
 }

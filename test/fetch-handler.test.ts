@@ -48,6 +48,58 @@ describe("createFetchHandler, called with Request objects", () => {
     });
   }
 
+  test("answers a request whose client left before the head, and one whose URL or Host is no URL", async () => {
+    start();
+    const within = <T>(p: Promise<T>) =>
+      Promise.race([p, sleep(5000).then(() => assert.fail("the handler never answered"))]);
+    const gone = await within(
+      handler(new Request(`${HUB}${MERCURE_PATH}?topic=t`, { signal: AbortSignal.abort() })),
+    );
+    await gone.body?.cancel();
+    assert.equal(hub.stats.subscribers, 0);
+    // Bun and Deno pass on URLs Node's Request refuses (a port past 65535), and Bun a relative
+    // one when the Host is no authority: a plain object stands in for their Request.
+    for (const [url, host] of [
+      ["http://127.0.0.1:99999/.well-known/mercure?topic=t", undefined],
+      ["/.well-known/mercure?topic=t", "u@h.example"],
+    ] as const) {
+      const odd = {
+        url,
+        method: "GET",
+        headers: new Headers(host === undefined ? {} : { host }),
+        signal: new AbortController().signal,
+      } as unknown as Request;
+      const answer = await within(handler(odd));
+      assert.equal(answer.status, 400, url);
+      assert.equal(await answer.text(), "the Host header is not a valid host[:port]\n", url);
+    }
+  });
+
+  test("answers a publish whose body stream fails with 400, as node:http does", async () => {
+    start();
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode("topic=t&da"));
+      },
+      pull(controller) {
+        controller.error(new Error("connection lost"));
+      },
+    });
+    const request = new Request(`${HUB}${MERCURE_PATH}`, {
+      method: "POST",
+      body,
+      duplex: "half",
+      headers: {
+        Authorization: `Bearer ${await publisher()}`,
+        "Content-Type": "application/x-www-form-urlencoded",
+      },
+    } as RequestInit);
+    const answer = await handler(request);
+    assert.equal(answer.status, 400);
+    assert.equal(await answer.text(), "the request ended before its body was complete\n");
+    assert.equal(hub.stats.published, 0);
+  });
+
   test("publishes, streams the update to a subscriber, and resumes after Last-Event-ID", async () => {
     start();
     const live = await handler(new Request(`${HUB}${MERCURE_PATH}?topic=chat`));

@@ -450,3 +450,82 @@ describe("Hub counters and a spread close", () => {
     assert.ok(retries.size > 1, "the hints are jittered");
   });
 });
+
+// An app's own Sink (hub.connect) may throw from anywhere, also while it is being ended: from a
+// keep-alive timer, a publish's fan-out or the hub's close. None of them may stop for it.
+class ThrowingSink extends KeepingSink {
+  constructor(
+    readonly backedUp: boolean,
+    readonly throwsOn: "destroy" | "end",
+  ) {
+    super();
+  }
+  override write(chunk: Buffer) {
+    super.write(chunk);
+    return !this.backedUp;
+  }
+  override end() {
+    if (this.throwsOn === "end") throw new Error("end boom");
+  }
+  override destroy() {
+    if (this.throwsOn === "destroy") throw new Error("destroy boom");
+  }
+}
+
+describe("a Sink that throws while being ended", () => {
+  test("dropped at a keep-alive tick: reported, and the process and the others go on", async () => {
+    const hub = createHub({ keepAliveMs: 20 });
+    const errors: Error[] = [];
+    hub.on("error", (err) => errors.push(err));
+    hub.connect(new ThrowingSink(true, "destroy"), { topics: ["t"] });
+    const good = new KeepingSink();
+    hub.connect(good, { topics: ["t"] });
+    await until(() => errors.length > 0, "the stalled sink to be dropped");
+    assert.equal(errors[0]?.message, "destroy boom");
+    await hub.publish({ topics: "t", data: "after" });
+    await until(() => good.chunks.some((c) => c.includes("after")), "the good sink's update");
+    assert.equal(hub.stats.subscribers, 1);
+    await hub.close();
+  });
+
+  test("dropped at its queue bound during a publish: the publish resolves and the others get it", async () => {
+    const hub = createHub({ keepAliveMs: 0, queue: { maxEvents: 2 } });
+    const errors: Error[] = [];
+    hub.on("error", (err) => errors.push(err));
+    hub.connect(new ThrowingSink(true, "destroy"), { topics: ["t"] });
+    const good = new KeepingSink();
+    hub.connect(good, { topics: ["t"] });
+    for (let i = 0; i < 5; i++) {
+      await hub.publish({ topics: "t", data: `u${i}` });
+      await nextTurn();
+    }
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      ["destroy boom"],
+    );
+    for (let i = 0; i < 5; i++)
+      assert.ok(
+        good.chunks.some((c) => c.includes(`u${i}`)),
+        `u${i}`,
+      );
+    await hub.close();
+  });
+
+  test("ended by hub.close(): close resolves, the others are ended, publishes are refused", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    const errors: Error[] = [];
+    hub.on("error", (err) => errors.push(err));
+    hub.connect(new ThrowingSink(false, "end"), { topics: ["t"] });
+    const other = new EndingSink();
+    hub.connect(other, { topics: ["t"] });
+    await hub.close();
+    assert.notEqual(other.endedAt, undefined);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      ["end boom"],
+    );
+    await assert.rejects(hub.publish({ topics: "t", data: "late" }), (err) =>
+      isCrierError(err, "CRIER_ERR_HUB_CLOSED"),
+    );
+  });
+});

@@ -84,4 +84,39 @@ describe("hub.updates (in-process consumers)", () => {
       );
     }
   });
+
+  test("a consumer backed up when the hub closes gets what it holds, then the loop ends", async () => {
+    hub = createHub({ keepAliveMs: 0 });
+    const updates = hub.updates({ topics: ["t"], highWaterMark: 4 });
+    await updates.earliest;
+    for (let i = 0; i < 10; i++) {
+      await hub.publish({ topics: "t", data: `${i}` });
+      await new Promise((resolve) => setTimeout(resolve, 10)); // a flush: the consumer fills up
+    }
+    await hub.close();
+    const got: string[] = [];
+    for await (const update of updates) got.push(update.data);
+    assert.ok(got.length >= 4, `${got.length} handed out`);
+    assert.deepEqual(
+      got,
+      Array.from({ length: got.length }, (_, i) => `${i}`),
+    );
+  });
+
+  test("settles every next() asked for at once", async () => {
+    hub = createHub({ keepAliveMs: 0 });
+    const updates = hub.updates({ topics: ["t"] });
+    await updates.earliest;
+    const first = updates.next();
+    const second = updates.next();
+    await hub.publish({ topics: "t", data: "one" });
+    await hub.publish({ topics: "t", data: "two" });
+    assert.deepEqual(
+      (await Promise.all([first, second])).map((r) => r.value?.data),
+      ["one", "two"],
+    );
+    const third = updates.next();
+    updates.close();
+    assert.equal((await third).done, true);
+  });
 });

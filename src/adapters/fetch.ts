@@ -45,6 +45,9 @@ class StreamSink implements Sink {
   // The client left: nobody reads the stream any more, so it ends quietly instead of failing.
   readonly #abort = () => {
     if (this.#finish()) this.#controller.close();
+    // Left before the head was known (the history still being read): the caller's promise must
+    // settle all the same, with the stream just closed.
+    this.start({});
     this.connection?.gone();
   };
 

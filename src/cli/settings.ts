@@ -315,7 +315,7 @@ const table = {
     default: String(HANDLER_DEFAULTS.maxConnectionLifetimeMs),
     min: 0,
     max: 2_147_483_647,
-    help: "ms an event stream stays open at most (each drawn between 90 % and 100 % of it), then the client reconnects and shows its token again; `0` turns it off",
+    help: "ms an event stream stays open (each drawn between 90 % and 100 % of it; checked at each keep-alive, so up to one keep-alive longer), then the client reconnects and shows its token again; `0` turns it off",
   },
   "headers-timeout": {
     type: "integer",

@@ -26,14 +26,17 @@ export class FetchExchange implements Exchange {
     this.#request = request;
     this.remoteAddress = remoteAddress;
     this.method = request.method;
-    // A Request's URL is absolute and parsed already: its authority is the Host the client
-    // addressed (runtimes build it from the Host header), its scheme says whether TLS carried it.
-    const url = new URL(request.url);
+    // A Request's URL is absolute: its authority is the Host the client addressed (runtimes build
+    // it from the Host header), its scheme says whether TLS carried it. Bun hands over a relative
+    // one when the Host is missing or no authority: the Host header is then checked as sent.
+    // Throws on a URL that does not parse (Bun and Deno pass `http://h:99999/` on).
+    const relative = request.url.startsWith("/");
+    const url = new URL(request.url, relative ? "http://relative.invalid" : undefined);
     this.target = `${url.pathname}${url.search}`;
     this.secure = url.protocol === "https:";
     const headers: Record<string, string> = {};
     for (const [name, value] of request.headers) headers[name] = value;
-    headers.host = url.host;
+    if (!relative) headers.host = url.host;
     this.headers = headers;
     this.response = new Promise((resolve) => {
       this.#resolve = resolve;

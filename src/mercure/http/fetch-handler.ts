@@ -70,7 +70,16 @@ export function createFetchHandler(options: FetchHandlerOptions): FetchHandler {
         "the Mercure Fetch handler takes a Fetch Request (with url, headers and signal)",
       );
     }
-    const ex = new FetchExchange(request, clientAddress?.(request));
+    let ex: FetchExchange;
+    try {
+      ex = new FetchExchange(request, clientAddress?.(request));
+    } catch {
+      // Its URL does not parse: the authority the runtime built it from (the Host) is no host.
+      return new Response("the Host header is not a valid host[:port]\n", {
+        status: 400,
+        headers: { "Content-Type": "text/plain; charset=utf-8" },
+      });
+    }
     serve(ctx, ex);
     return ex.response;
   };

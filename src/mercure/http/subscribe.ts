@@ -17,7 +17,7 @@ import type { HttpContext } from "./context.ts";
 import type { Exchange } from "./exchange.ts";
 import { parseFormStrict } from "./form.ts";
 import { hubUrlOf } from "./origin.ts";
-import { sendError } from "./respond.ts";
+import { sendError, sendText } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
 
 export async function handleSubscribe(
@@ -46,7 +46,11 @@ export async function handleSubscribe(
     if (claims === undefined && !ctx.anonymous) {
       throw new CrierError("CRIER_ERR_UNAUTHORIZED", "a subscriber token is required");
     }
-    if (ex.gone) return;
+    if (ex.gone) {
+      // Nobody reads this answer, but a Fetch caller waits for one (node:http drops it).
+      sendText(ex, 499, "the client closed the request");
+      return;
+    }
     ctx.admission.check(ex, false);
     const lastEventId =
       lastEventIdOf(ex.headers) ??
