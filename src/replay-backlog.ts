@@ -92,26 +92,20 @@ export class ReplayBacklog {
     if (this.#reading || more === undefined) return;
     this.#reading = true;
     more(free)
-      .then(
-        (page) => {
-          this.#reading = false;
-          if (reader.closed) return;
-          if (page.length === 0) this.#more = undefined;
-          else {
-            this.#frames = page.filter((update) => reader.wants(update));
-            this.#at = 0;
-            this.#pageBytes = sumBytes(this.#frames);
-          }
-          reader.flush();
-        },
-        () => {
-          this.#reading = false;
-          reader.close("closed");
-        },
-      )
+      .then((page) => {
+        this.#reading = false;
+        if (reader.closed) return;
+        if (page.length === 0) this.#more = undefined;
+        else {
+          this.#frames = page.filter((update) => reader.wants(update));
+          this.#at = 0;
+          this.#pageBytes = sumBytes(this.#frames);
+        }
+        reader.flush();
+      })
+      // A read that fails, or a throw while taking the page in (a subscriber's matching, its
+      // sink), ends this stream, never escapes as an unhandled rejection that ends the process.
       .catch(() => {
-        // A throw while taking the page in (a subscriber's matching, its sink) must end this
-        // stream, not escape as an unhandled rejection that ends the process.
         this.#reading = false;
         reader.close("closed");
       });

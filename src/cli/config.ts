@@ -212,7 +212,7 @@ export class Settings {
 export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
   const s = new Settings(argv, env);
   refuseOrphans(s);
-  checkTimeouts(s);
+  refuseContradictions(s);
   const { publisherKey, subscriberKey, jwks, devMode } = keysOf(s);
   const redisText = s.text("redis");
   const redisUrl = redisText === undefined ? undefined : redisUrlOf(redisText, s.origin("redis"));
@@ -323,8 +323,9 @@ const NEEDS: readonly (readonly [SettingName, readonly SettingName[], string])[]
   ["tls-cert", ["max-streams-per-connection"], "only HTTPS serves HTTP/2"],
 ];
 
-// Checked by the server too, but in the library's words; here in the command line's.
-function checkTimeouts(s: Settings): void {
+// Settings that cannot both hold. The timeouts are checked by the server too, but in the library's
+// words; here in the command line's.
+function refuseContradictions(s: Settings): void {
   const headers = s.integer("headers-timeout");
   const request = s.integer("request-timeout");
   if (headers > 0 && request > 0 && headers > request) {

@@ -6,7 +6,7 @@
  */
 import { parseRedisUrl, redactUrl } from "../backplane/redis-connect.ts";
 import { CrierError } from "../errors.ts";
-import { isOrigin } from "../mercure/http/origin.ts";
+import { checkCorsOrigins, isOrigin } from "../mercure/http/origin.ts";
 
 /** `url` with any user name and password replaced by `***`, fit for logs and messages. */
 export { redactUrl as redact } from "../backplane/redis-connect.ts";
@@ -45,14 +45,7 @@ export function corsOriginsOf(text: string, from: string): string[] {
     .split(",")
     .map((o) => o.trim())
     .filter((o) => o !== "");
-  for (const origin of origins) {
-    if (origin !== "*" && !isOrigin(origin)) {
-      throw new CrierError(
-        "CRIER_ERR_INVALID_OPTION",
-        `${from}: ${JSON.stringify(origin)} is not an origin; give scheme://host[:port] (http or https, lower case, no path, query or default port), or * alone`,
-      );
-    }
-  }
+  checkCorsOrigins(origins, from);
   return origins;
 }
 

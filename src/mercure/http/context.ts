@@ -21,7 +21,7 @@ import { type ActiveSubscriptions, activeSubscriptionsOf } from "../active.ts";
 import { Authenticator, type KeySource } from "../tokens/verify.ts";
 import { Admission } from "./admission.ts";
 import { type MetadataLocation, metadataLocation } from "./metadata.ts";
-import { isOrigin } from "./origin.ts";
+import { checkCorsOrigins, isOrigin } from "./origin.ts";
 
 /** Defaults of {@link HandlerOptions}. */
 export const HANDLER_DEFAULTS = {
@@ -226,18 +226,9 @@ function dashboardOf(options: HandlerOptions): Dashboard | undefined {
   return new Dashboard(options.hub, dashboard === true ? {} : dashboard);
 }
 
-// As the command line takes them: each an origin as a browser sends it, or `*`; one with a path
-// or a trailing slash would never match a request's `Origin`.
 function corsOriginsOption(value: unknown): readonly string[] {
   const origins = stringListOption("corsOrigins", value) ?? [];
-  for (const origin of origins) {
-    if (origin !== "*" && !isOrigin(origin)) {
-      throw new CrierError(
-        "CRIER_ERR_INVALID_OPTION",
-        `corsOrigins: ${JSON.stringify(origin)} is not an origin; give scheme://host[:port] (http or https, lower case, no path, query or default port), or *`,
-      );
-    }
-  }
+  checkCorsOrigins(origins, "corsOrigins");
   return origins;
 }
 

@@ -3,6 +3,7 @@
  * authenticate with a cookie: a browser attaches the cookie whatever site made the request, so
  * such a request must also come from an origin the hub trusts.
  */
+import { CrierError } from "../../errors.ts";
 import type { Exchange, ExchangeHeaders } from "./exchange.ts";
 
 /** What the hub's own origin is read from. */
@@ -61,6 +62,21 @@ function refererOrigin(referer: string): string | undefined {
     return new URL(referer).origin;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Throws `CRIER_ERR_INVALID_OPTION` naming `from` unless each of `origins` is an origin as a
+ * browser sends it in `Origin`, or `*`: one with a path or a trailing slash would never match.
+ */
+export function checkCorsOrigins(origins: readonly string[], from: string): void {
+  for (const origin of origins) {
+    if (origin !== "*" && !isOrigin(origin)) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        `${from}: ${JSON.stringify(origin)} is not an origin; give scheme://host[:port] (http or https, lower case, no path, query or default port), or * alone`,
+      );
+    }
   }
 }
 
