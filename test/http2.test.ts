@@ -274,7 +274,9 @@ describe("the hub over HTTP/2", () => {
 
   test("ends a stream when its token expires", async () => {
     t = await startSecureHub(certificate, { keepAliveMs: 0 }, { anonymous: false });
-    const token = await mintToken(SECRET, { subscribe: ["*"], ttlSeconds: 1 });
+    // `exp` is whole seconds: with one second to live, a token minted late in a second can
+    // expire before the request reaches the hub. Two leave at least a second.
+    const token = await mintToken(SECRET, { subscribe: ["*"], ttlSeconds: 2 });
     const s = await subscribe(open(t.origin), "topic=a", { authorization: `Bearer ${token}` });
     assert.equal(s.headers[":status"], 200);
     assert.equal(await s.closed, 0, "ended, not reset");
