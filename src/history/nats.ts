@@ -32,6 +32,7 @@ import { integerOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 import { NATS_DEFAULTS } from "./nats-defaults.ts";
 import { encodePayload, decodePayload as fieldsOf } from "./payload.ts";
+import { SentTogether } from "./sent-together.ts";
 
 /** Where the history lives and how long it is. */
 export interface NatsHistoryOptions {
@@ -68,6 +69,7 @@ export class NatsHistory {
   readonly replicas: number;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
+  readonly #publishes = new SentTogether();
 
   constructor(js: JetStreamClient, jsm: JetStreamManager, options: NatsHistoryOptions = {}) {
     ({
@@ -123,14 +125,16 @@ export class NatsHistory {
     }
     const body = encodePayload(fields);
     try {
-      const ack =
+      // The publishes of one loop turn leave in one write (sent-together.ts).
+      const ack = await this.#publishes.send(() =>
         id === undefined
-          ? await this.#js.publish(`${this.stream}.${epoch}.u`, body, { timeout: timeoutMs })
-          : await this.#js.publish(this.#idSubject(epoch, id), body, {
+          ? this.#js.publish(`${this.stream}.${epoch}.u`, body, { timeout: timeoutMs })
+          : this.#js.publish(this.#idSubject(epoch, id), body, {
               timeout: timeoutMs,
               msgID: id,
               expect: { lastSubjectSequence: 0 },
-            });
+            }),
+      );
       if (ack.duplicate) throw duplicate(id);
       return ack.seq;
     } catch (err) {
