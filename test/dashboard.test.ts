@@ -128,6 +128,38 @@ describe("the dashboard's figures", () => {
     assert.ok(latest.series.length >= 1, "the chart's samples come with each snapshot");
   });
 
+  test("end their event stream when the admin token expires, and at the connection lifetime", async () => {
+    // Before: the stream ran until the client left, whatever the token said.
+    const endsWithin = (stream: StreamClient, ms: number, what: string) =>
+      Promise.race([
+        stream.ended,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`still open ${ms} ms later: ${what}`)), ms).unref(),
+        ),
+      ]);
+    t = await startHub({}, { dashboard: true });
+    // `exp` is whole seconds: two seconds of life leave at least one second to connect.
+    const admin = await mintToken(SECRET, { admin: true, ttlSeconds: 2 });
+    const expiring = await openStream(new URL("/dashboard.json", t.url).href, {
+      Authorization: `Bearer ${admin}`,
+    });
+    streams.push(expiring);
+    assert.equal(expiring.status, 200);
+    await endsWithin(expiring, 10_000, "an expired admin token's stream");
+    const { exp } = JSON.parse(Buffer.from(admin.split(".")[1] ?? "", "base64url").toString()) as {
+      exp: number;
+    };
+    assert.ok(Date.now() >= exp * 1000 - 50, "not before the token's exp");
+    await t.close();
+
+    t = await startHub({}, { dashboard: true, maxConnectionLifetimeMs: 300 });
+    const lasting = await openStream(new URL("/dashboard.json", t.url).href, {
+      Authorization: `Bearer ${await mintToken(SECRET, { admin: true })}`,
+    });
+    streams.push(lasting);
+    await endsWithin(lasting, 10_000, "a stream past the connection lifetime");
+  });
+
   test("count at most maxTopics topics by name, and the rest as other topics", async () => {
     t = await startHub({}, { dashboard: { open: true, maxTopics: 2 } });
     for (const topic of ["https://a.example/1", "https://a.example/2", "https://a.example/3"]) {

@@ -7,7 +7,8 @@
  *
  * The figures name topics, so they need a token with the `admin` right (`mercure.admin: true`,
  * or a Mercure authorization detail with the `admin` action), verified with the publisher key;
- * without one: 401, with one that lacks the right: 403. Dev mode serves them to anyone.
+ * without one: 401, with one that lacks the right: 403. Dev mode serves them to anyone. The
+ * event stream ends at the token's `exp` and at the connection lifetime, as a subscription does.
  */
 import type { NodeResponse } from "../../adapters/node.ts";
 import { encodeEvent } from "../../encoder.ts";
@@ -49,14 +50,19 @@ async function sendFigures(
   url: URL,
 ): Promise<void> {
   try {
-    if (!dashboard.open) await authorize(ctx, ex, url);
+    const exp = dashboard.open ? undefined : await authorize(ctx, ex, url);
     if (ex.gone) return;
     const accept = ex.headers.accept;
     const wantsStream = /\btext\/event-stream\b/.test(typeof accept === "string" ? accept : "");
     // The figures' event stream is written straight to node's response; a Fetch handler
     // answers the snapshot, which the page polls instead.
-    if (wantsStream && ex instanceof NodeExchange) streamFigures(dashboard, ex.res);
-    else {
+    if (wantsStream && ex instanceof NodeExchange) {
+      // Like a subscription: ended at the token's `exp`, and at the connection lifetime.
+      const lifetimeMs = ctx.maxConnectionLifetimeMs;
+      const ends = [exp === undefined ? Infinity : exp * 1000];
+      if (lifetimeMs > 0) ends.push(Date.now() + lifetimeMs);
+      streamFigures(dashboard, ex.res, Math.min(...ends));
+    } else {
       const body = JSON.stringify(dashboard.snapshot());
       ex.reply(
         200,
@@ -75,7 +81,8 @@ async function sendFigures(
   }
 }
 
-async function authorize(ctx: HttpContext, ex: Exchange, url: URL): Promise<void> {
+/** Refuses a request without an admin token; returns the token's `exp`, if it has one. */
+async function authorize(ctx: HttpContext, ex: Exchange, url: URL): Promise<number | undefined> {
   const verified = await verifyRequest(ctx, ex, url, "publisher");
   if (verified === undefined) {
     throw new CrierError(
@@ -89,11 +96,16 @@ async function authorize(ctx: HttpContext, ex: Exchange, url: URL): Promise<void
       "this token lacks the admin right (mercure.admin: true, or the admin action)",
     );
   }
+  return verified.claims.exp;
 }
 
-// One snapshot now and one a second after it. A dashboard that reads slower than that misses
-// snapshots instead of queueing them: each one replaces the last, so at most one is buffered.
-function streamFigures(dashboard: Dashboard, res: NodeResponse): void {
+/** Node turns a longer timer into 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+// One snapshot now and one a second after it, until `endsAt` (ms since the epoch; Infinity:
+// never). A dashboard that reads slower than that misses snapshots instead of queueing them:
+// each one replaces the last, so at most one is buffered.
+function streamFigures(dashboard: Dashboard, res: NodeResponse, endsAt: number): void {
   res.writeHead(200, {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-store",
@@ -106,13 +118,23 @@ function streamFigures(dashboard: Dashboard, res: NodeResponse): void {
   res.on("drain", () => {
     backedUp = false;
   });
+  let timer: NodeJS.Timeout | undefined;
+  const end = (): void => {
+    stop();
+    clearTimeout(timer);
+    res.end();
+  };
   const stop = dashboard.watch((snapshot) => {
+    // The token expired or the lifetime is up (checked here too for a timer too long to set).
+    if (Date.now() >= endsAt) return end();
     if (!backedUp) backedUp = !write(encodeEvent({ data: JSON.stringify(snapshot) }));
     // The hub is closing: the stream ends with it, so that the server can close.
-    if (snapshot.closing) {
-      stop();
-      res.end();
-    }
+    if (snapshot.closing) end();
   });
-  res.on("close", stop);
+  const left = endsAt - Date.now();
+  if (left <= MAX_TIMER_MS) timer = setTimeout(end, Math.max(0, left)).unref();
+  res.on("close", () => {
+    stop();
+    clearTimeout(timer);
+  });
 }
