@@ -281,6 +281,41 @@ describe("active subscriptions over HTTP", () => {
     assert.equal(v0.body.lastEventID, last.raw);
   });
 
+  test("lets a browser on an allowed origin send its token in a header: preflight, then GET or HEAD", async () => {
+    const ask = (from: string) =>
+      fetch(`${origin}${S}/exact/${enc("https://example.com/b")}`, {
+        method: "OPTIONS",
+        headers: {
+          Origin: from,
+          "Access-Control-Request-Method": "GET",
+          "Access-Control-Request-Headers": "authorization",
+        },
+      });
+    const allowed = await ask("https://app.example");
+    assert.equal(allowed.status, 204);
+    assert.equal(allowed.headers.get("access-control-allow-origin"), "https://app.example");
+    assert.equal(allowed.headers.get("access-control-allow-methods"), "GET, HEAD, OPTIONS");
+    assert.match(allowed.headers.get("access-control-allow-headers") ?? "", /\bAuthorization\b/);
+    assert.equal((await ask("https://evil.example")).status, 403);
+
+    const jwt = await accessTokenFor([`${S}`, `${S}/*`]);
+    const cors = { Origin: "https://app.example" };
+    const got = await getJson(`${origin}${S}`, jwt, cors);
+    const head = await fetch(`${origin}${S}`, {
+      method: "HEAD",
+      headers: { ...bearer(jwt), ...cors },
+    });
+    assert.equal(head.status, 200);
+    assert.equal(await head.text(), "");
+    for (const name of ["content-type", "link", "access-control-allow-origin"]) {
+      assert.equal(head.headers.get(name), got.headers.get(name), name);
+    }
+    const put = await fetch(`${origin}${S}`, { method: "PUT", headers: bearer(jwt) });
+    assert.equal(put.status, 405);
+    assert.equal(put.headers.get("allow"), "GET, HEAD, OPTIONS");
+    assert.equal(await put.text(), "use GET to read subscriptions\n");
+  });
+
   // [spec, draft-08] Hubs supporting this feature SHOULD advertise it with the
   // `mercure_subscriptions` metadata member
   test("advertises active subscriptions in its protected resource metadata", async () => {

@@ -26,8 +26,12 @@ export function corsHeaders(
   return NONE;
 }
 
-/** Answers a preflight request: 204 with the allowed methods and headers, or 403. */
-export function preflight(ex: Exchange, origins: readonly string[]): void {
+/** Answers a preflight request: 204 with the allowed `methods` and headers, or 403. */
+export function preflight(
+  ex: Exchange,
+  origins: readonly string[],
+  methods = "GET, POST, OPTIONS",
+): void {
   const headers = corsHeaders(ex.headers, origins);
   if (headers === NONE) {
     ex.reply(403, { "Content-Type": "text/plain; charset=utf-8" }, "origin not allowed\n");
@@ -35,7 +39,7 @@ export function preflight(ex: Exchange, origins: readonly string[]): void {
   }
   ex.reply(204, {
     ...headers,
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Methods": methods,
     "Access-Control-Allow-Headers": "Authorization, Content-Type, Last-Event-ID, Cache-Control",
     "Access-Control-Max-Age": "600",
   });

@@ -58,7 +58,9 @@ function route(
     return;
   }
   if (ctx.subscriptions !== undefined && url.pathname.startsWith(SUBSCRIPTIONS_PATH)) {
-    void handleSubscriptions(ctx, ex, url, cors);
+    // A browser on another origin asks first before it sends a token in a header.
+    if (ex.method === "OPTIONS") preflight(ex, ctx.corsOrigins, "GET, HEAD, OPTIONS");
+    else void handleSubscriptions(ctx, ex, url, cors);
     return;
   }
   const read = ex.method === "GET" || ex.method === "HEAD";

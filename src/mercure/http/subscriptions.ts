@@ -42,8 +42,11 @@ export async function handleSubscriptions(
       sendText(ex, 404, "not found", cors);
       return;
     }
-    if (ex.method !== "GET") {
-      sendText(ex, 405, "use GET to read subscriptions", { ...cors, Allow: "GET" });
+    if (ex.method !== "GET" && ex.method !== "HEAD") {
+      sendText(ex, 405, "use GET to read subscriptions", {
+        ...cors,
+        Allow: "GET, HEAD, OPTIONS",
+      });
       return;
     }
     // [spec] To access to the URLs exposed by the web API, clients MUST be authorized according
