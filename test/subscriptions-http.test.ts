@@ -357,6 +357,19 @@ describe("active subscriptions over HTTP", () => {
     );
   });
 
+  test("counts a selector given twice as one subscription", async () => {
+    const dup = enc("https://example.com/dup");
+    await open(`topic=${dup}&topic=${dup}&match=${dup}&match_exact=${dup}`);
+    const jwt = await token([`${S}/{topic}`, `${S}/{matchType}/{match}`]);
+    const v0 = await getJson(`${origin}${S}/${dup}`, jwt);
+    const v8 = await getJson(`${origin}${S}/exact/${dup}`, jwt);
+    assert.deepEqual(
+      [v0.body.subscriptions.length, v8.body.subscriptions.length],
+      [1, 1],
+      "one v0.x and one draft-08 subscription, each listed once",
+    );
+  });
+
   test("answers one subscription as the event's document plus lastEventID, and 404 for an unknown one", async () => {
     const watcher = await open(`topic=${enc(V0_EVENTS)}`, bearer(await token([V0_EVENTS])));
     await open("topic=https://example.com/one");

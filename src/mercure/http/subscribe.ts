@@ -98,6 +98,9 @@ const KINDS: Readonly<Record<string, (value: string, base: string) => SelectorIn
 function readSelectors(ex: Exchange, url: URL, publicOrigin?: string): SelectorInput[] {
   const base = hubUrlOf(ex, url.pathname, publicOrigin);
   const selectors: SelectorInput[] = [];
+  // A selector given twice (`match=a&match_exact=a`) is one subscription: announced once, listed
+  // once, with one id.
+  const seen = new Set<string>();
   // [spec, draft-08] matcher values are UTF-8: read the query strictly, where `searchParams`
   // would turn bytes that are not UTF-8 into U+FFFD and match something else than was asked.
   const query = parseFormStrict(Buffer.from(url.search.slice(1), "latin1"), "a query parameter");
@@ -123,6 +126,9 @@ function readSelectors(ex: Exchange, url: URL, publicOrigin?: string): SelectorI
         `the value of "${name}" must not contain control or format characters`,
       );
     }
+    const key = `${name === "topic" ? "topic" : name === "match_urlpattern" ? "urlpattern" : "exact"} ${value}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
     selectors.push(value === "" ? "" : kind(value, base));
   }
   return selectors;
