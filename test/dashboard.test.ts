@@ -110,6 +110,19 @@ describe("the dashboard's figures", () => {
     ]);
   });
 
+  test("leave the hub's own subscription events out of the busiest topics", async () => {
+    t = await startHub({}, { dashboard: true, subscriptions: true });
+    const admin = await mintToken(SECRET, { admin: true });
+    for (let i = 0; i < 3; i++)
+      streams.push(await openStream(`${t.url}?topic=${encodeURIComponent(TOPIC)}`));
+    await publish(t.url, { topic: TOPIC, data: "x" }, t.publisherToken);
+    await streams[0]?.waitForEvents(1);
+    const snapshot = (await (await figures(t, admin)).json()) as DashboardSnapshot;
+    assert.ok(snapshot.published >= 4, "the subscription events are published");
+    assert.deepEqual(snapshot.topics, [{ topic: TOPIC, updates: 1 }]);
+    assert.equal(snapshot.otherTopics, 0);
+  });
+
   test("stream one snapshot at once and then one a second, as an event stream", async () => {
     t = await startHub({}, { dashboard: true });
     const admin = await mintToken(SECRET, { admin: true });

@@ -12,6 +12,7 @@
  * `otherTopics`).
  */
 import type { Hub } from "../hub.ts";
+import { SUBSCRIPTIONS_PATH } from "../mercure/paths.ts";
 import { integerOption } from "../options.ts";
 import type { Update } from "../update.ts";
 import { VERSION } from "./build.ts";
@@ -169,6 +170,10 @@ export class Dashboard {
   readonly #count = (update: Update): void => {
     // The canonical topic names the update; its alternates would count it twice.
     const topic = update.topics[0] as string;
+    // The hub's own subscription events (`--subscriptions`) each have a topic of their own, one
+    // per connection: counted by name, they would push the published topics out of the list
+    // (and, with anonymous subscribers, fill it with names any client chooses).
+    if (topic.startsWith(`${SUBSCRIPTIONS_PATH}/`)) return;
     const n = this.#topics.get(topic);
     if (n !== undefined) this.#topics.set(topic, n + 1);
     else if (this.#topics.size < this.#maxTopics) this.#topics.set(topic, 1);
