@@ -234,6 +234,11 @@ describe("active subscriptions over HTTP", () => {
       ],
     );
     assert.equal(listed.body.subscriptions[0]["@context"], undefined);
+    assert.equal(listed.headers.get("etag"), `"${last.body}"`);
+    // An id an entity-tag cannot hold as it is (a quote, a space) is given as its digest.
+    await publish(t.url, { topic: "https://example.com/a", id: 'say "hi"' }, t.publisherToken);
+    const quoted = (await getJson(`${origin}${S}`, all)).headers.get("etag") ?? "";
+    assert.match(quoted, /^"[\x21\x23-\x7e]+"$/);
   });
 
   // [spec, draft-08] The web API MUST set the `Content-Type` HTTP header to `application/json`

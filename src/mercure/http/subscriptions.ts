@@ -13,6 +13,7 @@
  *
  * A collection lists every member in its own revision's shape.
  */
+import { createHash } from "node:crypto";
 import { CrierError } from "../../errors.ts";
 import { coversAny } from "../../selectors/selector.ts";
 import { discoveryLink } from "../discovery.ts";
@@ -160,13 +161,23 @@ function sendJson(
       "Content-Length": String(Buffer.byteLength(json)),
       // The list changes with every connection: clients revalidate, against the last event id.
       "Cache-Control": "private, must-revalidate",
-      // Header values are bytes: an id with non-ASCII characters travels as its UTF-8 bytes.
-      ETag: latin1(JSON.stringify(lastEventID)),
+      ETag: entityTag(lastEventID),
       Link: latin1(link),
       "X-Content-Type-Options": "nosniff",
     },
     json,
   );
+}
+
+/**
+ * The last event id as an entity-tag: quoted, and opaque. Header values are bytes, so an id with
+ * non-ASCII characters travels as its UTF-8 bytes; an id with a character an entity-tag cannot
+ * hold (`"`, a space, a control character) is represented by its digest.
+ */
+function entityTag(id: string): string {
+  const bytes = latin1(id);
+  if (/^[\x21\x23-\x7e\x80-\xff]*$/.test(bytes)) return `"${bytes}"`;
+  return `"${createHash("sha256").update(id).digest("base64url")}"`;
 }
 
 function latin1(value: string): string {
