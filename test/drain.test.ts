@@ -101,4 +101,30 @@ describe("drain on SIGTERM", () => {
     }
     assert.ok(retries.size > 10, `the retry hints are jittered (${retries.size} distinct)`);
   });
+
+  test("a second signal during the drain changes nothing: the port stays open until the end", async () => {
+    const started = await serve([
+      "--jwt-key",
+      KEY,
+      "--anonymous",
+      "--drain-timeout",
+      String(DRAIN_MS),
+    ]);
+    run = started.run;
+    const url = new URL(started.url);
+    subscribers.push(...(await Promise.all(Array.from({ length: 20 }, () => subscribe(url)))));
+    // As Ctrl-C on `--workers` does: SIGINT to the process, then SIGTERM from the primary.
+    run.child.kill("SIGINT");
+    await sleep(50);
+    run.child.kill("SIGTERM");
+    const exit = run.exit;
+    await sleep(200);
+    assert.equal((await fetch(new URL("/readyz", url))).status, 503, "still answering, draining");
+    const token = await mintToken(KEY, { publish: ["*"] });
+    const accepted = await publish(url.href, { topic: "a", data: "during the drain" }, token);
+    assert.equal(accepted.status, 200);
+    assert.equal(await exit, 0);
+    const drains = run.stdout.split("\n").filter((line) => line.includes('"drain started"'));
+    assert.equal(drains.length, 1, "one drain");
+  });
 });

@@ -101,7 +101,15 @@ export async function serve(argv: string[]): Promise<number> {
   }
   if (config.devMode) await announceDevMode(url, config.handler.publisherKey as string);
   return new Promise((resolve) => {
+    let draining = false;
     const stop = (signal: string) => {
+      // One drain: a second signal (Ctrl-C sends SIGINT to every worker, and the primary then
+      // sends SIGTERM) must not close the port while streams are still being ended.
+      if (draining) {
+        logger.info({ signal }, "drain already under way");
+        return;
+      }
+      draining = true;
       const started = Date.now();
       readiness.draining = true;
       const { subscribers } = hub.stats;
@@ -121,8 +129,9 @@ export async function serve(argv: string[]): Promise<number> {
         },
       );
     };
-    process.once("SIGTERM", stop);
-    process.once("SIGINT", stop);
+    // Kept for the whole drain: a signal with no listener would end the process at once.
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
   });
 }
 

@@ -68,8 +68,9 @@ export function runWorkers(
         for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGKILL");
       }, drainTimeoutMs + STOP_GRACE_MS).unref();
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    // Kept while stopping: a second signal with no listener would end the primary at once.
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
     for (let i = 0; i < count; i++) fork();
   });
 }
