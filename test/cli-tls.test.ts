@@ -1,7 +1,10 @@
 /** `crier --tls-cert --tls-key`: the command serves HTTPS with HTTP/2, or refuses to start. */
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
+import { writeFileSync } from "node:fs";
 import { connect, type IncomingHttpHeaders } from "node:http2";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { crier, KEY, serve } from "./cli-harness.ts";
 import { type Certificate, selfSigned } from "./tls.ts";
@@ -45,6 +48,18 @@ describe("the crier command over TLS", () => {
       ["--tls-cert", certificate.keyPath, "--tls-key", certificate.certPath],
       {},
       /^crier: --tls-cert and --tls-key are not a PEM certificate and its private key/,
+    );
+  });
+
+  test("refuses a key that is not the certificate's, even one of another type", async () => {
+    // OpenSSL loads an RSA key beside an EC certificate, and then fails every handshake.
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const rsaPath = join(dirname(certificate.keyPath), "rsa.pem");
+    writeFileSync(rsaPath, privateKey.export({ type: "pkcs8", format: "pem" }));
+    await refused(
+      ["--tls-cert", certificate.certPath, "--tls-key", rsaPath],
+      {},
+      /^crier: --tls-key is not the private key of --tls-cert's certificate$/,
     );
   });
 

@@ -3,6 +3,8 @@
  * the one settings table (`settings.ts`); the keys and dev mode come from `keys.ts`. The result is shaped as the options of what it configures, so
  * serving spreads it rather than copying it field by field.
  */
+
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
@@ -404,12 +406,22 @@ function tlsOf(s: Settings): TlsConfig | undefined {
   }
   const cert = readTlsFile(s, "tls-cert", certPath);
   const key = readTlsFile(s, "tls-key", keyPath);
+  let matches: boolean;
   try {
     createSecureContext({ cert, key });
+    // OpenSSL checks a key against the certificate only when both are of one type: an EC key
+    // beside an RSA certificate loads, then fails every handshake.
+    matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
   } catch (err) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
       `${s.origin("tls-cert")} and ${s.origin("tls-key")} are not a PEM certificate and its private key (${(err as Error).message})`,
+    );
+  }
+  if (!matches) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${s.origin("tls-key")} is not the private key of ${s.origin("tls-cert")}'s certificate`,
     );
   }
   return { cert, key, maxConcurrentStreams: s.integer("max-streams-per-connection") };
