@@ -242,11 +242,16 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
     if (this.#started !== undefined) return this.#started;
     this.#commands.connect().catch(() => {});
     this.#tail.connect().catch(() => {});
-    this.#reads.connect().catch(() => {});
+    // The resumes' connection is made beside the others; on a Cluster it may still be loading
+    // the slots when the tail has started, and a resume then would be refused (no offline
+    // queue). Started waits for it too, for a command's time at most.
+    const reads = this.#reads.connect().catch(() => {});
     this.#started = new Promise((resolve) => {
       this.#resolveStarted = resolve;
     });
-    this.#tailing = this.#reader.run(deliver, reset, () => this.#resolveStarted?.());
+    this.#tailing = this.#reader.run(deliver, reset, () => {
+      void waitAtMost(reads, this.#commandTimeout).then(() => this.#resolveStarted?.());
+    });
     return this.#started;
   }
 
