@@ -39,6 +39,10 @@ function subscribe(url: URL): Promise<RawSubscriber> {
   });
 }
 
+/** The hub on the command line, anonymous, with a drain window of DRAIN_MS. */
+const serveDraining = () =>
+  serve(["--jwt-key", KEY, "--anonymous", "--drain-timeout", String(DRAIN_MS)]);
+
 describe("drain on SIGTERM", () => {
   let run: Run | undefined;
   const subscribers: RawSubscriber[] = [];
@@ -49,13 +53,7 @@ describe("drain on SIGTERM", () => {
   });
 
   test(`ends ${SUBSCRIBERS} streams spread over the window, each with a retry hint, and exits 0 in time`, async () => {
-    const started = await serve([
-      "--jwt-key",
-      KEY,
-      "--anonymous",
-      "--drain-timeout",
-      String(DRAIN_MS),
-    ]);
+    const started = await serveDraining();
     run = started.run;
     const url = new URL(started.url);
     for (let i = 0; i < SUBSCRIBERS; i += 50) {
@@ -103,13 +101,7 @@ describe("drain on SIGTERM", () => {
   });
 
   test("a second signal during the drain changes nothing: the port stays open until the end", async () => {
-    const started = await serve([
-      "--jwt-key",
-      KEY,
-      "--anonymous",
-      "--drain-timeout",
-      String(DRAIN_MS),
-    ]);
+    const started = await serveDraining();
     run = started.run;
     const url = new URL(started.url);
     subscribers.push(...(await Promise.all(Array.from({ length: 20 }, () => subscribe(url)))));
