@@ -7,13 +7,25 @@
  *                  holding the prefix's slot → XREAD → subscribers
  *
  * The node is pinned to the server core like single-node crier; the Redis servers are not pinned
- * (as in `two-nodes.ts`) and their CPU is reported beside the node's. `stop()` stops the node,
+ * (as in `two-nodes.ts`) and their CPU is reported beside the node's. (The cluster's servers are
+ * children of this process, which runs pinned to the load generator's core: they are given both
+ * cores back, as the machine's Redis has, or they would compete with the generator alone.) `stop()` stops the node,
  * then deletes the prefix's keys or stops the cluster and removes its directory. The cluster is
  * the tests' (test/redis-servers.ts), so both build it one way.
  */
+import { execFileSync } from "node:child_process";
 import { Redis } from "ioredis";
 import { startCluster } from "../test/redis-servers.ts";
-import { crierArgv, freePort, type Running, startPinned, stopProcess } from "./servers.ts";
+import {
+  CAN_PIN,
+  crierArgv,
+  freePort,
+  LOADGEN_CORE,
+  type Running,
+  SERVER_CORE,
+  startPinned,
+  stopProcess,
+} from "./servers.ts";
 import { deleteKeys, REDIS_URL } from "./two-nodes.ts";
 
 /** Starts one node on the shared Redis under a fresh prefix. */
@@ -41,6 +53,12 @@ export async function startOnRedis(): Promise<Running> {
 export async function startOnCluster(): Promise<Running> {
   const cluster = await startCluster({ primaries: 3 });
   try {
+    if (CAN_PIN) {
+      for (const child of cluster.children) {
+        const cores = `${SERVER_CORE},${LOADGEN_CORE}`;
+        execFileSync("taskset", ["-a", "-cp", cores, String(child.pid)], { stdio: "ignore" });
+      }
+    }
     const port = await freePort();
     const flags = ["--redis", cluster.url];
     const node = await startPinned("crier on Cluster", crierArgv(port, undefined, flags), port);
