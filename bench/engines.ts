@@ -53,11 +53,9 @@ export async function startOnRedis(): Promise<Running> {
 export async function startOnCluster(): Promise<Running> {
   const cluster = await startCluster({ primaries: 3 });
   try {
-    if (CAN_PIN) {
-      for (const child of cluster.children) {
-        const cores = `${SERVER_CORE},${LOADGEN_CORE}`;
-        execFileSync("taskset", ["-a", "-cp", cores, String(child.pid)], { stdio: "ignore" });
-      }
+    const cores = `${SERVER_CORE},${LOADGEN_CORE}`;
+    for (const child of CAN_PIN ? cluster.children : []) {
+      execFileSync("taskset", ["-a", "-cp", cores, String(child.pid)], { stdio: "ignore" });
     }
     const port = await freePort();
     const flags = ["--redis", cluster.url];

@@ -9,11 +9,10 @@
  * subscription costs a timer of its own only when its token expires, and that timer is unref'd
  * and cleared when the subscription closes.
  */
+import { MAX_TIMER_MS } from "./options.ts";
 
 /** Keep-alive intervals a connection may stay backed up before it is dropped (45–60 s by default). */
 export const STALLED_TICKS = 4;
-// Timers cap at 2^31-1 ms (about 24.8 days); a later expiry re-arms.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * What ends a subscription at a keep-alive tick, if anything: `stalled` when its connection has
@@ -42,6 +41,7 @@ export interface Expiring {
  * sweep would visit every subscriber on every tick to close a few.
  */
 export function armExpiry(subscriber: Expiring, at: number): void {
+  // Timers cap at MAX_TIMER_MS (about 24.8 days); a later expiry re-arms.
   const delay = Math.max(0, at - Date.now());
   // The timer's arguments, not a closure: no per-subscriber function is made.
   subscriber.expiry = setTimeout(

@@ -13,6 +13,7 @@
 import type { NodeResponse } from "../../adapters/node.ts";
 import { encodeEvent } from "../../encoder.ts";
 import { CrierError } from "../../errors.ts";
+import { armExpiry, type Expiring } from "../../lifetime.ts";
 import type { Dashboard } from "../../ops/dashboard.ts";
 import { DASHBOARD_PAGE, DASHBOARD_PAGE_HEADERS } from "../../ops/dashboard-page.ts";
 import { reportRefused } from "./channels.ts";
@@ -99,9 +100,6 @@ async function authorize(ctx: HttpContext, ex: Exchange, url: URL): Promise<numb
   return verified.claims.exp;
 }
 
-/** Node turns a longer timer into 1 ms. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 // One snapshot now and one a second after it, until `endsAt` (ms since the epoch; Infinity:
 // never). A dashboard that reads slower than that misses snapshots instead of queueing them:
 // each one replaces the last, so at most one is buffered.
@@ -118,23 +116,21 @@ function streamFigures(dashboard: Dashboard, res: NodeResponse, endsAt: number):
   res.on("drain", () => {
     backedUp = false;
   });
-  let timer: NodeJS.Timeout | undefined;
-  const end = (): void => {
-    stop();
-    clearTimeout(timer);
-    res.end();
-  };
   const stop = dashboard.watch((snapshot) => {
-    // The token expired or the lifetime is up (checked here too for a timer too long to set).
-    if (Date.now() >= endsAt) return end();
     if (!backedUp) backedUp = !write(encodeEvent({ data: JSON.stringify(snapshot) }));
     // The hub is closing: the stream ends with it, so that the server can close.
     if (snapshot.closing) end();
   });
-  const left = endsAt - Date.now();
-  if (left <= MAX_TIMER_MS) timer = setTimeout(end, Math.max(0, left)).unref();
-  res.on("close", () => {
+  // Ended at `endsAt` by the one unref'd timer a subscription with a token gets (lifetime.ts).
+  const expiring: Expiring = { expiry: undefined, close: () => end() };
+  if (Number.isFinite(endsAt)) armExpiry(expiring, endsAt);
+  const release = (): void => {
     stop();
-    clearTimeout(timer);
-  });
+    clearTimeout(expiring.expiry);
+  };
+  const end = (): void => {
+    release();
+    res.end();
+  };
+  res.on("close", release);
 }

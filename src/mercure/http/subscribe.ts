@@ -126,7 +126,8 @@ function readSelectors(ex: Exchange, url: URL, publicOrigin?: string): SelectorI
         `the value of "${name}" must not contain control or format characters`,
       );
     }
-    const key = `${name === "topic" ? "topic" : name === "match_urlpattern" ? "urlpattern" : "exact"} ${value}`;
+    // `match` is `match_exact` spelled short.
+    const key = `${name === "match" ? "match_exact" : name} ${value}`;
     if (seen.has(key)) continue;
     seen.add(key);
     selectors.push(value === "" ? "" : kind(value, base));
