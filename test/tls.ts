@@ -1,7 +1,7 @@
 /** A self-signed certificate for localhost and 127.0.0.1, made by openssl, and a TLS hub. */
 import { execFileSync } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import type { Http2SecureServer } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -58,6 +58,48 @@ export function selfSigned(): Certificate {
     key: readFileSync(keyPath),
     certPath,
     keyPath,
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Makes a self-signed P-256 certificate that was valid for one day of 2020 only. */
+export function expiredCertificate(): Certificate {
+  const dir = mkdtempSync(join(tmpdir(), "crier-tls-expired-"));
+  const at = (name: string) => join(dir, name);
+  writeFileSync(at("index.txt"), "");
+  writeFileSync(at("serial"), "01\n");
+  // `openssl ca` is the one openssl 3.0 command that takes dates in the past.
+  writeFileSync(
+    at("ca.cnf"),
+    [
+      "[ ca ]",
+      "default_ca = d",
+      "[ d ]",
+      "database = index.txt",
+      "new_certs_dir = .",
+      "serial = serial",
+      "default_md = sha256",
+      "policy = p",
+      "[ p ]",
+      "commonName = supplied",
+      "",
+    ].join("\n"),
+  );
+  const openssl = (args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  openssl([
+    ...["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+    ...["-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "csr.pem"],
+  ]);
+  openssl([
+    ...["ca", "-batch", "-selfsign", "-config", "ca.cnf", "-keyfile", "key.pem", "-in", "csr.pem"],
+    ...["-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-notext"],
+    ...["-out", "cert.pem"],
+  ]);
+  return {
+    cert: readFileSync(at("cert.pem")),
+    key: readFileSync(at("key.pem")),
+    certPath: at("cert.pem"),
+    keyPath: at("key.pem"),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -4,9 +4,6 @@
  * serving spreads it rather than copying it field by field.
  */
 
-import { createPrivateKey, X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
 import { parseArgs } from "node:util";
 import { CrierError } from "../errors.ts";
 import { HISTORY_SYNCS, type HistorySync } from "../history/file-defaults.ts";
@@ -16,6 +13,7 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/l
 import { integerOption } from "../options.ts";
 import { keysOf } from "./keys.ts";
 import { SETTINGS, type SettingName } from "./settings.ts";
+import { readTlsPair, type TlsFiles } from "./tls.ts";
 import { corsOriginsOf, natsUrlOf, publicOriginOf, redisUrlOf } from "./urls.ts";
 
 /** Everything the standalone hub needs to start. */
@@ -90,6 +88,8 @@ export interface NatsConfig {
 export interface TlsConfig {
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** Where they were read from: read again on SIGHUP. */
+  readonly files: TlsFiles;
   /** Streams one HTTP/2 connection may hold at once. */
   readonly maxConcurrentStreams: number;
 }
@@ -404,39 +404,17 @@ function tlsOf(s: Settings): TlsConfig | undefined {
       `${s.origin(given as SettingName)} needs --${missing} (${SETTINGS[missing as SettingName].env}) too: HTTPS needs a certificate and its private key`,
     );
   }
-  const cert = readTlsFile(s, "tls-cert", certPath);
-  const key = readTlsFile(s, "tls-key", keyPath);
-  let matches: boolean;
-  try {
-    createSecureContext({ cert, key });
-    // OpenSSL checks a key against the certificate only when both are of one type: an EC key
-    // beside an RSA certificate loads, then fails every handshake.
-    matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
-  } catch (err) {
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      `${s.origin("tls-cert")} and ${s.origin("tls-key")} are not a PEM certificate and its private key (${(err as Error).message})`,
-    );
-  }
-  if (!matches) {
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      `${s.origin("tls-key")} is not the private key of ${s.origin("tls-cert")}'s certificate`,
-    );
-  }
-  return { cert, key, maxConcurrentStreams: s.integer("max-streams-per-connection") };
-}
-
-function readTlsFile(s: Settings, name: SettingName, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      `${s.origin(name)}: cannot read ${JSON.stringify(path)} (${reason})`,
-    );
-  }
+  const files = {
+    certPath,
+    keyPath,
+    certName: s.origin("tls-cert"),
+    keyName: s.origin("tls-key"),
+  };
+  return {
+    ...readTlsPair(files),
+    files,
+    maxConcurrentStreams: s.integer("max-streams-per-connection"),
+  };
 }
 
 // Read even when pushback is off, so a misspelt threshold is refused either way.

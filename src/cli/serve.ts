@@ -1,9 +1,11 @@
 /**
  * `crier` (serving): one process, or `--workers N` processes behind node:cluster. Drains on
  * SIGTERM/SIGINT: not ready at once, new subscribers answered 503 with Retry-After, open streams
- * ended with a jittered `retry` hint spread over the drain window, exit 0 within it.
+ * ended with a jittered `retry` hint spread over the drain window, exit 0 within it. SIGHUP:
+ * the TLS certificate and key are read again (tls.ts).
  */
 import cluster from "node:cluster";
+import { X509Certificate } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { Http2SecureServer } from "node:http2";
 import type { Logger } from "pino";
@@ -28,6 +30,7 @@ import {
   type ServeConfig,
 } from "./config.ts";
 import { log } from "./output.ts";
+import { certificateDatesProblem, readTlsPair, type TlsFiles } from "./tls.ts";
 import { redact } from "./urls.ts";
 import { runWorkers } from "./workers.ts";
 
@@ -77,10 +80,17 @@ export async function serve(argv: string[]): Promise<number> {
   // Dev mode serves the dashboard's figures without a token: its key dies with the process.
   const dashboard = ops.dashboard && { backplane, open: config.devMode };
   const handler = { hub, ...config.handler, ready: readiness.ready, routes, dashboard };
-  const server =
-    config.tls === undefined
-      ? createHubServer(handler)
-      : createSecureHubServer({ ...handler, ...config.tls });
+  const { tls } = config;
+  const secure =
+    tls &&
+    createSecureHubServer({
+      ...handler,
+      cert: tls.cert,
+      key: tls.key,
+      maxConcurrentStreams: tls.maxConcurrentStreams,
+    });
+  const server = secure ?? createHubServer(handler);
+  if (tls !== undefined) warnOnDates(logger, tls.cert);
   await listen(server, config.port, config.host);
   const port = portOf(server, config.port);
   const scheme = config.tls === undefined ? "http" : "https";
@@ -132,7 +142,41 @@ export async function serve(argv: string[]): Promise<number> {
     // Kept for the whole drain: a signal with no listener would end the process at once.
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
+    // SIGHUP reloads the certificate (renewed on disk) instead of ending the process.
+    process.on("SIGHUP", () => {
+      if (tls === undefined || secure === undefined) {
+        logger.info({ signal: "SIGHUP" }, "nothing to reload: no --tls-cert");
+        return;
+      }
+      reloadCertificate(secure, tls.files, logger);
+    });
   });
+}
+
+/**
+ * Reads the certificate and key again and serves them to new connections; open ones (and their
+ * streams) keep theirs. A pair that cannot be used is logged and the one served is kept.
+ */
+function reloadCertificate(server: Http2SecureServer, files: TlsFiles, logger: Logger): void {
+  try {
+    const { cert, key } = readTlsPair(files);
+    server.setSecureContext({ cert, key });
+    const { validTo, fingerprint256 } = new X509Certificate(cert);
+    logger.info({ signal: "SIGHUP", validTo, fingerprint256 }, "certificate reloaded");
+    warnOnDates(logger, cert);
+  } catch (err) {
+    logger.error(
+      { signal: "SIGHUP", err: (err as Error).message },
+      "certificate not reloaded: the one already served is kept",
+    );
+  }
+}
+
+// A certificate that clients will refuse is served anyway (it may be about to be replaced), but
+// the log says so.
+function warnOnDates(logger: Logger, cert: Buffer): void {
+  const problem = certificateDatesProblem(cert);
+  if (problem !== undefined) logger.warn({ problem }, `${problem}: clients will refuse it`);
 }
 
 function listen(

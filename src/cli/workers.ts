@@ -1,8 +1,8 @@
 /**
  * `crier --workers N`: N processes serving one port through node:cluster, sharing updates and
  * history through Redis. The primary serves nothing itself: it starts the workers, starts a new
- * one whenever a worker dies (after a delay that grows while workers keep dying), and on
- * SIGTERM/SIGINT asks each to shut down gracefully. It exits 0 only after such a signal, and 1
+ * one whenever a worker dies (after a delay that grows while workers keep dying), on
+ * SIGTERM/SIGINT asks each to shut down gracefully, and passes SIGHUP on to each. It exits 0 only after such a signal, and 1
  * when a worker fails before it ever served: a supervisor then sees the failure.
  */
 import cluster, { type Worker } from "node:cluster";
@@ -71,6 +71,10 @@ export function runWorkers(
     // Kept while stopping: a second signal with no listener would end the primary at once.
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    // Each worker reloads its certificate (serve.ts); the primary serves nothing to reload.
+    process.on("SIGHUP", () => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGHUP");
+    });
     for (let i = 0; i < count; i++) fork();
   });
 }
