@@ -258,8 +258,12 @@ export const SCENARIOS: Scenario[] = [
   },
   // The quicker half of the next one: one node in memory and one on Redis, alternated.
   { ...fanout("fanout-redis", 1000, 20_000), servers: ["crier", "crier-redis"] },
-  // What an engine costs: one node in memory, on one Redis, on a Redis Cluster, alternated.
-  { ...fanout("fanout-engines", 1000, 20_000), servers: ["crier", "crier-redis", "crier-cluster"] },
+  // What an engine costs: one node in memory, on one Redis, on a Redis Cluster and on NATS
+  // JetStream, alternated round by round.
+  {
+    ...fanout("fanout-engines", 1000, 20_000),
+    servers: ["crier", "crier-redis", "crier-cluster", "crier-nats"],
+  },
   // The same with 64 publishes in flight instead of 8: with few publishers in flight, the
   // engine's round trip per publish bounds how many updates each write can carry.
   {
