@@ -58,11 +58,12 @@ const KEEP_ALIVE = { bytes: encodeComment() };
 
 export class Hub extends EventEmitter<HubEvents> {
   readonly keepAliveMs: number;
+  /** The `retry` hint, in ms, of the streams the hub ends when it closes (before jitter). */
+  readonly closeRetryMs: number;
   readonly #backplane: Backplane;
   readonly #index = new TopicIndex();
   readonly #subscribers = new Set<Subscriber>();
   readonly #queue: ReturnType<typeof resolveQueueOptions>;
-  readonly #closeRetryMs: number;
   readonly #ready: Promise<void>;
   readonly #keepAlive: NodeJS.Timeout | undefined;
   readonly #flushQueue: FlushQueue;
@@ -106,7 +107,7 @@ export class Hub extends EventEmitter<HubEvents> {
       () => this.#storing > 0,
     );
     this.#pushback = new Pushback(options.pushback, this.#queue, this.#flushQueue);
-    this.#closeRetryMs = integerOption(
+    this.closeRetryMs = integerOption(
       "closeRetryMs",
       options.closeRetryMs,
       HUB_DEFAULTS.closeRetryMs,
@@ -118,7 +119,7 @@ export class Hub extends EventEmitter<HubEvents> {
     );
     const started = this.#backplane.start(
       (update) => this.#deliver(update),
-      () => endAll(this.#subscribers, "reset", this.#closeRetryMs),
+      () => endAll(this.#subscribers, "reset", this.closeRetryMs),
     );
     const readyTimeoutMs = durationOption(
       "readyTimeoutMs",
@@ -251,9 +252,9 @@ export class Hub extends EventEmitter<HubEvents> {
     const spreadMs = durationOption("spreadMs", options.spreadMs, 0);
     this.#closing = true;
     // Without a spread the streams end in this same turn, and publishes are refused from here.
-    if (spreadMs > 0) await endSpread(this.#subscribers, spreadMs, this.#closeRetryMs);
+    if (spreadMs > 0) await endSpread(this.#subscribers, spreadMs, this.closeRetryMs);
     clearInterval(this.#keepAlive);
-    endAll(this.#subscribers, "shutdown", this.#closeRetryMs);
+    endAll(this.#subscribers, "shutdown", this.closeRetryMs);
     this.#closed = true;
     await Promise.allSettled(this.#inflight);
     await this.#backplane.close();

@@ -6,6 +6,9 @@
  * except under CI=true, where it fails.
  */
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { mintAccessToken, mintToken } from "../src/mercure/tokens/mint.ts";
@@ -105,6 +108,42 @@ describe("the hub in a real browser", { skip }, () => {
 
   const opens = (name: string) =>
     page.evaluate((name) => (globalThis as unknown as PageGlobals).opens[name] ?? 0, name);
+
+  test("lets a page on another origin read where its resume started: earliest", async () => {
+    // A page of an application on its own origin (the hub's home page may connect to no other).
+    const app = createServer((_, res) => {
+      res.writeHead(200, { "Content-Type": "text/html" });
+      res.end("<!doctype html><title>app</title>");
+    });
+    app.listen(0, "127.0.0.1");
+    await once(app, "listening");
+    const appOrigin = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+    const other = await startHub({ keepAliveMs: 0 }, { corsOrigins: [appOrigin] });
+    try {
+      await page.goto(`${appOrigin}/`);
+      const hubUrl = other.url;
+      const headers = await page.evaluate(async (hubUrl) => {
+        const g = globalThis as unknown as {
+          fetch(url: string): Promise<{
+            status: number;
+            headers: { get(name: string): string | null };
+            body: { cancel(): Promise<void> };
+          }>;
+        };
+        const response = await g.fetch(`${hubUrl}?topic=a&lastEventID=unknown-id`);
+        await response.body.cancel();
+        return {
+          status: response.status,
+          last: response.headers.get("last-event-id"),
+          mercure: response.headers.get("mercure-last-event-id"),
+        };
+      }, hubUrl);
+      assert.deepEqual(headers, { status: 200, last: "earliest", mercure: "earliest" });
+    } finally {
+      await other.close();
+      app.close();
+    }
+  });
 
   test("serves its home page as one self-contained HTML document", async () => {
     const requests: string[] = [];

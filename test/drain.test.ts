@@ -1,9 +1,13 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, test } from "node:test";
+import { EventSource } from "eventsource";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
-import { KEY, type Run, serve } from "./cli-harness.ts";
-import { publish, sleep, until } from "./helpers.ts";
+import { crier, KEY, type Run, serve, waitFor } from "./cli-harness.ts";
+import { freePort, publish, sleep, until } from "./helpers.ts";
 
 const SUBSCRIBERS = 1000;
 const DRAIN_MS = 4000;
@@ -72,6 +76,13 @@ describe("drain on SIGTERM", () => {
     assert.equal(late.status, 503, "a new subscriber is refused while draining");
     assert.match(late.headers.get("retry-after") ?? "", /^\d+$/);
     await late.arrayBuffer();
+    // An EventSource would give up for good on a 503: it gets a stream with a retry hint only.
+    const sse = await fetch(`${url}?topic=a`, { headers: { Accept: "text/event-stream" } });
+    assert.equal(sse.status, 200, "an event-stream client is sent back to retry");
+    assert.equal(sse.headers.get("content-type"), "text/event-stream");
+    const hint = /^retry: (\d+)\n\n$/.exec(await sse.text());
+    assert.ok(hint !== null, "the stream holds a retry hint and nothing else");
+    assert.ok(Number(hint[1]) >= 1000 && Number(hint[1]) <= 2000, `retry ${hint[1]}`);
     const token = await mintToken(KEY, { publish: ["*"] });
     const accepted = await publish(url.href, { topic: "a", data: "during the drain" }, token);
     assert.equal(accepted.status, 200, "publishes are still taken while streams end");
@@ -98,6 +109,58 @@ describe("drain on SIGTERM", () => {
       retries.add(retry);
     }
     assert.ok(retries.size > 10, `the retry hints are jittered (${retries.size} distinct)`);
+  });
+
+  test("an EventSource whose stream ends early in the drain comes back, and resumes on the restarted hub without loss", async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "crier-drain-es-"));
+    const start = async () => {
+      const hub = crier(
+        ["--port", String(port), "--host", "127.0.0.1", "--jwt-key", KEY, "--anonymous"].concat([
+          "--history-file",
+          join(dir, "history"),
+          "--drain-timeout",
+          "6000",
+        ]),
+      );
+      await waitFor(() => /listening on/.exec(hub.stdout) ?? undefined, `the hub: ${hub.stderr}`);
+      return hub;
+    };
+    const url = new URL(`http://127.0.0.1:${port}/.well-known/mercure`);
+    const token = await mintToken(KEY, { publish: ["*"] });
+    const published: string[] = [];
+    const post = async (data: string) => {
+      const result = await publish(url.href, { topic: "a", data }, token);
+      assert.equal(result.status, 200, result.body);
+      published.push(result.body);
+    };
+    run = await start();
+    // Connected first, so the drain ends its stream in its first step, at once.
+    const es = new EventSource(`${url}?topic=a`);
+    const received: string[] = [];
+    es.onmessage = (e) => received.push(e.lastEventId);
+    try {
+      await new Promise((resolve) => {
+        es.onopen = resolve;
+      });
+      // Enough streams that the drain goes on for seconds after the EventSource's has ended.
+      subscribers.push(...(await Promise.all(Array.from({ length: 50 }, () => subscribe(url)))));
+      await post("before");
+      run.child.kill("SIGTERM");
+      await post("during the drain");
+      // Its retry hint (1-2 s) brings it back while the drain goes on (about 4 s).
+      await sleep(2500);
+      await post("later in the drain");
+      assert.equal(await run.exit, 0);
+      assert.notEqual(es.readyState, EventSource.CLOSED, "the EventSource still tries");
+      run = await start();
+      await post("after the restart");
+      await until(() => received.length >= published.length, "every update", 20_000);
+      assert.deepEqual(received, published, "each update once, in order");
+    } finally {
+      es.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test("a second signal during the drain changes nothing: the port stays open until the end", async () => {

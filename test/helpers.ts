@@ -1,7 +1,7 @@
 /** Test helpers: a real hub on a real socket, and real clients. */
 import { once } from "node:events";
 import { type IncomingHttpHeaders, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer } from "node:net";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { createHub, type Hub, type HubOptions } from "../src/hub.ts";
 import {
@@ -188,4 +188,13 @@ export async function until(
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(10);
   }
+}
+
+/** A TCP port free on 127.0.0.1 at the time of asking (for a server that must reuse it). */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -7,6 +7,7 @@ import { once } from "node:events";
 import { type IncomingMessage, request } from "node:http";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, test } from "node:test";
+import { EventSource } from "eventsource";
 import { socketTakeOver } from "../src/adapters/socket-sink.ts";
 import { createHub } from "../src/hub.ts";
 import { addressKey } from "../src/mercure/http/admission.ts";
@@ -23,13 +24,12 @@ import {
   until,
 } from "./helpers.ts";
 
-/** A subscription from a chosen source address (any of 127.0.0.0/8 reaches 127.0.0.1). */
-async function subscribeFrom(url: string, localAddress: string) {
-  const req = request(url, {
-    localAddress,
-    agent: false,
-    headers: { Accept: "text/event-stream" },
-  });
+/**
+ * A subscription from a chosen source address (any of 127.0.0.0/8 reaches 127.0.0.1), as an
+ * event-stream client asks for it, or (`accept`) as another HTTP client does.
+ */
+async function subscribeFrom(url: string, localAddress: string, accept = "text/event-stream") {
+  const req = request(url, { localAddress, agent: false, headers: { Accept: accept } });
   req.end();
   const [res] = (await once(req, "response")) as [IncomingMessage];
   let body = "";
@@ -102,7 +102,7 @@ describe("subscriber limits", () => {
     t = await startHub({}, { maxSubscribeRate: 5 });
     const url = `${t.url}?topic=a`;
     const tried = await Promise.all(
-      Array.from({ length: 12 }, () => subscribeFrom(url, "127.0.0.1")),
+      Array.from({ length: 12 }, () => subscribeFrom(url, "127.0.0.1", "*/*")),
     );
     streams.push(...tried);
     const admitted = tried.filter((s) => s.status === 200);
@@ -125,6 +125,45 @@ describe("subscriber limits", () => {
     const later = await subscribeFrom(url, "127.0.0.1");
     streams.push(later);
     assert.equal(later.status, 200);
+  });
+
+  test("sends EventSources past maxSubscribeRate back with a retry hint, and lets each in by its turn", async () => {
+    const hub = await startHub({}, { maxSubscribeRate: 2 });
+    t = hub;
+    const url = `${hub.url}?topic=a`;
+    // A refused one sees an event stream with a retry hint only, and ended.
+    const tried = await Promise.all(
+      Array.from({ length: 4 }, () => subscribeFrom(url, "127.0.0.1")),
+    );
+    streams.push(...tried);
+    const sentBack = tried.filter((s) => s.headers["content-type"] === "text/event-stream");
+    assert.equal(sentBack.length, 4, "every answer is an event stream");
+    const hints = tried.filter((s) => s.headers["last-event-id"] === undefined);
+    assert.ok(hints.length >= 1, "some were sent back");
+    for (const s of streams.splice(0)) s.close();
+    await until(() => hub.hub.stats.subscribers === 0, "the first streams to end");
+    await sleep(1100);
+    // Real EventSources, more than the bucket admits at once: each gives up on a 503 for good.
+    const sources = Array.from({ length: 6 }, () => new EventSource(url));
+    const got = sources.map(() => [] as string[]);
+    sources.forEach((source, i) => {
+      source.onmessage = (e) => got[i]?.push(e.data);
+    });
+    try {
+      // (A source sent back fires `open` too, for the hint's stream: subscribed is what counts.)
+      await until(() => hub.hub.stats.subscribers === 6, "all six subscribed", 10_000);
+      assert.ok(
+        sources.every((source) => source.readyState !== EventSource.CLOSED),
+        "none gave up",
+      );
+      assert.equal(
+        (await publish(hub.url, { topic: "a", data: "x" }, hub.publisherToken)).status,
+        200,
+      );
+      await until(() => got.every((g) => g.length === 1), "the update on every EventSource");
+    } finally {
+      for (const source of sources) source.close();
+    }
   });
 
   test("refuses a headers timeout longer than the request timeout", () => {

@@ -7,12 +7,12 @@ import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { MERCURE_PATH } from "../src/mercure/index.ts";
-import { openStream, publish, startHub, until } from "./helpers.ts";
+import { freePort, openStream, publish, startHub, until } from "./helpers.ts";
 
 const DEPLOY = new URL("../docs/deploy.md", import.meta.url);
 
@@ -31,14 +31,6 @@ const skip =
   nginx === undefined && process.env.CI !== "true"
     ? "nginx is not installed (apt-get install nginx-light); CI=true makes this a failure"
     : false;
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 /** The `nginx` block of docs/deploy.md, pointed at `hubPort` and listening on `port`. */
 function recipe(hubPort: number, port: number): string {

@@ -7,8 +7,9 @@
  * subscriber; a resume point comes from `Last-Event-ID`, or the `lastEventID` / `last_event_id`
  * query parameters when the client cannot set headers (the header wins).
  */
-import { CrierError } from "../../errors.ts";
-import { lastEventIdOf } from "../../head.ts";
+import { encodeRetry } from "../../encoder.ts";
+import { CrierError, isCrierError } from "../../errors.ts";
+import { lastEventIdOf, SSE_HEADERS } from "../../head.ts";
 import { compileSelector, type SelectorInput } from "../../selectors/selector.ts";
 import { hasForbiddenCharacter } from "../publication.ts";
 import { payloadFor } from "../tokens/verify.ts";
@@ -62,7 +63,7 @@ export async function handleSubscribe(
       authorized: claims?.subscribe ?? [],
       ...endsOf(ctx, claims?.exp),
       lastEventId,
-      headers: cors,
+      headers: exposingResumeHeaders(cors),
       // The standalone hub owns its connections: free node:http's objects of idle subscribers.
       detach: true,
     });
@@ -81,8 +82,38 @@ export async function handleSubscribe(
     );
   } catch (err) {
     reportRefused("subscribe", ex, err);
-    sendError(ex, err, cors, ctx.metadata?.url);
+    if (isCrierError(err) && err.status === 503 && acceptsEventStream(ex)) {
+      comeBackLater(ex, cors, ctx.hub.closeRetryMs);
+    } else {
+      sendError(ex, err, cors, ctx.metadata?.url);
+    }
   }
+}
+
+// The stream's `Last-Event-ID` / `Mercure-Last-Event-ID` (`earliest`: updates may have been
+// missed) are the only way a client learns where its resume started; a browser script on another
+// origin reads them only when they are exposed.
+function exposingResumeHeaders(
+  cors: Readonly<Record<string, string>>,
+): Readonly<Record<string, string>> {
+  if (cors["Access-Control-Allow-Origin"] === undefined) return cors;
+  return { ...cors, "Access-Control-Expose-Headers": "Last-Event-ID, Mercure-Last-Event-ID" };
+}
+
+// An EventSource (browser or `eventsource`) gives up for good on any answer but a 200 event
+// stream. Refused with a 503 (the hub draining, past --max-subscribe-rate in a reconnect storm,
+// a key set out of reach), it would never come back: a client whose stream ended early in a
+// drain and that returned while the drain went on would miss everything after. It gets an event
+// stream holding only a `retry` hint, jittered like the drain's own, and ended: it comes back
+// after it and resumes with its Last-Event-ID. Other clients get the 503 and Retry-After.
+function comeBackLater(ex: Exchange, cors: Readonly<Record<string, string>>, retryMs: number) {
+  const retry = retryMs + Math.floor(Math.random() * (retryMs + 1));
+  ex.reply(200, { ...SSE_HEADERS, ...cors }, encodeRetry(retry).toString());
+}
+
+function acceptsEventStream(ex: Exchange): boolean {
+  const accept = ex.headers.accept;
+  return typeof accept === "string" && accept.toLowerCase().includes("text/event-stream");
 }
 
 // [spec, draft-08] the bare `match` parameter selects the default `exact` matcher type, and a
