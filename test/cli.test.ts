@@ -172,6 +172,25 @@ describe("the crier command", () => {
     }
   });
 
+  test("on an IPv6 address, in dev mode too, names URLs that work", async () => {
+    const env = { CRIER_JWT_KEY: undefined, CRIER_PUBLISHER_JWT_KEY: undefined };
+    const { run, url } = await serve(["--host", "::1", "--metrics", "--metrics-port", "0"], env);
+    try {
+      assert.match(url, /^http:\/\/\[::1\]:\d+\/\.well-known\/mercure$/);
+      await waitFor(() => /DEV MODE/.exec(run.stderr) ?? undefined, "the dev-mode banner");
+      const metrics = await waitFor(
+        () => /metrics on (http:\/\/\[::1\]:\d+\/metrics)/.exec(run.stdout)?.[1],
+        "the metrics URL",
+      );
+      assert.equal((await fetch(new URL("/healthz", url))).status, 200);
+      assert.equal((await fetch(metrics)).status, 200);
+      run.child.kill("SIGTERM");
+      assert.equal(await run.exit, 0, run.stderr);
+    } finally {
+      run.child.kill("SIGKILL");
+    }
+  });
+
   test("refuses anonymous subscribers unless --anonymous is given", async () => {
     const { run, url } = await serve([], { CRIER_JWT_KEY: KEY });
     try {

@@ -173,6 +173,25 @@ describe("the dashboard's figures", () => {
     await endsWithin(lasting, 10_000, "a stream past the connection lifetime");
   });
 
+  test("send a figures stream asked for while the hub closes back to retry, not hold the close", async () => {
+    t = await startHub({}, { dashboard: true });
+    // A subscriber whose stream the close ends over two seconds: the hub is closing meanwhile.
+    streams.push(await openStream(`${t.url}?topic=a`));
+    const closing = t.hub.close({ spreadMs: 2000 });
+    const res = await fetch(new URL("/dashboard.json", t.url), {
+      headers: {
+        Authorization: `Bearer ${await mintToken(SECRET, { admin: true })}`,
+        Accept: "text/event-stream",
+      },
+      signal: AbortSignal.timeout(5000),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "text/event-stream");
+    // Before: one snapshot, then nothing until the client left (a drain waited for it).
+    assert.match(await res.text(), /^retry: \d+\n\n$/);
+    await closing;
+  });
+
   test("count at most maxTopics topics by name, and the rest as other topics", async () => {
     t = await startHub({}, { dashboard: { open: true, maxTopics: 2 } });
     for (const topic of ["https://a.example/1", "https://a.example/2", "https://a.example/3"]) {

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { type AddressInfo, createServer } from "node:net";
 import { afterEach, describe, test } from "node:test";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
+import { pretty } from "../src/ops/log.ts";
 import { crier, KEY, type Run, serve, waitFor } from "./cli-harness.ts";
 import { openStream, publish } from "./helpers.ts";
 
@@ -60,6 +63,44 @@ describe("the hub's log", () => {
     await metrics.arrayBuffer();
   });
 
+  test("writes one line per entry in the pretty format, whatever a client put in a field", () => {
+    const forged = "matchX\n2026-12-02T00:00:00.000Z ERROR forged line=1";
+    const line = JSON.stringify({
+      level: 20,
+      time: "2026-12-02T10:00:00.000Z",
+      pid: 1,
+      msg: "request refused",
+      route: "subscribe",
+      reason: `unknown parameter ${forged}`,
+      status: 400,
+    });
+    assert.equal(
+      pretty(line),
+      `2026-12-02T10:00:00.000Z DEBUG request refused route=subscribe reason=${JSON.stringify(`unknown parameter ${forged}`)} status=400\n`,
+    );
+    assert.equal(pretty(line).split("\n").length, 2, "one line and its end");
+  });
+
+  test("names the setting whose port is taken, before saying it listens", async () => {
+    const taken = createServer().listen(0, "127.0.0.1");
+    await once(taken, "listening");
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      for (const flag of ["--port", "--metrics-port"]) {
+        const args = ["--host", "127.0.0.1", "--jwt-key", KEY, "--port", "0", flag, String(port)];
+        run = crier(args);
+        assert.equal(await run.exit, 1);
+        assert.equal(
+          run.stderr.split("\n")[0],
+          `crier: ${flag}: cannot listen on 127.0.0.1 port ${port}: it is in use by another process`,
+        );
+        assert.doesNotMatch(run.stdout, /listening on/);
+      }
+    } finally {
+      taken.close();
+    }
+  });
+
   test("refuses a log level or format it does not know, naming the flag", async () => {
     run = crier(["--jwt-key", KEY, "--log-level", "verbose"]);
     assert.equal(await run.exit, 2);
@@ -83,6 +124,18 @@ describe("the hub's log", () => {
     const res = await fetch(metricsUrl);
     assert.equal(res.status, 200);
     assert.match(await res.text(), /^crier_subscribers 0$/m);
+    // As on the hub's port: HEAD, a query string, and 405 for other methods.
+    assert.equal((await fetch(metricsUrl, { method: "HEAD" })).status, 200);
+    const queried = await fetch(`${metricsUrl}?name=crier`);
+    assert.equal(queried.status, 200);
+    await queried.arrayBuffer();
+    const posted = await fetch(metricsUrl, { method: "POST" });
+    assert.equal(posted.status, 405);
+    assert.equal(posted.headers.get("allow"), "GET, HEAD");
+    assert.equal(await posted.text(), "only GET and HEAD are allowed here\n");
+    const elsewhere = await fetch(new URL("/other", metricsUrl));
+    assert.equal(elsewhere.status, 404);
+    await elsewhere.arrayBuffer();
     const hubs = await fetch(new URL("/metrics", started.url));
     assert.equal(hubs.status, 404);
     await hubs.arrayBuffer();

@@ -135,6 +135,19 @@ describe("the settings table", () => {
       );
     }
     assert.equal(redact("redis://user:pw@host:6379"), "redis://***@host:6379");
+    // A raw `@` in the password: everything up to the last one is user information.
+    assert.equal(redact("redis://:ab@s3cret@127.0.0.1:6379/0"), "redis://***@127.0.0.1:6379/0");
+    // Credentials in the query, which ioredis reads as options.
+    assert.equal(
+      redact("redis+sentinel://h:26379/m?sentinelPassword=s3cret&db=1&password=s3cret#x"),
+      "redis+sentinel://h:26379/m?sentinelPassword=***&db=1&password=***#x",
+    );
+    assert.equal(
+      redact("redis://127.0.0.1:6379/0?password=s3cret"),
+      "redis://127.0.0.1:6379/0?password=***",
+    );
+    assert.equal(redact("redis://127.0.0.1:6379/2"), "redis://127.0.0.1:6379/2");
+    assert.equal(redact("nats://tok3n@nats:4222"), "nats://***@nats:4222");
   });
 
   test("takes nats:// and tls:// URLs, with the history size as the stream's length", () => {

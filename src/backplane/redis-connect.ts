@@ -98,10 +98,21 @@ export function parseRedisUrl(text: string, from = "url"): RedisTarget {
   };
 }
 
-/** `url` with any user name and password replaced by `***`, fit for logs and messages. */
+/**
+ * `url` with any user name and password replaced by `***`, fit for logs and messages: the user
+ * information up to the last `@` before the query (a password may hold a raw `@`), and the value
+ * of any query parameter that may carry a credential (ioredis reads `?password=…`).
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z\d+.-]*:\/\/)?[^@]*@/i, "$1***@");
+  const scheme = /^[a-z][a-z\d+.-]*:\/\//i.exec(url)?.[0] ?? "";
+  let rest = url.slice(scheme.length);
+  const query = rest.search(/[?#]/);
+  const at = (query === -1 ? rest : rest.slice(0, query)).lastIndexOf("@");
+  if (at !== -1) rest = `***${rest.slice(at)}`;
+  return scheme + rest.replace(CREDENTIAL_PARAMETER, "$1***");
 }
+
+const CREDENTIAL_PARAMETER = /([?&][^=&#]*(?:pass|secret|token|key|auth|user)[^=&#]*=)[^&#]*/gi;
 
 /** What a connection must do whatever the caller's options say (fail fast, no resend). */
 export interface ConnectSettings {

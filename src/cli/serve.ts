@@ -91,24 +91,31 @@ export async function serve(argv: string[]): Promise<number> {
     });
   const server = secure ?? createHubServer(handler);
   if (tls !== undefined) warnOnDates(logger, tls.cert);
-  await listen(server, config.port, config.host);
-  const port = portOf(server, config.port);
-  const scheme = config.tls === undefined ? "http" : "https";
-  const url = `${scheme}://${config.host ?? "localhost"}:${port}${MERCURE_PATH}`;
-  logger.info({ url }, `listening on ${url}`);
+  // The metrics port first: "listening on" is logged once everything listens.
   let metricsServer: Server | undefined;
   if (metrics !== undefined && ops.metricsPort !== undefined) {
     metricsServer = createServer((req, res) => {
-      if (req.url === "/metrics" && req.method === "GET") metrics.handler(req, res);
-      else {
-        res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" });
-        res.end("not found\n");
-      }
+      const text = (status: number, body: string, headers = {}) => {
+        res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", ...headers });
+        res.end(body);
+      };
+      // As on the hub's port: the path decides, whatever the query; GET and HEAD.
+      if (req.url?.split("?")[0] !== "/metrics") text(404, "not found\n");
+      else if (req.method === "GET" || req.method === "HEAD") metrics.handler(req, res);
+      else text(405, "only GET and HEAD are allowed here\n", { Allow: "GET, HEAD" });
     });
-    await listen(metricsServer, ops.metricsPort, config.host);
-    const metricsUrl = `http://${config.host ?? "localhost"}:${portOf(metricsServer, ops.metricsPort)}/metrics`;
+    await listen(metricsServer, ops.metricsPort, config.host, "--metrics-port");
+    const metricsUrl = `http://${urlHost(config.host)}:${portOf(metricsServer, ops.metricsPort)}/metrics`;
     logger.info({ url: metricsUrl }, `metrics on ${metricsUrl}`);
   }
+  await listen(server, config.port, config.host, "--port").catch((err: unknown) => {
+    metricsServer?.close();
+    throw err;
+  });
+  const port = portOf(server, config.port);
+  const scheme = config.tls === undefined ? "http" : "https";
+  const url = `${scheme}://${urlHost(config.host)}:${port}${MERCURE_PATH}`;
+  logger.info({ url }, `listening on ${url}`);
   if (config.devMode) await announceDevMode(url, config.handler.publisherKey as string);
   return new Promise((resolve) => {
     let draining = false;
@@ -179,13 +186,30 @@ function warnOnDates(logger: Logger, cert: Buffer): void {
   if (problem !== undefined) logger.warn({ problem }, `${problem}: clients will refuse it`);
 }
 
+/** `host` as a URL spells it: an IPv6 address in brackets. */
+function urlHost(host: string | undefined): string {
+  if (host === undefined) return "localhost";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** Listens; a port that cannot be had is named by its setting (`what`) in the error. */
 function listen(
   server: Server | Http2SecureServer,
   port: number,
   host: string | undefined,
+  what: string,
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (err: NodeJS.ErrnoException) => {
+      const on = `${host === undefined ? "" : `${host} `}port ${port}`;
+      const why =
+        err.code === "EADDRINUSE"
+          ? "it is in use by another process"
+          : err.code === "EACCES"
+            ? "this user may not listen there"
+            : err.message;
+      reject(new Error(`${what}: cannot listen on ${on}: ${why}`, { cause: err }));
+    });
     server.listen(port, host, resolve);
   });
 }

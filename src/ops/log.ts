@@ -42,14 +42,21 @@ const LEVEL_NAMES: Readonly<Record<number, string>> = {
 };
 
 // `2026-12-01T14:00:00.000Z INFO  message key=value …`: enough for a terminal, no dependency.
-function pretty(line: string): string {
+// One entry is one line: a value with a control character (a client's bad parameter quoted in a
+// refusal's reason) is written as a JSON string, so that it cannot start a forged line.
+export function pretty(line: string): string {
   const { time, level, msg, pid: _pid, ...fields } = JSON.parse(line) as Record<string, unknown>;
+  const text = (v: unknown) => (typeof v === "string" && !CONTROL.test(v) ? v : JSON.stringify(v));
   const rest = Object.entries(fields)
-    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}=${text(v)}`)
     .join(" ");
   const name = (LEVEL_NAMES[level as number] ?? String(level)).padEnd(5);
-  return `${String(time)} ${name} ${String(msg ?? "")}${rest === "" ? "" : ` ${rest}`}\n`;
+  return `${String(time)} ${name} ${text(String(msg ?? ""))}${rest === "" ? "" : ` ${rest}`}\n`;
 }
+
+// C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: they are quoted.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 // Refusals worth an operator's attention at info; other 4xx at debug, 5xx at warn.
 const NOTABLE = new Set([401, 403, 413, 429]);

@@ -20,7 +20,7 @@ import { reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
 import type { Exchange } from "./exchange.ts";
 import { NodeExchange } from "./node-exchange.ts";
-import { sendError, sendText } from "./respond.ts";
+import { sendStreamError, sendText } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
 
 /** Where the dashboard's figures are served. */
@@ -58,6 +58,11 @@ async function sendFigures(
     // The figures' event stream is written straight to node's response; a Fetch handler
     // answers the snapshot, which the page polls instead.
     if (wantsStream && ex instanceof NodeExchange) {
+      // A stream opened now would outlive the figures (they stop with the hub) and hold the
+      // drain to its end: the page is sent back to retry, as a subscriber is.
+      if (ctx.hub.closing) {
+        throw new CrierError("CRIER_ERR_HUB_CLOSED", "the hub is shutting down; retry later");
+      }
       // Like a subscription: ended at the token's `exp`, and at the connection lifetime.
       const lifetimeMs = ctx.maxConnectionLifetimeMs;
       const ends = [exp === undefined ? Infinity : exp * 1000];
@@ -78,7 +83,7 @@ async function sendFigures(
     }
   } catch (err) {
     reportRefused("dashboard", ex, err);
-    sendError(ex, err, {}, ctx.metadata?.url);
+    sendStreamError(ex, err, {}, ctx.hub.closeRetryMs, ctx.metadata?.url);
   }
 }
 

@@ -1,5 +1,7 @@
 /** Plain-text answers: every error is a status and one line a person can act on. */
+import { encodeRetry } from "../../encoder.ts";
 import { CrierError, type CrierErrorCode } from "../../errors.ts";
+import { SSE_HEADERS } from "../../head.ts";
 import type { Exchange } from "./exchange.ts";
 
 /**
@@ -57,6 +59,34 @@ export function sendError(
     (err.status === 429 || err.status === 503 ? RETRY_AFTER_SECONDS : undefined);
   if (retryAfter !== undefined) extra["Retry-After"] = String(retryAfter);
   sendText(ex, err.status, err.message, extra);
+}
+
+/**
+ * Answers a request for an event stream that failed: as {@link sendError}, except a 503 to a
+ * client that asks for `text/event-stream`. An EventSource (browser or `eventsource`) gives up
+ * for good on any answer but a 200 event stream: refused with a 503 (the hub draining, past the
+ * subscribe rate in a reconnect storm, a key set out of reach) it would never come back, and a
+ * client whose stream ended early in a drain and that returned while the drain went on would
+ * miss everything after. It gets an event stream holding only a `retry` hint of `retryMs` plus up
+ * to as much again of jitter (as the drain's own), and ended: it comes back after it and resumes
+ * with its Last-Event-ID. Other clients get the 503 and Retry-After.
+ */
+export function sendStreamError(
+  ex: Exchange,
+  err: unknown,
+  headers: Readonly<Record<string, string>>,
+  retryMs: number,
+  resourceMetadata?: string,
+): void {
+  const accept = ex.headers.accept;
+  const eventSource =
+    typeof accept === "string" && accept.toLowerCase().includes("text/event-stream");
+  if (!(eventSource && err instanceof CrierError && err.status === 503)) {
+    sendError(ex, err, headers, resourceMetadata);
+    return;
+  }
+  const retry = retryMs + Math.floor(Math.random() * (retryMs + 1));
+  ex.reply(200, { ...SSE_HEADERS, ...headers }, encodeRetry(retry).toString());
 }
 
 /** Seconds a client refused with 429 or 503 is told to wait, unless the refusal names its own. */

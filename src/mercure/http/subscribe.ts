@@ -7,9 +7,8 @@
  * subscriber; a resume point comes from `Last-Event-ID`, or the `lastEventID` / `last_event_id`
  * query parameters when the client cannot set headers (the header wins).
  */
-import { encodeRetry } from "../../encoder.ts";
-import { CrierError, isCrierError } from "../../errors.ts";
-import { lastEventIdOf, SSE_HEADERS } from "../../head.ts";
+import { CrierError } from "../../errors.ts";
+import { lastEventIdOf } from "../../head.ts";
 import { compileSelector, type SelectorInput } from "../../selectors/selector.ts";
 import { hasForbiddenCharacter } from "../publication.ts";
 import { payloadFor } from "../tokens/verify.ts";
@@ -18,7 +17,7 @@ import type { HttpContext } from "./context.ts";
 import type { Exchange } from "./exchange.ts";
 import { parseFormStrict } from "./form.ts";
 import { hubUrlOf } from "./origin.ts";
-import { sendError, sendText } from "./respond.ts";
+import { sendStreamError, sendText } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
 
 export async function handleSubscribe(
@@ -82,11 +81,8 @@ export async function handleSubscribe(
     );
   } catch (err) {
     reportRefused("subscribe", ex, err);
-    if (isCrierError(err) && err.status === 503 && acceptsEventStream(ex)) {
-      comeBackLater(ex, cors, ctx.hub.closeRetryMs);
-    } else {
-      sendError(ex, err, cors, ctx.metadata?.url);
-    }
+    // A 503 sends an EventSource back with a retry hint: it would give up on the 503.
+    sendStreamError(ex, err, cors, ctx.hub.closeRetryMs, ctx.metadata?.url);
   }
 }
 
@@ -98,22 +94,6 @@ function exposingResumeHeaders(
 ): Readonly<Record<string, string>> {
   if (cors["Access-Control-Allow-Origin"] === undefined) return cors;
   return { ...cors, "Access-Control-Expose-Headers": "Last-Event-ID, Mercure-Last-Event-ID" };
-}
-
-// An EventSource (browser or `eventsource`) gives up for good on any answer but a 200 event
-// stream. Refused with a 503 (the hub draining, past --max-subscribe-rate in a reconnect storm,
-// a key set out of reach), it would never come back: a client whose stream ended early in a
-// drain and that returned while the drain went on would miss everything after. It gets an event
-// stream holding only a `retry` hint, jittered like the drain's own, and ended: it comes back
-// after it and resumes with its Last-Event-ID. Other clients get the 503 and Retry-After.
-function comeBackLater(ex: Exchange, cors: Readonly<Record<string, string>>, retryMs: number) {
-  const retry = retryMs + Math.floor(Math.random() * (retryMs + 1));
-  ex.reply(200, { ...SSE_HEADERS, ...cors }, encodeRetry(retry).toString());
-}
-
-function acceptsEventStream(ex: Exchange): boolean {
-  const accept = ex.headers.accept;
-  return typeof accept === "string" && accept.toLowerCase().includes("text/event-stream");
 }
 
 // [spec, draft-08] the bare `match` parameter selects the default `exact` matcher type, and a
