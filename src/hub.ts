@@ -121,6 +121,9 @@ export class Hub extends EventEmitter<HubEvents> {
       (update) => this.#deliver(update),
       () => endAll(this.#subscribers, "reset", this.closeRetryMs),
     );
+    const seed = () => this.#start.seed(this.#backplane.newestAtStart?.());
+    if (started instanceof Promise) started.then(seed, () => {});
+    else seed();
     const readyTimeoutMs = durationOption(
       "readyTimeoutMs",
       options.readyTimeoutMs,

@@ -35,6 +35,11 @@ export class StreamStart {
     this.#report = report;
   }
 
+  /** The newest update stored before this process delivered any (the backplane's, at start). */
+  seed(update: Update | undefined): void {
+    if (update !== undefined && this.#newest === undefined) this.delivered(update);
+  }
+
   /** Remembers the newest update delivered (called once per update). */
   delivered(update: Update): void {
     this.#newest = update;
@@ -55,8 +60,17 @@ export class StreamStart {
       return;
     }
     this.#resumes.total++;
+    // A backplane that throws instead of rejecting (a damaged history file) must not leave the
+    // subscriber registered and unanswered.
+    let replaying: ReturnType<Backplane["replay"]>;
+    try {
+      replaying = this.#backplane.replay(lastEventId);
+    } catch (err) {
+      fail(err);
+      return;
+    }
     settle(
-      this.#backplane.replay(lastEventId),
+      replaying,
       (replay) => {
         if (replay === undefined) this.#resumes.earliest++;
         const resumed = replay === undefined ? "earliest" : lastEventId;

@@ -8,16 +8,24 @@ import { openStream } from "./helpers.ts";
 
 const KEY = "cli-test-secret-cli-test-secret-123";
 
-/** Runs `crier` and checks it exits 2 with `reason` as the first line on stderr. */
+/** Runs `crier` and checks it exits 2 with `reason` as the one line on stderr. */
 async function refused(args: string[], env: Record<string, string>, reason: RegExp) {
   const run = crier(args, { CRIER_JWT_KEY: KEY, ...env });
   assert.equal(await run.exit, 2, run.stderr);
-  const first = run.stderr.split("\n")[0] ?? "";
+  const [first = "", ...rest] = run.stderr.split("\n");
   assert.match(first, reason);
+  // The reason names the setting: the usage after it would bury it.
+  assert.deepEqual(rest, [""], "one line, no usage after it");
   return first;
 }
 
 describe("the crier command refuses a configuration mistake instead of starting", () => {
+  test("prints the usage after a command line it cannot read, and not after a wrong value", async () => {
+    const run = crier(["--no-such-flag"], { CRIER_JWT_KEY: KEY });
+    assert.equal(await run.exit, 2);
+    assert.match(run.stderr, /^crier: Unknown option '--no-such-flag'.*\n\nUsage:\n/);
+  });
+
   test("refuses a boolean variable spelt in no documented way, naming it and the accepted values", async () => {
     await refused(
       [],

@@ -1,12 +1,22 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, describe, test } from "node:test";
 import { FileBackplane, loadLmdb } from "../src/backplane/file.ts";
 import { validateUpdate } from "../src/update.ts";
 import { crier, type Run, serve } from "./cli-harness.ts";
+import { until } from "./helpers.ts";
 import { JWT_KEY, publish, SseClient, waitFor } from "./redis-harness.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "crier-history-faults-"));
@@ -146,6 +156,77 @@ describe("the history file under faults, with real processes", { timeout: 120_00
     await refused(garbage, /^crier: --history-file: history file \S+ cannot be opened \(/);
   });
 
+  test("refuses to start on a file with a damaged update, and on another program's LMDB file", async () => {
+    const path = newPath();
+    const backplane = new FileBackplane({ path, pollMs: 0 });
+    backplane.start(() => {});
+    for (let i = 0; i < 5; i++) {
+      await backplane.publish(validateUpdate({ topics: "t", data: `damage-me-${i}` }));
+    }
+    await backplane.close();
+    // One byte of each copy of an update's JSON changed: LMDB reads it, JSON does not.
+    const bytes = readFileSync(path);
+    const marker = Buffer.from('"damage-me-3');
+    for (let at = bytes.indexOf(marker); at !== -1; at = bytes.indexOf(marker, at + 1)) {
+      bytes[at] = "{".charCodeAt(0);
+    }
+    writeFileSync(path, bytes);
+    await refused(
+      path,
+      /^crier: --history-file: history file \S+ cannot be read to the end \(SyntaxError: .*it is damaged or not a history file\)/,
+    );
+
+    const foreign = newPath();
+    const env = loadLmdb().open({ path: foreign, noSubdir: true });
+    for (let i = 0; i < 10; i++) await env.put(`user:${i}`, { name: `user ${i}` });
+    await env.close();
+    await refused(
+      foreign,
+      /^crier: --history-file: history file \S+ cannot be read to the end \(\w*Error: .*it is damaged or not a history file\)/,
+    );
+  });
+
+  test("refuses a path whose directory does not exist, rather than making it", async () => {
+    const path = join(dir, "no-such-directory", "history");
+    await refused(
+      path,
+      /^crier: --history-file: history file \S+: its directory \S+ does not exist/,
+    );
+    assert.equal(existsSync(dirname(path)), false);
+  });
+
+  test("drains and exits 1 when its file is removed under it, refusing publishes that would be lost", async () => {
+    const path = newPath();
+    const first = await hub(path, ["--drain-timeout", "1000"]);
+    assert.equal((await publish(first.url, { topic: "t", data: "kept" })).status, 200);
+    rmSync(path);
+    const refusal = await publish(first.url, { topic: "t", data: "would be lost" });
+    assert.equal(refusal.status, 503);
+    assert.match(
+      refusal.body,
+      /^the history file \S+ was removed or replaced while this process had it open; restart the process/,
+    );
+    assert.equal(await first.run.exit, 1);
+    assert.match(
+      first.run.stdout,
+      /history file removed or replaced: draining, to be restarted on it/,
+    );
+  });
+
+  test("a stream opened after a restart names the newest stored id in Last-Event-ID", async () => {
+    const path = newPath();
+    const first = await hub(path);
+    const last = await publish(first.url, { topic: "t", data: "before the restart" });
+    first.run.child.kill("SIGTERM");
+    assert.equal(await first.run.exit, 0);
+    const second = await hub(path);
+    const client = new SseClient("t");
+    clients.push(client);
+    await client.connect(second.url);
+    assert.equal(client.resumedFrom, last.body);
+    client.close();
+  });
+
   test("refuses to start on a file it cannot write", async (t) => {
     const fs = tmpfs("4m");
     if ("skip" in fs) return t.skip(fs.skip);
@@ -157,6 +238,37 @@ describe("the history file under faults, with real processes", { timeout: 120_00
 });
 
 describe("the history file on a full disk, with a real process", { timeout: 120_000 }, () => {
+  test("after a write the disk refused: ready again within seconds, and SIGTERM still exits in time", async (t) => {
+    const fs = tmpfs("2m");
+    if ("skip" in fs) return t.skip(fs.skip);
+    const path = join(fs.mount, "history");
+    const first = await hub(path, ["--drain-timeout", "1000"]);
+    assert.equal((await publish(first.url, { topic: "t", data: "first" })).status, 200);
+    writeFileSync(join(fs.mount, "filler"), Buffer.alloc(0));
+    try {
+      execFileSync(
+        "dd",
+        ["if=/dev/zero", `of=${join(fs.mount, "filler")}`, "bs=1k", "count=4000"],
+        {
+          stdio: "ignore",
+        },
+      );
+    } catch {
+      // dd stops at the full disk: that is the point.
+    }
+    const refused = await publish(first.url, { topic: "t", data: "x".repeat(200_000) });
+    assert.equal(refused.status, 503, refused.body);
+    const ready = () => fetch(new URL("/readyz", first.url)).then((r) => r.status);
+    assert.equal(await ready(), 503, "not ready just after the failure");
+    // No publish comes (readiness turns publishers away), yet it is ready again.
+    await until(async () => (await ready()) === 200, "ready again");
+    const signalled = Date.now();
+    first.run.child.kill("SIGTERM");
+    assert.equal(await first.run.exit, 0, first.run.stdout);
+    // Before: the file's close waited for ever on the failed commit, and so did the drain.
+    assert.ok(Date.now() - signalled < 8000, `exited ${Date.now() - signalled} ms after SIGTERM`);
+  });
+
   test("answers publishes 503 while the disk is full, keeps serving, loses nothing acknowledged, and accepts publishes again once there is room", async (t) => {
     const fs = tmpfs("2m");
     if ("skip" in fs) return t.skip(fs.skip);

@@ -302,6 +302,23 @@ describe("Hub lifecycle and overflow", () => {
     );
   });
 
+  test("ends and counts out a resume whose backplane throws instead of rejecting", async () => {
+    // As a damaged history file does: `replay` throws synchronously.
+    class Damaged extends LocalBackplane {
+      override replay(): never {
+        throw new SyntaxError("Unexpected token { in JSON");
+      }
+    }
+    const hub = createHub({ keepAliveMs: 0, backplane: new Damaged() });
+    const errors: unknown[] = [];
+    hub.on("error", (err) => errors.push(err));
+    const subscription = hub.connect(new KeepingSink(), { topics: ["t"], lastEventId: "x" });
+    assert.equal(subscription.closed, true, "ended, not left registered and unanswered");
+    assert.equal(hub.stats.subscribers, 0);
+    assert.equal(errors.length, 1, "the failure is reported");
+    await hub.close();
+  });
+
   test("stores the publishes a disconnect listener makes while close() ends the streams", async () => {
     const hub = createHub({ keepAliveMs: 0 });
     const stored: string[] = [];

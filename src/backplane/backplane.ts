@@ -53,6 +53,12 @@ export interface Backplane {
   replay(lastEventId: string): Replay | Promise<Replay>;
   /** The newest stored id, if any. */
   lastEventId(): string | undefined | Promise<string | undefined>;
+  /**
+   * The newest update stored when the backplane started, if it knows it without a read
+   * (optional): the id a stream opened before anything is delivered names in its
+   * `Last-Event-ID` header (a history file after a restart).
+   */
+  newestAtStart?(): Update | undefined;
   /** How many updates the history holds (optional: metrics only). */
   size?(): number | Promise<number>;
   /**

@@ -20,13 +20,16 @@
  *   const hub = createHub({ backplane: new FileBackplane({ path: "/var/lib/crier/history" }) });
  */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { EventEmitter } from "node:events";
+import { existsSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
+import { dirname } from "node:path";
 import { CrierError } from "../errors.ts";
 import { FILE_DEFAULTS, HISTORY_SYNCS, type HistorySync } from "../history/file-defaults.ts";
 import { LmdbHistory, type LmdbHistoryOptions } from "../history/lmdb.ts";
 import { choiceOption, durationOption } from "../options.ts";
 import type { Update, UpdateFields } from "../update.ts";
+import { waitAtMost } from "../within.ts";
 import type { Backplane, Replay } from "./backplane.ts";
 import { loadPeer, type Require, requirePeer } from "./peer.ts";
 
@@ -52,11 +55,35 @@ export interface FileBackplaneOptions extends LmdbHistoryOptions {
   readonly pollMs?: number | undefined;
 }
 
-export class FileBackplane implements Backplane {
+/** The longest `close()` waits for the file's environment to close, ms. */
+const CLOSE_WAIT_MS = 2000;
+
+/** Facts about the file; listeners are optional. */
+export interface FileBackplaneEvents {
+  /**
+   * The path no longer names the file this process has open (removed, or replaced by another):
+   * what this process would append from now on would be lost, and processes that opened the path
+   * since write elsewhere. Publishes are refused (`CRIER_ERR_UNAVAILABLE`), live streams are sent
+   * back to resume, and the backplane is not available: restart the process onto the path's file.
+   */
+  replaced: [path: string];
+}
+
+/** How often, at most, the poll looks whether the path still names the open file, ms. */
+const IDENTITY_CHECK_MS = 1000;
+/** How long after a failed write the backplane says it is unavailable (readiness), ms. */
+const FAILING_MS = 5000;
+
+export class FileBackplane extends EventEmitter<FileBackplaneEvents> implements Backplane {
   readonly history: LmdbHistory;
   readonly sync: HistorySync;
   readonly #env: import("lmdb").RootDatabase;
   readonly #pollMs: number;
+  readonly #path: string;
+  // The open file, to tell it from another one at the same path later.
+  readonly #identity: { readonly dev: number; readonly ino: number };
+  #checkedAt = 0;
+  #replaced = false;
   // Updates this process appended, by seq, until delivered: not read back from the file.
   readonly #own = new Map<number, Update>();
   #deliver: ((update: Update) => void) | undefined;
@@ -64,12 +91,14 @@ export class FileBackplane implements Backplane {
   #timer: NodeJS.Timeout | undefined;
   #position = 0;
   #lastId: string | undefined;
+  #newestAtStart: Update | undefined;
   #closed = false;
-  // The last write failed (a full disk): not ready until one succeeds again.
-  #failing = false;
+  // When the last write failed (a full disk), if it did and none succeeded since.
+  #failedAt: number | undefined;
 
   /** Opens (or creates) the file; throws `CRIER_ERR_INVALID_OPTION` when it cannot be used. */
   constructor(options: FileBackplaneOptions) {
+    super();
     if (typeof options?.path !== "string" || options.path === "") {
       throw new CrierError("CRIER_ERR_INVALID_OPTION", "FileBackplane needs a path");
     }
@@ -77,6 +106,13 @@ export class FileBackplane implements Backplane {
     this.#pollMs = durationOption("pollMs", options.pollMs, FILE_DEFAULTS.pollMs);
     const { open } = loadLmdb();
     const path = options.path;
+    // A mistyped directory would otherwise be made, and an empty history started in it.
+    if (!existsSync(dirname(path))) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        `history file ${path}: its directory ${dirname(path)} does not exist; create it first`,
+      );
+    }
     assertReadsCleanly(path);
     try {
       // `always`: each commit is flushed before it resolves. `batch`: commits resolve once
@@ -90,6 +126,9 @@ export class FileBackplane implements Backplane {
         { cause: err },
       );
     }
+    this.#path = path;
+    const { dev, ino } = statSync(path);
+    this.#identity = { dev, ino };
     try {
       this.history = new LmdbHistory(this.#env, path, options);
     } catch (err) {
@@ -109,7 +148,8 @@ export class FileBackplane implements Backplane {
     this.#reset = reset;
     const { next } = this.history.state();
     this.#position = next;
-    this.#lastId = this.history.at(next - 1)?.id;
+    this.#newestAtStart = this.history.at(next - 1);
+    this.#lastId = this.#newestAtStart?.id;
     if (this.#pollMs > 0) {
       this.#timer = setInterval(() => this.#catchUp(), this.#pollMs);
       this.#timer.unref();
@@ -122,15 +162,26 @@ export class FileBackplane implements Backplane {
    * cannot be written (a full disk): nothing is then delivered.
    */
   /**
-   * False while writes fail (the last publish could not be committed, e.g. a full disk), so that
-   * readiness turns away publishers; true again after the next write that succeeds.
+   * False for a few seconds after a write failed (a publish could not be committed, e.g. a full
+   * disk), so that readiness turns publishers away for a while, and for good once the path names
+   * another file (`replaced`). A failure does not keep it false: with readiness turning every
+   * publisher away, no publish would come to find the disk has room again.
    */
   get available(): boolean {
-    return !this.#closed && !this.#failing;
+    const failing = this.#failedAt !== undefined && Date.now() - this.#failedAt < FAILING_MS;
+    return !this.#closed && !this.#replaced && !failing;
   }
 
   async publish(fields: UpdateFields): Promise<Update> {
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the backplane is closed");
+    // Checked on every publish: one acknowledged into a removed file would be lost.
+    this.#checkIdentity(true);
+    if (this.#replaced) {
+      throw new CrierError(
+        "CRIER_ERR_UNAVAILABLE",
+        `the history file ${this.#path} was removed or replaced while this process had it open; restart the process`,
+      );
+    }
     let seq: number | undefined;
     let appended: Awaited<ReturnType<LmdbHistory["append"]>>;
     try {
@@ -140,7 +191,7 @@ export class FileBackplane implements Backplane {
       });
     } catch (err) {
       if (seq !== undefined) this.#own.delete(seq);
-      this.#failing = true;
+      this.#failedAt = Date.now();
       // lmdb-js puts the cause of a failed commit (ENOSPC, …) in a promise of its own, which
       // would otherwise end the process as an unhandled rejection.
       const cause = await (err as { commitError?: Promise<unknown> }).commitError?.catch(
@@ -152,7 +203,7 @@ export class FileBackplane implements Backplane {
         { cause: cause ?? err },
       );
     }
-    this.#failing = false;
+    this.#failedAt = undefined;
     if ("duplicate" in appended) {
       throw new CrierError(
         "CRIER_ERR_DUPLICATE_ID",
@@ -188,6 +239,10 @@ export class FileBackplane implements Backplane {
     return this.#lastId;
   }
 
+  newestAtStart(): Update | undefined {
+    return this.#newestAtStart;
+  }
+
   size(): number {
     return this.history.size;
   }
@@ -198,12 +253,40 @@ export class FileBackplane implements Backplane {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#deliver = undefined;
-    await this.#env.close();
+    // lmdb-js's close waits for its writes to end, which never happens after a failed commit
+    // (a full disk): bounded, so that a hub closing (a drain) is not held for ever. What was
+    // committed is in the file either way.
+    await waitAtMost(
+      this.#env.close().catch(() => {}),
+      CLOSE_WAIT_MS,
+    );
+  }
+
+  // Does the path still name the file this process opened? (`always`: check now; otherwise at
+  // most once a second.) Once it does not, says so once, and sends the live streams back.
+  #checkIdentity(always: boolean): void {
+    if (this.#replaced || this.#closed) return;
+    const now = Date.now();
+    if (!always && now - this.#checkedAt < IDENTITY_CHECK_MS) return;
+    this.#checkedAt = now;
+    const stats = statSync(this.#path, { throwIfNoEntry: false });
+    if (
+      stats !== undefined &&
+      stats.dev === this.#identity.dev &&
+      stats.ino === this.#identity.ino
+    ) {
+      return;
+    }
+    this.#replaced = true;
+    clearInterval(this.#timer);
+    this.emit("replaced", this.#path);
+    this.#reset?.();
   }
 
   // Delivers every committed seq from `position`, in order, once.
   #catchUp(): void {
-    if (this.#closed || this.#deliver === undefined) return;
+    this.#checkIdentity(false);
+    if (this.#closed || this.#replaced || this.#deliver === undefined) return;
     // Another process's commits are seen from a fresh snapshot.
     this.#env.resetReadTxn();
     const { next } = this.history.state();
@@ -234,13 +317,23 @@ function assertReadsCleanly(path: string): void {
     env.getStats();
     for (const name of ["meta", "updates", "ids"]) for (const _ of env.openDB({ name, encoding: "json" }).getRange({}));`;
   const child = spawnSync(process.execPath, ["-e", script, path], {
-    stdio: "ignore",
+    stdio: ["ignore", "ignore", "pipe"],
     timeout: 60_000,
   });
   if (child.signal !== null) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
       `history file ${path} cannot be opened (reading it crashed with ${child.signal}: it is damaged or not a history file): restore it from a copy, or remove it and start an empty history`,
+    );
+  }
+  // Read without crashing, but not to the end: an entry that is not what Crier writes (a
+  // damaged byte in an update, or the databases of another program) would fail every resume
+  // that reaches it.
+  if (child.status !== 0) {
+    const error = /^\w*Error: .*$/m.exec(child.stderr.toString())?.[0] ?? `exit ${child.status}`;
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `history file ${path} cannot be read to the end (${error}: it is damaged or not a history file): restore it from a copy, or remove it and start an empty history`,
     );
   }
 }

@@ -129,7 +129,7 @@ export class Settings {
         allowPositionals: false,
       }));
     } catch (err) {
-      throw new CrierError("CRIER_ERR_INVALID_OPTION", (err as Error).message);
+      throw new CrierError("CRIER_ERR_INVALID_OPTION", (err as Error).message, { cause: err });
     }
     Object.assign(this.#values, spelled);
     this.#env = env;

@@ -50,20 +50,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function usage(message: string): number {
-  process.stderr.write(`crier: ${message}\n\n${USAGE}`);
+// A command line that cannot be read (an unknown flag, a missing argument) gets the usage
+// after the reason; a setting with a wrong value gets its reason alone, which names it.
+function usage(message: string, withUsage: boolean): number {
+  process.stderr.write(withUsage ? `crier: ${message}\n\n${USAGE}` : `crier: ${message}\n`);
   return 2;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (
-      err instanceof UsageError ||
-      isCrierError(err, "CRIER_ERR_INVALID_OPTION") ||
-      (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
-    ) {
-      process.exit(usage((err as Error).message));
+    const parseError = (e: unknown) =>
+      (e as { code?: string } | undefined)?.code?.startsWith("ERR_PARSE_ARGS") === true;
+    const unreadable =
+      err instanceof UsageError || parseError(err) || parseError((err as Error).cause);
+    if (unreadable || isCrierError(err, "CRIER_ERR_INVALID_OPTION")) {
+      process.exit(usage((err as Error).message, unreadable));
     }
     log(err instanceof Error ? err.message : String(err));
     process.exit(1);

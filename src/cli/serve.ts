@@ -119,7 +119,8 @@ export async function serve(argv: string[]): Promise<number> {
   if (config.devMode) await announceDevMode(url, config.handler.publisherKey as string);
   return new Promise((resolve) => {
     let draining = false;
-    const stop = (signal: string) => {
+    // `code`: 0 after a signal, 1 when the process must be restarted (its history file is gone).
+    const stop = (signal: string, code = 0) => {
       // One drain: a second signal (Ctrl-C sends SIGINT to every worker, and the primary then
       // sends SIGTERM) must not close the port while streams are still being ended.
       if (draining) {
@@ -138,7 +139,7 @@ export async function serve(argv: string[]): Promise<number> {
           metricsServer?.close();
           metricsServer?.closeAllConnections();
           logger.info({ durationMs: Date.now() - started }, "drain finished");
-          resolve(0);
+          resolve(code);
         },
         (err: unknown) => {
           logger.error({ err: String(err) }, "drain failed");
@@ -147,8 +148,17 @@ export async function serve(argv: string[]): Promise<number> {
       );
     };
     // Kept for the whole drain: a signal with no listener would end the process at once.
-    process.on("SIGTERM", stop);
-    process.on("SIGINT", stop);
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+    // Appends to a removed file would be lost, and other processes now use another one: this
+    // process drains and exits 1, so that its supervisor (or the workers' primary) starts it
+    // again on the file the path names now.
+    if (config.historyFile !== undefined && engine === undefined && backplane !== undefined) {
+      (backplane as FileBackplane).once("replaced", (path) => {
+        logger.error({ path }, "history file removed or replaced: draining, to be restarted on it");
+        stop("history file replaced", 1);
+      });
+    }
     // SIGHUP reloads the certificate (renewed on disk) instead of ending the process.
     process.on("SIGHUP", () => {
       if (tls === undefined || secure === undefined) {
