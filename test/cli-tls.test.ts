@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { generateKeyPairSync, X509Certificate } from "node:crypto";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from "node:http2";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
 import { crier, KEY, serve, waitFor } from "./cli-harness.ts";
+import { sleep } from "./helpers.ts";
 import { type Certificate, expiredCertificate, selfSigned } from "./tls.ts";
 
 const fingerprint = (certificate: Certificate) =>
@@ -175,6 +176,48 @@ describe("the crier command over TLS", () => {
       assert.equal(run.child.exitCode, null, "the primary is still running");
       run.child.kill("SIGTERM");
       assert.equal(await run.exit, 0);
+    } finally {
+      run.child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("with --workers, SIGHUPs while the workers start change nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "crier-tls-workers-start-"));
+    const run = crier(
+      ["--port", "0", "--host", "127.0.0.1", "--workers", "2", "--anonymous"].concat(
+        "--history-file",
+        join(dir, "history"),
+      ),
+      {
+        CRIER_JWT_KEY: KEY,
+        CRIER_REDIS: "",
+        CRIER_TLS_CERT: certificate.certPath,
+        CRIER_TLS_KEY: certificate.keyPath,
+      },
+    );
+    const pid = run.child.pid as number;
+    try {
+      // From the moment the primary catches SIGHUP (signal 1: SigCgt's lowest bit), one every
+      // 20 ms until both workers serve: each reaches the primary while workers start.
+      const catchesHangUp = () =>
+        (BigInt(
+          `0x${/SigCgt:\s*([0-9a-f]+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? "0"}`,
+        ) &
+          1n) ===
+        1n;
+      await waitFor(() => catchesHangUp() || undefined, "the primary's SIGHUP handler");
+      let sent = 0;
+      while ((run.stdout.match(/listening on/g)?.length ?? 0) < 2) {
+        assert.equal(run.child.exitCode, null, `${run.stdout}${run.stderr}`);
+        run.child.kill("SIGHUP");
+        sent++;
+        await sleep(20);
+      }
+      assert.ok(sent > 5, `${sent} SIGHUPs sent while starting`);
+      assert.doesNotMatch(run.stdout + run.stderr, /failed to start|died/);
+      run.child.kill("SIGTERM");
+      assert.equal(await run.exit, 0, `${run.stdout}${run.stderr}`);
     } finally {
       run.child.kill("SIGKILL");
       rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -212,6 +212,27 @@ describe("FileBackplane", () => {
     }
     assert.deepEqual(got, [...seen.slice(2), late.id]);
     await again.close();
+  });
+
+  test("a file replaced under it: the next publish is refused, and close() still returns", async () => {
+    const path = newPath();
+    const a = new FileBackplane({ path, pollMs: 0 });
+    a.start(() => {});
+    await a.publish(validateUpdate({ topics: "t", data: "into the first file" }));
+    const replaced: string[] = [];
+    a.on("replaced", (p) => replaced.push(p));
+    // Removed, and another file put at the path (a restore from a copy, another process's).
+    rmSync(path);
+    writeFileSync(path, "another file");
+    await assert.rejects(
+      a.publish(validateUpdate({ topics: "t", data: "would be lost" })),
+      (err) =>
+        isCrierError(err, "CRIER_ERR_UNAVAILABLE") && /removed or replaced/.test(err.message),
+    );
+    assert.deepEqual(replaced, [path]);
+    assert.equal(a.available, false);
+    // lmdb-js's close of such a file can spin for ever: it is not made.
+    await a.close();
   });
 
   test("refuses a bad option, naming it", () => {

@@ -204,7 +204,7 @@ describe("the history file under faults, with real processes", { timeout: 120_00
     assert.equal(refusal.status, 503);
     assert.match(
       refusal.body,
-      /^the history file \S+ was removed or replaced while this process had it open; restart the process/,
+      /^the history file \S+ was removed or replaced while this process had it open \(an update may have been written to the removed file\); restart the process/,
     );
     assert.equal(await first.run.exit, 1);
     assert.match(

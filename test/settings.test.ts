@@ -147,6 +147,14 @@ describe("the settings table", () => {
       "redis://127.0.0.1:6379/0?password=***",
     );
     assert.equal(redact("redis://127.0.0.1:6379/2"), "redis://127.0.0.1:6379/2");
+    // A raw `?`, `#` or `/` in the password: the URL does not parse, and is shown in the refusal.
+    for (const odd of [
+      "redis://:pa?s3cret@host:6379",
+      "redis://:pa#s3cret@h",
+      "redis://:p/s3cret@h",
+    ]) {
+      assert.doesNotMatch(redact(odd), /s3cret/, odd);
+    }
     assert.equal(redact("nats://tok3n@nats:4222"), "nats://***@nats:4222");
   });
 

@@ -174,14 +174,7 @@ export class FileBackplane extends EventEmitter<FileBackplaneEvents> implements 
 
   async publish(fields: UpdateFields): Promise<Update> {
     if (this.#closed) throw new CrierError("CRIER_ERR_HUB_CLOSED", "the backplane is closed");
-    // Checked on every publish: one acknowledged into a removed file would be lost.
-    this.#checkIdentity(true);
-    if (this.#replaced) {
-      throw new CrierError(
-        "CRIER_ERR_UNAVAILABLE",
-        `the history file ${this.#path} was removed or replaced while this process had it open; restart the process`,
-      );
-    }
+    if (this.#replaced) throw this.#replacedError();
     let seq: number | undefined;
     let appended: Awaited<ReturnType<LmdbHistory["append"]>>;
     try {
@@ -197,6 +190,9 @@ export class FileBackplane extends EventEmitter<FileBackplaneEvents> implements 
       const cause = await (err as { commitError?: Promise<unknown> }).commitError?.catch(
         (reason: unknown) => reason,
       );
+      // A commit into a file replaced meanwhile can fail too (MDB_BAD_TXN): say what happened.
+      this.#checkIdentity(true);
+      if (this.#replaced) throw this.#replacedError();
       throw new CrierError(
         "CRIER_ERR_UNAVAILABLE",
         `the history file cannot be written (${reasonOf(cause ?? err)}); retry later`,
@@ -204,6 +200,10 @@ export class FileBackplane extends EventEmitter<FileBackplaneEvents> implements 
       );
     }
     this.#failedAt = undefined;
+    // Checked once committed, before the acknowledgement: one acknowledged into a file the path
+    // no longer names would be lost.
+    this.#checkIdentity(true);
+    if (this.#replaced) throw this.#replacedError();
     if ("duplicate" in appended) {
       throw new CrierError(
         "CRIER_ERR_DUPLICATE_ID",
@@ -253,12 +253,28 @@ export class FileBackplane extends EventEmitter<FileBackplaneEvents> implements 
     this.#closed = true;
     clearInterval(this.#timer);
     this.#deliver = undefined;
+    // A file replaced under this process is not closed: lmdb-js's close can then spin for ever
+    // (another process has written to a new file beside the same lock file). Its handle goes
+    // with the process, which is to be restarted anyway.
+    if (this.#replaced) return;
     // lmdb-js's close waits for its writes to end, which never happens after a failed commit
     // (a full disk): bounded, so that a hub closing (a drain) is not held for ever. What was
     // committed is in the file either way.
     await waitAtMost(
       this.#env.close().catch(() => {}),
       CLOSE_WAIT_MS,
+    );
+  }
+
+  /** True once the path no longer names the file this process has open (`replaced`). */
+  get replaced(): boolean {
+    return this.#replaced;
+  }
+
+  #replacedError(): CrierError {
+    return new CrierError(
+      "CRIER_ERR_UNAVAILABLE",
+      `the history file ${this.#path} was removed or replaced while this process had it open (an update may have been written to the removed file); restart the process`,
     );
   }
 
@@ -269,7 +285,12 @@ export class FileBackplane extends EventEmitter<FileBackplaneEvents> implements 
     const now = Date.now();
     if (!always && now - this.#checkedAt < IDENTITY_CHECK_MS) return;
     this.#checkedAt = now;
-    const stats = statSync(this.#path, { throwIfNoEntry: false });
+    let stats: ReturnType<typeof statSync>;
+    try {
+      stats = statSync(this.#path, { throwIfNoEntry: false });
+    } catch {
+      return; // cannot tell now (EACCES, EIO): the next check will
+    }
     if (
       stats !== undefined &&
       stats.dev === this.#identity.dev &&

@@ -99,15 +99,16 @@ export function parseRedisUrl(text: string, from = "url"): RedisTarget {
 }
 
 /**
- * `url` with any user name and password replaced by `***`, fit for logs and messages: the user
- * information up to the last `@` before the query (a password may hold a raw `@`), and the value
- * of any query parameter that may carry a credential (ioredis reads `?password=…`).
+ * `url` with any user name and password replaced by `***`, fit for logs and messages: all up to
+ * the last `@`, and the value of any query parameter that may carry a credential (ioredis reads
+ * `?password=…`).
  */
 export function redactUrl(url: string): string {
   const scheme = /^[a-z][a-z\d+.-]*:\/\//i.exec(url)?.[0] ?? "";
   let rest = url.slice(scheme.length);
-  const query = rest.search(/[?#]/);
-  const at = (query === -1 ? rest : rest.slice(0, query)).lastIndexOf("@");
+  // Up to the last `@` anywhere: a password may hold a raw `@`, `?`, `#` or `/`, and hiding too
+  // much of a URL that holds an `@` elsewhere costs nothing.
+  const at = rest.lastIndexOf("@");
   if (at !== -1) rest = `***${rest.slice(at)}`;
   return scheme + rest.replace(CREDENTIAL_PARAMETER, "$1***");
 }

@@ -36,6 +36,10 @@ import { runWorkers } from "./workers.ts";
 
 /** Serves until a signal; resolves with the exit code. */
 export async function serve(argv: string[]): Promise<number> {
+  // SIGHUP's default action ends the process: from the first moment it is a reload (of the
+  // certificate, once the hub serves; ignored before), never an exit mid-start.
+  let onHangUp = () => {};
+  process.on("SIGHUP", () => onHangUp());
   const config = parseServeConfig(argv, process.env);
   if (config.workers > 1 && cluster.isPrimary) {
     // Dev mode: one throwaway key for all workers, so a token works on any of them.
@@ -154,19 +158,26 @@ export async function serve(argv: string[]): Promise<number> {
     // process drains and exits 1, so that its supervisor (or the workers' primary) starts it
     // again on the file the path names now.
     if (config.historyFile !== undefined && engine === undefined && backplane !== undefined) {
-      (backplane as FileBackplane).once("replaced", (path) => {
-        logger.error({ path }, "history file removed or replaced: draining, to be restarted on it");
+      const file = backplane as FileBackplane;
+      const replaced = () => {
+        logger.error(
+          { path: config.historyFile?.path },
+          "history file removed or replaced: draining, to be restarted on it",
+        );
         stop("history file replaced", 1);
-      });
+      };
+      // (Replaced while the hub was starting: at once.)
+      if (file.replaced) replaced();
+      else file.once("replaced", replaced);
     }
     // SIGHUP reloads the certificate (renewed on disk) instead of ending the process.
-    process.on("SIGHUP", () => {
+    onHangUp = () => {
       if (tls === undefined || secure === undefined) {
         logger.info({ signal: "SIGHUP" }, "nothing to reload: no --tls-cert");
         return;
       }
       reloadCertificate(secure, tls.files, logger);
-    });
+    };
   });
 }
 

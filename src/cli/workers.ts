@@ -71,9 +71,12 @@ export function runWorkers(
     // Kept while stopping: a second signal with no listener would end the primary at once.
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
-    // Each worker reloads its certificate (serve.ts); the primary serves nothing to reload.
+    // Each serving worker reloads its certificate (serve.ts); the primary serves nothing to
+    // reload, and a worker still starting reads the files as they are now anyway.
     process.on("SIGHUP", () => {
-      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill("SIGHUP");
+      for (const worker of Object.values(cluster.workers ?? {})) {
+        if (worker !== undefined && serving.has(worker)) worker.process.kill("SIGHUP");
+      }
     });
     for (let i = 0; i < count; i++) fork();
   });

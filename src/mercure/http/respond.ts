@@ -67,8 +67,9 @@ export function sendError(
  * for good on any answer but a 200 event stream: refused with a 503 (the hub draining, past the
  * subscribe rate in a reconnect storm, a key set out of reach) it would never come back, and a
  * client whose stream ended early in a drain and that returned while the drain went on would
- * miss everything after. It gets an event stream holding only a `retry` hint of `retryMs` plus up
- * to as much again of jitter (as the drain's own), and ended: it comes back after it and resumes
+ * miss everything after. It gets an event stream holding only a `retry` hint of `retryMs` (at
+ * least the refusal's Retry-After, and half a second) plus up to as much again of jitter (as the
+ * drain's own), and ended: it comes back after it and resumes
  * with its Last-Event-ID. Other clients get the 503 and Retry-After.
  */
 export function sendStreamError(
@@ -85,9 +86,18 @@ export function sendStreamError(
     sendError(ex, err, headers, resourceMetadata);
     return;
   }
-  const retry = retryMs + Math.floor(Math.random() * (retryMs + 1));
+  // Never sooner than the refusal's own Retry-After, nor than half a second (a `closeRetryMs` of
+  // 0 would make every refused client come straight back), nor later than an hour.
+  const base = Math.min(
+    Math.max(retryMs, (err.retryAfterSeconds ?? 0) * 1000, MIN_RETRY_HINT_MS),
+    MAX_RETRY_HINT_MS,
+  );
+  const retry = base + Math.floor(Math.random() * (base + 1));
   ex.reply(200, { ...SSE_HEADERS, ...headers }, encodeRetry(retry).toString());
 }
+
+const MIN_RETRY_HINT_MS = 500;
+const MAX_RETRY_HINT_MS = 3_600_000;
 
 /** Seconds a client refused with 429 or 503 is told to wait, unless the refusal names its own. */
 export const RETRY_AFTER_SECONDS = 5;

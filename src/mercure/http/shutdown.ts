@@ -7,7 +7,6 @@ import type { Http2SecureServer } from "node:http2";
 import { CrierError } from "../../errors.ts";
 import type { Hub } from "../../hub.ts";
 import { durationOption, hubArgument } from "../../options.ts";
-import { waitAtMost } from "../../within.ts";
 import { secureConnections } from "./secure.ts";
 
 /**
@@ -33,11 +32,8 @@ export async function shutdown(
   durationOption("spreadMs", spreadMs, 0);
   const deadline = Date.now() + graceMs;
   // While the streams are being ended the server keeps answering, so that a new subscriber
-  // hears 503 and Retry-After instead of a refused connection. The grace bounds this too: a
-  // backplane whose close hangs (a history file after a failed write) must not hold the exit.
-  const closing = hub.close({ spreadMs: Math.min(spreadMs, graceMs) });
-  closing.catch(() => {}); // a failure past the bound has no one left to hear it
-  await waitAtMost(closing, graceMs);
+  // hears 503 and Retry-After instead of a refused connection.
+  await hub.close({ spreadMs: Math.min(spreadMs, graceMs) });
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // node:http2's server has it too (for its HTTP/1.1 connections), untyped.
   if ("closeIdleConnections" in server) server.closeIdleConnections();
