@@ -4,6 +4,7 @@
  * one that stops reading holding up the others.
  */
 import assert from "node:assert/strict";
+import { generateKeyPairSync } from "node:crypto";
 import { once } from "node:events";
 import {
   type ClientHttp2Session,
@@ -18,6 +19,7 @@ import { after, afterEach, before, describe, test } from "node:test";
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { subscribeNode } from "../src/adapters/node.ts";
 import { createHub } from "../src/hub.ts";
+import { createSecureHubServer } from "../src/mercure/index.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
 import { SECRET, until } from "./helpers.ts";
 import { type Certificate, type SecureTestHub, selfSigned, startSecureHub } from "./tls.ts";
@@ -102,6 +104,35 @@ describe("the hub over HTTP/2", () => {
     sessions.push(session);
     return session;
   }
+
+  test("refuses a key that is not the certificate's, of the same type or of another", () => {
+    const other = selfSigned();
+    try {
+      const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({
+        type: "pkcs8",
+        format: "pem",
+      });
+      for (const key of [other.key, rsa]) {
+        assert.throws(
+          () => createSecureHubServer({ hub: createHub(), cert: certificate.cert, key }),
+          {
+            code: "CRIER_ERR_INVALID_OPTION",
+            message: "key is not the private key of cert's certificate",
+          },
+        );
+      }
+      assert.throws(
+        () =>
+          createSecureHubServer({ hub: createHub(), cert: certificate.key, key: certificate.cert }),
+        {
+          code: "CRIER_ERR_INVALID_OPTION",
+          message: /^cert and key are not a PEM certificate and its private key/,
+        },
+      );
+    } finally {
+      other.remove();
+    }
+  });
 
   test("advertises its bound on concurrent streams, and a client holds no more streams than that", async () => {
     t = await startSecureHub(certificate, { keepAliveMs: 0 }, { maxConcurrentStreams: 2 });

@@ -3,10 +3,10 @@
  * that a wrong pair is refused then rather than at every handshake, and read again on SIGHUP, so
  * that a renewed certificate is served without a restart (and without ending any stream).
  */
-import { createPrivateKey, X509Certificate } from "node:crypto";
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { createSecureContext } from "node:tls";
 import { CrierError } from "../errors.ts";
+import { checkTlsPair } from "../mercure/http/secure.ts";
 
 /** Where the certificate and key are, and how the messages name each (flag or variable). */
 export interface TlsFiles {
@@ -23,31 +23,7 @@ export interface TlsFiles {
 export function readTlsPair(files: TlsFiles): { cert: Buffer; key: Buffer } {
   const cert = readTlsFile(files.certName, files.certPath);
   const key = readTlsFile(files.keyName, files.keyPath);
-  const notAPair = (err: unknown) =>
-    new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      `${files.certName} and ${files.keyName} are not a PEM certificate and its private key (${(err as Error).message})`,
-    );
-  let matches: boolean;
-  try {
-    // Checked here rather than left to OpenSSL, which checks a key against the certificate only
-    // when both are of one type: an EC key beside an RSA certificate loads, then fails every
-    // handshake.
-    matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
-  } catch (err) {
-    throw notAPair(err);
-  }
-  if (!matches) {
-    throw new CrierError(
-      "CRIER_ERR_INVALID_OPTION",
-      `${files.keyName} is not the private key of ${files.certName}'s certificate`,
-    );
-  }
-  try {
-    createSecureContext({ cert, key });
-  } catch (err) {
-    throw notAPair(err);
-  }
+  checkTlsPair(cert, key, { cert: files.certName, key: files.keyName });
   return { cert, key };
 }
 

@@ -3,6 +3,8 @@
  * with the same request bounds as the plain server, and a registry of its connections so that
  * shutdown can close them.
  */
+
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import {
   createSecureServer,
   type Http2SecureServer,
@@ -11,6 +13,8 @@ import {
 } from "node:http2";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import { createSecureContext } from "node:tls";
+import { CrierError } from "../../errors.ts";
 import { integerOption } from "../../options.ts";
 import {
   answerClientError,
@@ -51,12 +55,48 @@ export const secureConnections = new WeakMap<
 >();
 
 /**
+ * Throws `CRIER_ERR_INVALID_OPTION` unless `cert` and `key` are a PEM certificate and its private
+ * key. Checked here rather than left to OpenSSL, which checks a key against the certificate only
+ * when both are of one type: an EC key beside an RSA certificate loads, then fails every
+ * handshake. `names` say what each is called in the message (a flag, an option).
+ */
+export function checkTlsPair(
+  cert: string | Buffer,
+  key: string | Buffer,
+  names = { cert: "cert", key: "key" },
+): void {
+  const notAPair = (err: unknown) =>
+    new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${names.cert} and ${names.key} are not a PEM certificate and its private key (${(err as Error).message})`,
+    );
+  let matches: boolean;
+  try {
+    matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
+  } catch (err) {
+    throw notAPair(err);
+  }
+  if (!matches) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${names.key} is not the private key of ${names.cert}'s certificate`,
+    );
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw notAPair(err);
+  }
+}
+
+/**
  * An HTTPS server for the hub that speaks HTTP/2, and HTTP/1.1 to clients that do not offer it
  * (ALPN), on the same port. Over HTTP/2 a browser multiplexes every EventSource of an origin on
  * one connection, instead of six HTTP/1.1 connections at most.
  */
 export function createSecureHubServer(options: SecureHubServerOptions): Http2SecureServer {
   const { cert, key, maxConcurrentStreams, ...handler } = options;
+  checkTlsPair(cert, key);
   const limits = requestLimits(options);
   const settings = {
     maxConcurrentStreams: integerOption(
