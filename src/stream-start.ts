@@ -56,21 +56,16 @@ export class StreamStart {
       const newest = this.#newest;
       const last =
         newest === undefined || subscriber.isDenied(newest) ? this.#newestPublic : newest.id;
-      settle(last, () => subscriber.open(streamHead(options.headers, last), []), fail);
+      settle(
+        () => last,
+        () => subscriber.open(streamHead(options.headers, last), []),
+        fail,
+      );
       return;
     }
     this.#resumes.total++;
-    // A backplane that throws instead of rejecting (a damaged history file) must not leave the
-    // subscriber registered and unanswered.
-    let replaying: ReturnType<Backplane["replay"]>;
-    try {
-      replaying = this.#backplane.replay(lastEventId);
-    } catch (err) {
-      fail(err);
-      return;
-    }
     settle(
-      replaying,
+      () => this.#backplane.replay(lastEventId),
       (replay) => {
         if (replay === undefined) this.#resumes.earliest++;
         const resumed = replay === undefined ? "earliest" : lastEventId;
@@ -104,16 +99,19 @@ export class StreamStart {
   }
 }
 
-// Runs `then` synchronously when `value` is not a promise, so the in-memory backplane replays
-// in the same tick as the registration.
-// A throw in `then` goes to `fail` too, so no path leaves a registered subscriber half-open.
-function settle<T>(value: T | Promise<T>, then: (value: T) => void, fail: (err: unknown) => void) {
-  if (value instanceof Promise) {
-    value.then(then).catch(fail);
-    return;
-  }
+// Runs `then` synchronously when `produce` gives no promise, so the in-memory backplane replays
+// in the same tick as the registration. A throw in `produce` (a backplane that throws instead of
+// rejecting: a damaged history file) or in `then` goes to `fail` too, so no path leaves a
+// registered subscriber half-open.
+function settle<T>(
+  produce: () => T | Promise<T>,
+  then: (value: T) => void,
+  fail: (err: unknown) => void,
+) {
   try {
-    then(value);
+    const value = produce();
+    if (value instanceof Promise) value.then(then).catch(fail);
+    else then(value);
   } catch (err) {
     fail(err);
   }

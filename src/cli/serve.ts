@@ -117,7 +117,7 @@ export async function serve(argv: string[]): Promise<number> {
     throw err;
   });
   const port = portOf(server, config.port);
-  const scheme = config.tls === undefined ? "http" : "https";
+  const scheme = tls === undefined ? "http" : "https";
   const url = `${scheme}://${urlHost(config.host)}:${port}${MERCURE_PATH}`;
   logger.info({ url }, `listening on ${url}`);
   if (config.devMode) await announceDevMode(url, config.handler.publisherKey as string);

@@ -2,8 +2,9 @@
  * `crier --workers N`: N processes serving one port through node:cluster, sharing updates and
  * history through Redis. The primary serves nothing itself: it starts the workers, starts a new
  * one whenever a worker dies (after a delay that grows while workers keep dying), on
- * SIGTERM/SIGINT asks each to shut down gracefully, and passes SIGHUP on to each. It exits 0 only after such a signal, and 1
- * when a worker fails before it ever served: a supervisor then sees the failure.
+ * SIGTERM/SIGINT asks each to shut down gracefully, and passes SIGHUP on to each that serves.
+ * It exits 0 only after such a signal, and 1 when a worker fails before it ever served: a
+ * supervisor then sees the failure.
  */
 import cluster, { type Worker } from "node:cluster";
 

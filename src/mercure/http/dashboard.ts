@@ -20,7 +20,7 @@ import { reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
 import type { Exchange } from "./exchange.ts";
 import { NodeExchange } from "./node-exchange.ts";
-import { sendStreamError, sendText } from "./respond.ts";
+import { acceptsEventStream, sendStreamError, sendText } from "./respond.ts";
 import { verifyRequest } from "./token.ts";
 
 /** Where the dashboard's figures are served. */
@@ -53,11 +53,9 @@ async function sendFigures(
   try {
     const exp = dashboard.open ? undefined : await authorize(ctx, ex, url);
     if (ex.gone) return;
-    const accept = ex.headers.accept;
-    const wantsStream = /\btext\/event-stream\b/.test(typeof accept === "string" ? accept : "");
     // The figures' event stream is written straight to node's response; a Fetch handler
     // answers the snapshot, which the page polls instead.
-    if (wantsStream && ex instanceof NodeExchange) {
+    if (acceptsEventStream(ex) && ex instanceof NodeExchange) {
       // A stream opened now would outlive the figures (they stop with the hub) and hold the
       // drain to its end: the page is sent back to retry, as a subscriber is.
       if (ctx.hub.closing) {

@@ -69,8 +69,8 @@ export function sendError(
  * client whose stream ended early in a drain and that returned while the drain went on would
  * miss everything after. It gets an event stream holding only a `retry` hint of `retryMs` (at
  * least the refusal's Retry-After, and half a second) plus up to as much again of jitter (as the
- * drain's own), and ended: it comes back after it and resumes
- * with its Last-Event-ID. Other clients get the 503 and Retry-After.
+ * drain's own), and ended: it comes back after it and resumes with its Last-Event-ID. Other
+ * clients get the 503 and Retry-After.
  */
 export function sendStreamError(
   ex: Exchange,
@@ -79,10 +79,7 @@ export function sendStreamError(
   retryMs: number,
   resourceMetadata?: string,
 ): void {
-  const accept = ex.headers.accept;
-  const eventSource =
-    typeof accept === "string" && accept.toLowerCase().includes("text/event-stream");
-  if (!(eventSource && err instanceof CrierError && err.status === 503)) {
+  if (!(acceptsEventStream(ex) && err instanceof CrierError && err.status === 503)) {
     sendError(ex, err, headers, resourceMetadata);
     return;
   }
@@ -94,6 +91,12 @@ export function sendStreamError(
   );
   const retry = base + Math.floor(Math.random() * (base + 1));
   ex.reply(200, { ...SSE_HEADERS, ...headers }, encodeRetry(retry).toString());
+}
+
+/** True when the request asks for an event stream (`Accept: text/event-stream`, any case). */
+export function acceptsEventStream(ex: Exchange): boolean {
+  const accept = ex.headers.accept;
+  return typeof accept === "string" && /\btext\/event-stream\b/i.test(accept);
 }
 
 const MIN_RETRY_HINT_MS = 500;
