@@ -43,6 +43,29 @@ function subscribe(url: URL): Promise<RawSubscriber> {
   });
 }
 
+/**
+ * Sends `count` pipelined `GET path` requests on one connection; resolves with what came back
+ * once `count` answers have, or the hub has closed the connection.
+ */
+function pipelined(url: URL, path: string, count: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(url.port), "127.0.0.1");
+    let received = "";
+    socket.setEncoding("latin1");
+    socket.on("error", reject);
+    socket.on("data", (chunk: string) => {
+      received += chunk;
+      if ((received.match(/^HTTP\/1\.1 \d{3} /gm)?.length ?? 0) < count) return;
+      socket.destroy();
+      resolve(received);
+    });
+    socket.on("close", () => resolve(received));
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`.repeat(count));
+  });
+}
+
+const answers = (text: string): number => text.match(/^HTTP\/1\.1 \d{3} /gm)?.length ?? 0;
+
 /** The hub on the command line, anonymous, with a drain window of DRAIN_MS. */
 const serveDraining = () =>
   serve(["--jwt-key", KEY, "--anonymous", "--drain-timeout", String(DRAIN_MS)]);
@@ -65,6 +88,7 @@ describe("drain on SIGTERM", () => {
       subscribers.push(...(await Promise.all(batch)));
     }
     assert.equal((await fetch(new URL("/readyz", url))).status, 200);
+    assert.equal(answers(await pipelined(url, "/readyz", 2)), 2, "kept alive before the drain");
 
     const signalled = Date.now();
     run.child.kill("SIGTERM");
@@ -86,6 +110,13 @@ describe("drain on SIGTERM", () => {
     const token = await mintToken(KEY, { publish: ["*"] });
     const accepted = await publish(url.href, { topic: "a", data: "during the drain" }, token);
     assert.equal(accepted.status, 200, "publishes are still taken while streams end");
+    // Each answer is the last on its connection: a load balancer's next check, a publisher's
+    // next publish, a client's retry open a new one, which can reach another node.
+    const once = await pipelined(url, "/readyz", 2);
+    assert.equal(answers(once), 1, `one answer, then the connection closes: ${once}`);
+    assert.match(once, /^HTTP\/1\.1 503 .*\r\nConnection: close\r\n/s);
+    const closing = await pipelined(url, "/.well-known/mercure?topic=a", 2);
+    assert.equal(answers(closing), 1, `one answer, then the connection closes: ${closing}`);
 
     assert.equal(await exit, 0);
     const exitedAfter = Date.now() - signalled;

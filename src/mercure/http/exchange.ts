@@ -34,6 +34,12 @@ export interface Exchange {
   body(limit: number): Promise<Buffer>;
   /** Answers with `status`, `headers` and a body (none for `HEAD`, whatever `body` holds). */
   reply(status: number, headers: ReplyHeaders, body?: string): void;
+  /**
+   * Asks for the connection to be closed once this request is answered (HTTP/1.1:
+   * `Connection: close`), so that the client's next request opens a new one; a transport that
+   * cannot (HTTP/2, which ends a session with GOAWAY; a Fetch runtime) does nothing.
+   */
+  lastOnConnection(): void;
   /** Answers with the event stream of a new subscription to `hub`, and returns it. */
   stream(hub: Hub, options: SubscribeOptions): Subscription;
 }

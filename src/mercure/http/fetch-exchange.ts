@@ -61,6 +61,10 @@ export class FetchExchange implements Exchange {
     this.#resolve(new Response(content, { status, headers: rest }));
   }
 
+  lastOnConnection(): void {
+    // The runtime owns its connections (and treats `Connection` as its own header).
+  }
+
   stream(hub: Hub, options: SubscribeOptions): Subscription {
     // `detach` is node:http's: the stream here is the Response's own body.
     const { detach: _, ...rest } = options;

@@ -69,6 +69,10 @@ export class NodeExchange implements Exchange {
     else res.end(body);
   }
 
+  lastOnConnection(): void {
+    if (!isHttp2Response(this.res)) this.res.shouldKeepAlive = false;
+  }
+
   stream(hub: Hub, options: SubscribeOptions): Subscription {
     return subscribeNode(hub, this.req, this.res, options);
   }

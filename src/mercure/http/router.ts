@@ -23,6 +23,11 @@ import { requestUrl } from "./target.ts";
  * process, or leave a Fetch caller waiting forever. An unexpected error is reported on the hub.
  */
 export function serve(ctx: HttpContext, ex: Exchange, extra?: (pathname: string) => boolean): void {
+  // A draining hub answers (503 and Retry-After, a stream of only a `retry` hint, /readyz 503)
+  // and closes the connection: the client's retry, a publisher's next publish and a load
+  // balancer's next check each open a new connection, which can reach another node, instead of
+  // coming back to this one on a kept-alive connection until it has closed.
+  if (ctx.hub.closing) ex.lastOnConnection();
   try {
     route(ctx, ex, extra);
   } catch (err) {
