@@ -402,6 +402,12 @@ describe("active subscriptions over HTTP", () => {
     });
     const unknown = `${S}/${enc("https://example.com/one")}/${enc("urn:uuid:nope")}`;
     assert.equal((await getJson(`${origin}${unknown}`, await token(["*"]))).status, 404);
+    // A path that is not percent-encoded UTF-8 names nothing: refused, with the reason.
+    for (const bad of [`${S}/%FF`, `${S}/exact/a%C3/sub`]) {
+      const res = await fetch(`${origin}${bad}`, { headers: bearer(await token(["*"])) });
+      assert.equal(res.status, 400, bad);
+      assert.equal(await res.text(), "the subscriptions path is not percent-encoded UTF-8\n");
+    }
   });
 
   test("answers 401 without a valid token and 403 when the claim does not cover the requested URL", async () => {

@@ -99,12 +99,14 @@ describe("naming active subscriptions", () => {
       `${S}/a/b/c`,
       `${S}/exact/a/b/c`,
       `${S}/Exact/a/b`,
-      `${S}/%zz`,
       `${S}/`,
       `${S}x`,
       `${S}//a`,
     ]) {
       assert.equal(parseSubscriptionsPath(bad), undefined, bad);
+    }
+    for (const bad of [`${S}/%zz`, `${S}/%FF`, `${S}/exact/a%C3/sub`]) {
+      assert.throws(() => parseSubscriptionsPath(bad), { code: "CRIER_ERR_BAD_REQUEST" }, bad);
     }
   });
 });

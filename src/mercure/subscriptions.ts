@@ -16,6 +16,7 @@
  * (private) subscription events, the `id` of its document, and the URL the API serves it at, so
  * one token grant covers all three.
  */
+import { CrierError } from "../errors.ts";
 import type { Selector, SelectorInput } from "../selectors/selector.ts";
 import { SUBSCRIPTIONS_PATH } from "./paths.ts";
 
@@ -126,7 +127,8 @@ export type SubscriptionsQuery =
 /**
  * Reads a path under {@link SUBSCRIPTIONS_PATH} (as received, percent-encoded). Each segment is
  * decoded and encoded again, so `%3a` and `%3A` name the same subscription. Returns `undefined`
- * for a path of no API shape or with broken percent-encoding.
+ * for a path of no API shape; throws `CRIER_ERR_BAD_REQUEST` (400) for one whose
+ * percent-encoding is broken or not UTF-8.
  *
  *   /subscriptions                          all
  *   /subscriptions/{topic}                  v0.x collection
@@ -143,7 +145,12 @@ export function parseSubscriptionsPath(pathname: string): SubscriptionsQuery | u
   try {
     segments = raw.map(decodeURIComponent);
   } catch {
-    return undefined;
+    // As a selector in the query: a topic that is not percent-encoded UTF-8 is refused, not
+    // looked up as something else.
+    throw new CrierError(
+      "CRIER_ERR_BAD_REQUEST",
+      "the subscriptions path is not percent-encoded UTF-8",
+    );
   }
   const path = `${SUBSCRIPTIONS_PATH}/${segments.map(expand).join("/")}`;
   if (segments.length === 1) return { kind: "collection", path, maybeOne: false };
