@@ -252,35 +252,44 @@ export class Subscriber implements Connection {
   }
 
   /**
-   * Ends the subscription. `shutdown` and `closed` end the stream gracefully after an optional
-   * final frame (a retry hint); `overflow` drops the connection at once, so a stalled client
-   * holds no more memory. Idempotent, and never throws: a sink that throws while being ended is
-   * reported (it may be ended from a keep-alive timer, a publish's fan-out or the hub's close,
-   * none of which may stop for it).
+   * Ends the subscription. `shutdown`, `closed`, `expired` and `reset` end the stream gracefully:
+   * what is queued (offered, not yet flushed: an update published in the turn the hub closes)
+   * is written first, then an optional final frame (a retry hint); `overflow` drops the
+   * connection at once, so a stalled client holds no more memory. Idempotent, and never throws:
+   * a sink that throws while being ended is reported (it may be ended from a keep-alive timer, a
+   * publish's fan-out or the hub's close, none of which may stop for it).
    */
   close(reason: CloseReason = "closed", last?: Buffer | undefined): void {
     if (this.#state === "closed") return;
     const wasOpen = this.#state === "open";
+    // A backed-up connection cannot take a graceful ending either: it is dropped, so that a
+    // client that stopped reading does not keep its socket open after the subscription ended.
+    let graceful =
+      wasOpen &&
+      !this.#blocked &&
+      reason !== "overflow" &&
+      reason !== "stalled" &&
+      reason !== "client";
+    try {
+      // Not behind a replay still being paged in: the client resumes after the last update it
+      // got, so live updates written past a gap would be skipped on its return.
+      if (graceful && this.#replay === undefined) this.#write();
+    } catch (err) {
+      this.#host.failed(err);
+      graceful = false;
+    }
     this.#state = "closed";
     clearTimeout(this.expiry);
     this.#queue = [];
     this.#queuedBytes = 0;
     this.#keepAlives = 0;
     this.#replay = undefined;
-    // A backed-up connection cannot take a graceful ending either: it is dropped, so that a
-    // client that stopped reading does not keep its socket open after the subscription ended.
     try {
-      if (
-        reason === "overflow" ||
-        reason === "stalled" ||
-        reason === "client" ||
-        !wasOpen ||
-        this.#blocked
-      ) {
-        this.#sink.destroy(reason);
-      } else {
+      if (graceful) {
         if (last !== undefined) this.#sink.write(last);
         this.#sink.end();
+      } else {
+        this.#sink.destroy(reason);
       }
     } catch (err) {
       this.#host.failed(err);

@@ -38,6 +38,33 @@ describe("embedding the hub in an app", () => {
     }
   });
 
+  test("a stream ended by hub.close() carries the update published just before it", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    const server = createServer((req, res) => {
+      subscribeNode(hub, req, res, { topics: ["chat"] });
+    });
+    const base = await listen(server);
+    try {
+      const s = await openStream(`${base}/events`);
+      const first = await hub.publish({ topics: "chat", data: "first" });
+      await s.waitForEvents(1);
+      const last = await hub.publish({ topics: "chat", data: "goodbye" });
+      await hub.close();
+      const events = await s.waitForEvents(2);
+      assert.deepEqual(
+        events.map((e) => [e.id, e.data]),
+        [
+          [first.id, "first"],
+          [last.id, "goodbye"],
+        ],
+      );
+      s.close();
+    } finally {
+      await hub.close();
+      server.close();
+    }
+  });
+
   test("works from an Express route", async () => {
     const hub = createHub();
     const app = express();

@@ -319,6 +319,24 @@ describe("Hub lifecycle and overflow", () => {
     await hub.close();
   });
 
+  test("writes an update published in the turn it closes before each stream's retry hint", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    const sink = new KeepingSink();
+    hub.connect(sink, { topics: ["t"] });
+    const consumed: string[] = [];
+    const consumer = (async () => {
+      for await (const update of hub.updates({ topics: ["t"] })) consumed.push(update.data);
+    })();
+    await hub.publish({ topics: "t", data: "first" });
+    await nextTurn();
+    await hub.publish({ topics: "t", data: "goodbye" });
+    await hub.close();
+    await consumer;
+    assert.deepEqual(consumed, ["first", "goodbye"], "the in-process consumer gets both");
+    const received = Buffer.concat(sink.chunks).toString();
+    assert.match(received, /data: first\n\n(?:.|\n)*data: goodbye\n\nretry: \d+\n\n$/);
+  });
+
   test("stores the publishes a disconnect listener makes while close() ends the streams", async () => {
     const hub = createHub({ keepAliveMs: 0 });
     const stored: string[] = [];
