@@ -107,7 +107,8 @@ export class Hub extends EventEmitter<HubEvents> {
       () => this.#storing > 0,
     );
     this.#pushback = new Pushback(options.pushback, this.#queue, this.#flushQueue);
-    this.closeRetryMs = integerOption(
+    // Bounded so that the hint plus its jitter (up to as much again) stays an exact integer.
+    this.closeRetryMs = durationOption(
       "closeRetryMs",
       options.closeRetryMs,
       HUB_DEFAULTS.closeRetryMs,
@@ -252,6 +253,9 @@ export class Hub extends EventEmitter<HubEvents> {
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closing) return;
     // Checked first: a refused option must leave the hub open, and a later close() able to run.
+    if (typeof options !== "object" || options === null) {
+      throw new CrierError("CRIER_ERR_INVALID_OPTION", "close takes options { spreadMs? }");
+    }
     const spreadMs = durationOption("spreadMs", options.spreadMs, 0);
     this.#closing = true;
     // Without a spread the streams end in this same turn, and publishes are refused from here.

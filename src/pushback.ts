@@ -16,7 +16,7 @@
  */
 import { CrierError } from "./errors.ts";
 import type { FanOutBacklog, FlushQueue } from "./flush-queue.ts";
-import { integerOption } from "./options.ts";
+import { integerOption, objectArgument } from "./options.ts";
 
 /** Defaults of {@link PushbackOptions}. */
 export const PUSHBACK_DEFAULTS = { holdMs: 100, refuseMs: 1000, retryAfterSeconds: 1 } as const;
@@ -69,11 +69,8 @@ export class Pushback {
   ) {
     this.#queue = queue;
     if (options === false) return;
-    if (typeof options !== "object" && options !== undefined) {
-      throw new CrierError(
-        "CRIER_ERR_INVALID_OPTION",
-        "pushback must be an options object, or false to turn it off",
-      );
+    if (options !== undefined) {
+      objectArgument(options, "pushback must be an options object, or false to turn it off");
     }
     const o = options ?? {};
     const holdMs = integerOption("pushback.holdMs", o.holdMs, PUSHBACK_DEFAULTS.holdMs, 1);

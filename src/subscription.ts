@@ -124,4 +124,26 @@ export function assertAccess(access: Access): void {
       "headers must be an object of header names and values",
     );
   }
+  // Checked here, as node:http's writeHead and the Fetch Headers check them, so that a bad one
+  // is refused before anything is registered, whatever the transport: a head that failed once
+  // the subscription was under way would only end it.
+  for (const name in headers) {
+    const value = (headers as Record<string, unknown>)[name];
+    if (!HEADER_NAME.test(name)) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        `headers: ${JSON.stringify(name)} is not a header name`,
+      );
+    }
+    if (typeof value !== "string" || !HEADER_VALUE.test(value)) {
+      throw new CrierError(
+        "CRIER_ERR_INVALID_OPTION",
+        `headers: the value of ${name} must be a string without control characters`,
+      );
+    }
+  }
 }
+
+// RFC 9110 section 5.1 (a token) and 5.5 (field-value bytes, as node:http and Fetch take them).
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;

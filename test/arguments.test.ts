@@ -4,8 +4,12 @@
  * a TypeError from deep inside or a silent default.
  */
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, test } from "node:test";
 import { Registry } from "prom-client";
+import { eventStream } from "../src/adapters/fetch.ts";
 import {
   compileSelector,
   createHub,
@@ -13,6 +17,7 @@ import {
   encodeEvent,
   type Hub,
   isCrierError,
+  subscribeNode,
 } from "../src/index.ts";
 import {
   Authenticator,
@@ -53,6 +58,11 @@ describe("public entries refuse arguments of the wrong shape, naming the fix", (
       [{ backplane: {} }, /backplane must implement Backplane .*; start, publish, replay/],
       [{ keepAliveMs: 2 ** 31 }, /keepAliveMs must be an integer from 0 to 2147483647/],
       [{ readyTimeoutMs: 2 ** 40 }, /readyTimeoutMs must be an integer from 0 to 2147483647/],
+      // A hint past that would, with its jitter, not be an integer: close() failed half-way.
+      [{ closeRetryMs: Number.MAX_SAFE_INTEGER }, /closeRetryMs must be an integer from 0 to/],
+      [{ history: { maxEvents: 2 ** 32 } }, /history.maxEvents must be an integer from 0 to 1/],
+      [{ pushback: null }, /pushback must be an options object, or false .*; got null/],
+      [{ pushback: [] }, /pushback must be an options object, or false .*; got an array/],
     ] as const) {
       assert.throws(() => createHub(js(options)), invalid(fix), JSON.stringify(options));
     }
@@ -186,7 +196,76 @@ describe("public entries refuse arguments of the wrong shape, naming the fix", (
       () => hub.connect(sink, js({ topics: ["t"], headers: "x-a: 1" })),
       invalid(/headers must be an object/),
     );
+    for (const [headers, fix] of [
+      [{ "X-Trace": "a\nb" }, /the value of X-Trace must be a string without control/],
+      [{ "X-Count": 5 }, /the value of X-Count must be a string/],
+      [{ "Bad Name": "x" }, /"Bad Name" is not a header name/],
+    ] as const) {
+      assert.throws(() => hub.connect(sink, js({ topics: ["t"], headers })), invalid(fix));
+    }
     assert.equal(hub.stats.subscribers, 0, "nothing was registered");
+  });
+
+  test("hub.close refuses options that are no object, and stays open", async () => {
+    hub = createHub({ keepAliveMs: 0 });
+    await assert.rejects(hub.close(js(null)), invalid(/close takes options/));
+    assert.equal(hub.closing, false);
+  });
+
+  test("subscribeNode and eventStream: no hub, no options, a head already sent", async () => {
+    hub = createHub({ keepAliveMs: 0 });
+    const server = createServer();
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const errors: unknown[] = [];
+    server.on("request", (req, res) => {
+      for (const call of [
+        () => subscribeNode(js(undefined), req, res, { topics: ["t"] }),
+        () => subscribeNode(js({}), req, res, { topics: ["t"] }),
+        () => subscribeNode(hub, req, res, js(undefined)),
+        () => subscribeNode(hub, req, res, js(null)),
+      ]) {
+        try {
+          call();
+        } catch (err) {
+          errors.push(err);
+        }
+      }
+      res.writeHead(200, { "Content-Type": "text/event-stream" });
+      res.write(": the app's own\n\n");
+      try {
+        subscribeNode(hub, req, res, { topics: ["t"] });
+      } catch (err) {
+        errors.push(err);
+      }
+      res.end();
+    });
+    try {
+      const { port } = server.address() as AddressInfo;
+      const answer = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(await answer.text(), ": the app's own\n\n", "the app's response is left alone");
+      assert.equal(errors.length, 5);
+      const fixes = [
+        /subscribeNode's first argument needs a hub/,
+        /subscribeNode's first argument needs a hub/,
+        /subscribeNode needs options with topics/,
+        /subscribeNode needs options with topics/,
+        /whose head has not been sent/,
+      ];
+      for (const [i, err] of errors.entries()) invalid(fixes[i] as RegExp)(err);
+      assert.equal(hub.stats.subscribers, 0, "nothing was registered");
+    } finally {
+      server.close();
+    }
+    const request = new Request("http://127.0.0.1/events");
+    await assert.rejects(
+      eventStream(js(undefined), request, { topics: ["t"] }),
+      invalid(/eventStream's first argument needs a hub/),
+    );
+    await assert.rejects(
+      eventStream(hub, request, { topics: ["t"], headers: { "X-Trace": "a\nb" } }),
+      invalid(/X-Trace/),
+    );
   });
 
   test("encodeEvent and encodeComment", () => {

@@ -17,7 +17,7 @@
 import { CrierError } from "../errors.ts";
 import { headerText } from "../head.ts";
 import type { Hub, SubscribeOptions } from "../hub.ts";
-import { integerOption } from "../options.ts";
+import { hubArgument, integerOption } from "../options.ts";
 import type { Connection, Sink, Subscription } from "../subscriber.ts";
 
 /** Options of {@link eventStream}: those of `hub.connect`, less node:http's `detach`. */
@@ -83,8 +83,11 @@ class StreamSink implements Sink {
 
   start(headers: Readonly<Record<string, string>>): void {
     if (this.#started) return;
+    // Built first: a head the runtime refuses leaves the sink unstarted, so that `destroy`
+    // still answers (with a stream that fails at once) instead of leaving the caller waiting.
+    const response = new Response(this.stream, { status: 200, headers });
     this.#started = true;
-    this.#respond(new Response(this.stream, { status: 200, headers }));
+    this.#respond(response);
   }
 
   write(chunk: Buffer): boolean {
@@ -147,6 +150,7 @@ export function streamResponse(
   request: Request,
   options: EventStreamOptions,
 ): StreamedResponse {
+  hubArgument(hub, "eventStream's first argument");
   if (typeof request?.headers?.get !== "function" || !(request.signal instanceof AbortSignal)) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",

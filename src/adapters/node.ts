@@ -9,6 +9,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { CrierError } from "../errors.ts";
 import { lastEventIdOf } from "../head.ts";
 import type { Hub, SubscribeOptions } from "../hub.ts";
+import { hubArgument } from "../options.ts";
 import type { Connection, Sink, Subscription } from "../subscriber.ts";
 import { subscribeHttp2 } from "./http2.ts";
 import { canTakeOver, destroyStream, END_GRACE_MS, SocketSink } from "./socket-sink.ts";
@@ -94,7 +95,18 @@ export function subscribeNode(
       "subscribeNode needs the hub, a node:http or node:http2 request and its response",
     );
   }
-  const lastEventId = options?.lastEventId ?? lastEventIdHeader(req);
+  hubArgument(hub, "subscribeNode's first argument");
+  if (typeof options !== "object" || options === null) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", "subscribeNode needs options with topics");
+  }
+  // The stream's head is the hub's to write: after another, it could only end the connection.
+  if (res.headersSent) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      "subscribeNode needs a response whose head has not been sent (res.headersSent is true)",
+    );
+  }
+  const lastEventId = options.lastEventId ?? lastEventIdHeader(req);
   const resolved = lastEventId === options.lastEventId ? options : { ...options, lastEventId };
   if (isHttp2Response(res)) return subscribeHttp2(hub, res, resolved);
   return subscribeHttp1(hub, req as IncomingMessage, res, resolved);

@@ -7,7 +7,7 @@
  */
 
 import { FILE_DEFAULTS, HISTORY_SYNCS } from "../history/file-defaults.ts";
-import { HISTORY_DEFAULTS } from "../history/memory.ts";
+import { HISTORY_DEFAULTS, MAX_HISTORY_EVENTS } from "../history/memory.ts";
 import { NATS_DEFAULTS } from "../history/nats-defaults.ts";
 import { REDIS_DEFAULTS } from "../history/redis-defaults.ts";
 import { HUB_DEFAULTS } from "../hub.ts";
@@ -126,7 +126,7 @@ const table = {
     env: "CRIER_HISTORY_SIZE",
     default: String(HISTORY_DEFAULTS.maxEvents),
     min: 0,
-    max: 10_000_000,
+    max: MAX_HISTORY_EVENTS,
     help: "updates kept for resume (in memory, or in `--history-file`)",
   },
   "history-file": {

@@ -18,6 +18,9 @@ import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 /** Defaults of {@link MemoryHistoryOptions}. */
 export const HISTORY_DEFAULTS = { maxEvents: 10_000, maxBytes: 32 * 1024 * 1024 } as const;
 
+/** The most updates an in-memory history keeps. */
+export const MAX_HISTORY_EVENTS = 10_000_000;
+
 export interface MemoryHistoryOptions {
   /** Most updates kept. Default 10,000. `0` keeps none (resume then always answers `earliest`). */
   readonly maxEvents?: number | undefined;
@@ -43,6 +46,9 @@ export class MemoryHistory {
       "history.maxEvents",
       options.maxEvents,
       HISTORY_DEFAULTS.maxEvents,
+      0,
+      // The ring is allocated whole: as `--history-size` allows.
+      MAX_HISTORY_EVENTS,
     );
     this.maxBytes = integerOption("history.maxBytes", options.maxBytes, HISTORY_DEFAULTS.maxBytes);
     this.#ring = new Array<Update | undefined>(this.maxEvents);
