@@ -35,7 +35,17 @@ export function assertSingleLine(field: "id" | "type", value: string): void {
       `event ${field} must not contain CR, LF or NUL`,
     );
   }
+  // UTF-8 has no lone surrogate: it would be written as U+FFFD, so two ids would go out the same
+  // and neither could be resumed from, a type would never match the client's listener.
+  if (LONE_SURROGATE.test(value)) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_EVENT",
+      `event ${field} must be well-formed Unicode (it holds a lone surrogate)`,
+    );
+  }
 }
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Throws `CRIER_ERR_INVALID_EVENT` unless `retry` is a non-negative safe integer. */
 export function assertRetry(retry: number): void {

@@ -35,6 +35,16 @@ describe("public entries refuse what cannot work with a CrierError", () => {
       hub.publish(anything({ topics: "t", private: "yes" })),
       code("CRIER_ERR_INVALID_EVENT"),
     );
+    // Lone surrogates: both would be written as `x\uFFFD`, the same id twice, neither resumable.
+    for (const bad of [{ id: "x\ud800" }, { id: "x\udc00" }, { type: "t\ud83d" }]) {
+      await assert.rejects(
+        hub.publish({ topics: "t", ...bad }),
+        (err) =>
+          isCrierError(err, "CRIER_ERR_INVALID_EVENT") && /well-formed Unicode/.test(err.message),
+      );
+    }
+    assert.equal((await hub.publish({ topics: "t", id: "x\ud83d\ude00" })).id, "x😀");
+    assert.equal(hub.stats.published, 1, "only the well-formed one was taken");
   });
 
   test("createHub, hub.connect and subscribeNode refuse arguments of the wrong shape", () => {
