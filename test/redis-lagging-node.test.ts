@@ -64,4 +64,51 @@ describe("resuming on a node whose reader is behind", { skip, timeout: 90_000 },
     await new Promise((resolve) => setTimeout(resolve, 500)); // and nothing more arrives
     assert.deepEqual(mover.ids, order, "every update exactly once, in the stream's order");
   });
+
+  test("a node that falls behind the trimmed stream ends its streams, and its clients resume from earliest", async () => {
+    const trimmed = `${prefix}-trim`;
+    const args = ["--redis-max-len", "100"];
+    const [a, b] = await Promise.all([startHub(trimmed, { args }), startHub(trimmed, { args })]);
+    const client = new SseClient("feed");
+    clients.push(client);
+    try {
+      await client.connect(b.url);
+      const sent: string[] = [];
+      const post = async (data: string) => {
+        const result = await publish(a.url, { topic: "feed", data });
+        assert.equal(result.status, 200, result.body);
+        sent.push(data);
+      };
+      for (let i = 1; i <= 20; i++) await post(`h${i}`);
+      await waitFor(() => client.data.length === 20, 10_000, "the first updates on B");
+      b.child.kill("SIGSTOP");
+      try {
+        // Four times the stream's length: what B last delivered, and what followed it, is trimmed.
+        for (let i = 21; i <= 400; i++) await post(`h${i}`);
+      } finally {
+        b.child.kill("SIGCONT");
+      }
+      await post("h401");
+      await waitFor(() => client.ends > 0 || client.data.includes("h401"), 15_000, "B to read on");
+      assert.equal(
+        client.ends,
+        1,
+        `the stream was ended, not continued past a gap: ${client.data}`,
+      );
+      // (h21 may be in B's socket already, an answer to the read under way when it stopped.)
+      assert.ok(client.data.length <= 21, `${client.data.length} updates`);
+      assert.deepEqual(client.data, sent.slice(0, client.data.length), "no gap on that stream");
+      assert.ok(
+        b.log.join("").includes("Redis trimmed updates before this node read them"),
+        "the gap is logged",
+      );
+      await client.connect(b.url);
+      assert.equal(client.resumedFrom, "earliest", "the client is told it may have missed updates");
+      await post("after");
+      await waitFor(() => client.data.at(-1) === "after", 10_000, "a later update");
+    } finally {
+      b.child.kill("SIGCONT");
+      await deletePrefix(trimmed);
+    }
+  });
 });

@@ -47,6 +47,8 @@ export interface TailHost {
   newEpoch(epoch: string): void;
   /** The last entry delivered here is gone from the stream (a failover lost it). */
   lost(position: Position): void;
+  /** Entries after `after` and before `next` were trimmed before this node read them. */
+  gap(after: Position, next: Position): void;
 }
 
 export class RedisTail {
@@ -157,21 +159,36 @@ export class RedisTail {
     const host = this.#host;
     const { stream } = host.history.keys;
     while (!host.closed()) {
-      const reply = (await host.tail.xread(
-        "COUNT",
-        this.#count,
-        "BLOCK",
-        this.#blockMs,
-        "STREAMS",
-        stream,
-        this.#position,
-      )) as [string, RawEntry[]][] | null;
+      const from = this.#position;
+      // With the read, and run by Redis right before it: is `from` still in the stream? XREAD
+      // answers what follows a position whether or not the position is still there, so a
+      // reader that fell more than the stream's length behind (trimmed past it) would go on
+      // from the oldest entry left, over a gap no one was told of.
+      const [held, read] = ((await host.tail
+        .pipeline()
+        .xrange(stream, from, from)
+        .xread("COUNT", this.#count, "BLOCK", this.#blockMs, "STREAMS", stream, from)
+        .exec()) ?? []) as [Error | null, unknown][];
+      if (held?.[0]) throw held[0];
+      if (read?.[0]) throw read[0];
+      const reply = read?.[1] as [string, RawEntry[]][] | null;
       host.availability.up();
       if (this.#count < this.#readCount && ++this.#goodReads >= GROW_AFTER_READS) {
         this.#count = Math.min(this.#readCount, this.#count * 2);
         this.#goodReads = 0;
       }
-      for (const raw of reply?.[0]?.[1] ?? []) {
+      const entries = reply?.[0]?.[1] ?? [];
+      const first = entries[0];
+      if (first !== undefined && from !== "0-0" && (held?.[1] as RawEntry[]).length === 0) {
+        // Gone from the stream, with entries after it: a new stream, trimmed, or lost in a
+        // failover (each ends the live streams once; a lost position restarts at the newest).
+        if (await this.#checkEpoch()) continue;
+        if (!(await this.#trimmed(from, first[0]))) {
+          await this.#checkDelivered();
+          if (this.#position !== from) continue;
+        }
+      }
+      for (const raw of entries) {
         if (host.closed()) return;
         const position = raw[0];
         // Delivered while this read was on its way: an own publish, at its acknowledgement.
@@ -214,6 +231,22 @@ export class RedisTail {
     return true;
   }
 
+  /**
+   * `from`, the last entry delivered here, is no longer in the stream and `next` follows it:
+   * true when it was trimmed (older than every entry left), which is a gap: the entries between
+   * them were never delivered here. The live streams are ended (as NATS does on a gap), their
+   * clients resume with their last id and are answered `earliest`; the read goes on from `next`.
+   * False when `from` was not trimmed (a failover lost it: see {@link #checkDelivered}).
+   */
+  async #trimmed(from: Position, next: Position): Promise<boolean> {
+    const { tail, history } = this.#host;
+    const [oldest] = (await tail.xrange(history.keys.stream, "-", "+", "COUNT", 1)) as RawEntry[];
+    if (oldest === undefined || !isBefore(from, oldest[0])) return false;
+    this.#host.gap(from, next);
+    this.#reset?.();
+    return true;
+  }
+
   // After a reconnection: is the last entry delivered here still in the stream? A failover to a
   // replica that had not received it loses it, and every entry this node read after it (they
   // all came from the old primary). The live subscribers hold updates the history no longer
@@ -230,7 +263,7 @@ export class RedisTail {
     const [held] = (await tail.xrange(stream, position, position)) as RawEntry[];
     if (held !== undefined) return;
     const [oldest] = (await tail.xrange(stream, "-", "+", "COUNT", 1)) as RawEntry[];
-    // Trimmed away rather than lost: nothing to say.
+    // Trimmed away rather than lost: the next read finds it so (see #read) and says so.
     if (oldest !== undefined && isBefore(position, oldest[0])) return;
     const [newest] = (await tail.xrevrange(stream, "+", "-", "COUNT", 1)) as RawEntry[];
     this.#position = newest?.[0] ?? "0-0";

@@ -120,6 +120,12 @@ export interface RedisBackplaneEvents {
    * and resumes from ids of the lost entries answer `earliest`.
    */
   lost: [position: Position];
+  /**
+   * Entries after `after` (the last one this node delivered) and before `next` were trimmed
+   * (`--redis-max-len`, `--redis-max-age`) before this node read them: its reader fell that far
+   * behind. Live streams were sent back to resume; their ids answer `earliest`.
+   */
+  gap: [after: Position, next: Position];
 }
 
 /** Most ids a resume may have to skip on a node whose tail is behind the client's cursor. */
@@ -231,6 +237,7 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
         skipped: (position) => this.emit("skip", position),
         newEpoch: (epoch) => this.emit("epoch", epoch),
         lost: (position) => this.emit("lost", position),
+        gap: (after, next) => this.emit("gap", after, next),
       },
       blockMs,
       readCount,

@@ -302,6 +302,12 @@ async function redisBackplane(config: RedisConfig, logger: Logger): Promise<Redi
       "Redis lost updates this node delivered (failover to a replica without them); their ids resume from earliest",
     ),
   );
+  backplane.on("gap", (after, next) =>
+    logger.warn(
+      { after, next },
+      "Redis trimmed updates before this node read them (it fell behind); streams reset",
+    ),
+  );
   return backplane;
 }
 
