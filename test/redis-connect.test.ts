@@ -48,6 +48,13 @@ describe("Redis URLs", () => {
       ["redis+cluster://n1:7000/0", /a Redis Cluster has no databases/],
       ["redis+cluster://n1:99999", /"n1:99999" is not host:port/],
       ["redis+pubsub://n1:7000", /^--redis must be a redis:\/\//],
+      [
+        "redis+sentinel://u:s3cret%zz@s1:26379/main",
+        /\(the password is not percent-encoded UTF-8\)/,
+      ],
+      ["redis+sentinel://u%FF:s3cret@s1:26379/main", /the user name is not percent-encoded/],
+      ["redis+sentinel://s1:26379/my%zzmaster", /the primary's name is not percent-encoded/],
+      ["redis+cluster://:s3cret%@n1:7000", /the password is not percent-encoded/],
     ];
     for (const [bad, reason] of cases) {
       assert.throws(

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
+import { once } from "node:events";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { afterEach, describe, test } from "node:test";
 import { assertConsistent, type FailoverRun, publishThroughFailover } from "./failover-harness.ts";
 import {
   type HubProcess,
+  publish,
   startHub,
   stopAllHubs,
   streamIds,
@@ -61,6 +64,29 @@ describe("two hub nodes behind Sentinel, through SENTINEL FAILOVER", {
     await stopAllHubs();
     group?.stop();
     group = undefined;
+  });
+
+  test("a Sentinel that takes connections and never answers, listed first, holds up neither the start nor publishing", async () => {
+    const servers = await startSentinelGroup({ replicas: 0 });
+    group = servers;
+    const sockets = new Set<Socket>();
+    const hung = createServer((socket) => {
+      sockets.add(socket);
+      socket.on("error", () => {});
+    });
+    hung.listen(0, "127.0.0.1");
+    await once(hung, "listening");
+    try {
+      const { port } = hung.address() as AddressInfo;
+      const url = `redis+sentinel://127.0.0.1:${port},127.0.0.1:${servers.sentinel}/${servers.name}`;
+      const hub = await startHub(uniquePrefix("sentinel-hung"), { redisUrl: url });
+      const result = await publish(hub.url, { topic: "t", data: "through the second Sentinel" });
+      assert.equal(result.status, 200, result.body);
+      assert.ok(sockets.size > 0, "the hung Sentinel was asked first");
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      hung.close();
+    }
   });
 
   test("a primary and a replica: publishes resume within seconds; a subscriber that received an update the failover lost is told earliest", async () => {

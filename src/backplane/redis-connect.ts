@@ -70,12 +70,19 @@ export function parseRedisUrl(text: string, from = "url"): RedisTarget {
     if (m === null || port < 1 || port > 65_535) throw refuse(`"${hostPort}" is not host:port`);
     return { host: (m[1] as string).replace(/^\[|\]$/g, ""), port };
   });
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw refuse(`the ${what} is not percent-encoded UTF-8`);
+    }
+  };
   const credentials: { username?: string; password?: string } = {};
   if (auth !== undefined) {
     const colon = auth.indexOf(":");
-    const user = decodeURIComponent(colon < 0 ? auth : auth.slice(0, colon));
+    const user = decode(colon < 0 ? auth : auth.slice(0, colon), "user name");
     if (user !== "") credentials.username = user;
-    if (colon >= 0) credentials.password = decodeURIComponent(auth.slice(colon + 1));
+    if (colon >= 0) credentials.password = decode(auth.slice(colon + 1), "password");
   }
   const tls = (scheme as string).toLowerCase() === "rediss";
   const segments = path.split("/").filter((s) => s !== "");
@@ -91,7 +98,7 @@ export function parseRedisUrl(text: string, from = "url"): RedisTarget {
   return {
     kind: "sentinel",
     sentinels: addresses,
-    name: decodeURIComponent(name),
+    name: decode(name, "primary's name"),
     db: Number(db),
     tls,
     ...credentials,
@@ -147,6 +154,9 @@ export function connectRedis(target: RedisTarget, settings: ConnectSettings): Re
       role: "master",
       failoverDetector: true,
       sentinelRetryStrategy: retryStrategy,
+      // Without it a Sentinel that takes the connection and never answers (hung, stopped) is
+      // waited on for ever, and the ones after it in the list are never asked.
+      sentinelCommandTimeout: base.sentinelCommandTimeout ?? base.connectTimeout ?? 2000,
       reconnectOnError: (err) => err.message.startsWith("READONLY"),
     });
     // After QUIT, ioredis leaves the failover detector's subscriptions to the Sentinels open
