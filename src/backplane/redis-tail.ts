@@ -169,9 +169,11 @@ export class RedisTail {
         .xrange(stream, from, from)
         .xread("COUNT", this.#count, "BLOCK", this.#blockMs, "STREAMS", stream, from)
         .exec()) ?? []) as [Error | null, unknown][];
-      if (held?.[0]) throw held[0];
-      if (read?.[0]) throw read[0];
-      const reply = read?.[1] as [string, RawEntry[]][] | null;
+      if (held === undefined || read === undefined) throw new Error("the read was not answered");
+      if (held[0]) throw held[0];
+      if (read[0]) throw read[0];
+      const stillThere = (held[1] as RawEntry[]).length > 0;
+      const reply = read[1] as [string, RawEntry[]][] | null;
       host.availability.up();
       if (this.#count < this.#readCount && ++this.#goodReads >= GROW_AFTER_READS) {
         this.#count = Math.min(this.#readCount, this.#count * 2);
@@ -179,7 +181,7 @@ export class RedisTail {
       }
       const entries = reply?.[0]?.[1] ?? [];
       const first = entries[0];
-      if (first !== undefined && from !== "0-0" && (held?.[1] as RawEntry[]).length === 0) {
+      if (first !== undefined && from !== "0-0" && !stillThere) {
         // Gone from the stream, with entries after it: a new stream, trimmed, or lost in a
         // failover (each ends the live streams once; a lost position restarts at the newest).
         if (await this.#checkEpoch()) continue;
