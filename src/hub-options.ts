@@ -17,6 +17,18 @@ export const HUB_DEFAULTS = {
   flushWindowMs: 5,
 } as const;
 
+/** The keys of {@link HubOptions}: any other is refused (a misspelt one would be ignored). */
+export const HUB_OPTION_KEYS: readonly (keyof HubOptions)[] = [
+  "history",
+  "backplane",
+  "keepAliveMs",
+  "queue",
+  "closeRetryMs",
+  "readyTimeoutMs",
+  "flushWindowMs",
+  "pushback",
+];
+
 /** Options of `createHub`. Every field is optional. */
 export interface HubOptions {
   /** Bounds of the in-memory history (ignored when `backplane` is given). */

@@ -20,9 +20,9 @@ import { encodeComment } from "./encoder.ts";
 import { CrierError } from "./errors.ts";
 import { FlushQueue } from "./flush-queue.ts";
 import { type CloseOptions, endAll, endSpread } from "./hub-close.ts";
-import { HUB_DEFAULTS, type HubOptions } from "./hub-options.ts";
+import { HUB_DEFAULTS, HUB_OPTION_KEYS, type HubOptions } from "./hub-options.ts";
 import { HubCounters, type HubStats, queuedIn } from "./hub-stats.ts";
-import { durationOption, integerOption } from "./options.ts";
+import { durationOption, integerOption, knownKeys } from "./options.ts";
 import { Pushback } from "./pushback.ts";
 import { StreamStart } from "./stream-start.ts";
 import {
@@ -100,6 +100,7 @@ export class Hub extends EventEmitter<HubEvents> {
     if (typeof options !== "object" || options === null) {
       throw new CrierError("CRIER_ERR_INVALID_OPTION", "createHub takes an options object");
     }
+    knownKeys(options, HUB_OPTION_KEYS, "createHub");
     this.keepAliveMs = durationOption("keepAliveMs", options.keepAliveMs, HUB_DEFAULTS.keepAliveMs);
     this.#queue = resolveQueueOptions(options.queue);
     this.#flushQueue = new FlushQueue(

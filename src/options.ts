@@ -67,6 +67,22 @@ export function objectArgument(value: unknown, usage: string): void {
   }
 }
 
+/**
+ * Throws unless every own key of `options` is one of `known`: a misspelt option (`keepAlive`
+ * for `keepAliveMs`) would otherwise be a silent default. The message names the closest known
+ * key when one is close.
+ */
+export function knownKeys(options: object, known: readonly string[], where: string): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const close = known.find((k) => k.toLowerCase().startsWith(key.toLowerCase().slice(0, 4)));
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${where} has no option ${JSON.stringify(key)}${close === undefined ? "" : ` (did you mean ${close}?)`}; it takes ${known.join(", ")}`,
+    );
+  }
+}
+
 /** Throws unless `value` looks like a hub made by `createHub()` (duck-typed: two copies of the package may meet). */
 export function hubArgument(value: unknown, where: string): void {
   const hub = value as { connect?: unknown; publish?: unknown; on?: unknown } | null;

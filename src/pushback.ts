@@ -16,7 +16,7 @@
  */
 import { CrierError } from "./errors.ts";
 import type { FanOutBacklog, FlushQueue } from "./flush-queue.ts";
-import { integerOption, objectArgument } from "./options.ts";
+import { integerOption, knownKeys, objectArgument } from "./options.ts";
 
 /** Defaults of {@link PushbackOptions}. */
 export const PUSHBACK_DEFAULTS = { holdMs: 100, refuseMs: 1000, retryAfterSeconds: 1 } as const;
@@ -71,6 +71,7 @@ export class Pushback {
     if (options === false) return;
     if (options !== undefined) {
       objectArgument(options, "pushback must be an options object, or false to turn it off");
+      knownKeys(options, ["holdMs", "refuseMs", "holdBytes", "refuseBytes"], "pushback");
     }
     const o = options ?? {};
     const holdMs = integerOption("pushback.holdMs", o.holdMs, PUSHBACK_DEFAULTS.holdMs, 1);

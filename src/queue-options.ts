@@ -5,7 +5,7 @@
  * Invariant: a resolved bound is a whole number ≥ 1 and the policy one of the two named; an
  * option that is not is refused with `CRIER_ERR_INVALID_OPTION`, never silently defaulted.
  */
-import { choiceOption, integerOption, objectArgument } from "./options.ts";
+import { choiceOption, integerOption, knownKeys, objectArgument } from "./options.ts";
 
 /** What happens when a subscriber's queue is full. */
 export type OverflowPolicy = "disconnect" | "drop";
@@ -18,6 +18,7 @@ export function resolveQueueOptions(queue: QueueOptions = {}): Required<{
   [K in keyof QueueOptions]: Exclude<QueueOptions[K], undefined>;
 }> {
   objectArgument(queue, "queue must be an object { maxEvents?, maxBytes?, overflow? }");
+  knownKeys(queue, ["maxEvents", "maxBytes", "overflow"], "queue");
   return {
     maxEvents: integerOption("queue.maxEvents", queue.maxEvents, QUEUE_DEFAULTS.maxEvents, 1),
     maxBytes: integerOption("queue.maxBytes", queue.maxBytes, QUEUE_DEFAULTS.maxBytes, 1),

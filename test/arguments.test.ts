@@ -63,6 +63,11 @@ describe("public entries refuse arguments of the wrong shape, naming the fix", (
       [{ history: { maxEvents: 2 ** 32 } }, /history.maxEvents must be an integer from 0 to 1/],
       [{ pushback: null }, /pushback must be an options object, or false .*; got null/],
       [{ pushback: [] }, /pushback must be an options object, or false .*; got an array/],
+      // A misspelt option would be a silent default.
+      [{ keepAlive: 5000 }, /createHub has no option "keepAlive" \(did you mean keepAliveMs\?\)/],
+      [{ queue: { maxEvent: 1 } }, /queue has no option "maxEvent" \(did you mean maxEvents\?\)/],
+      [{ history: { size: 5 } }, /history has no option "size"; it takes maxEvents, maxBytes/],
+      [{ pushback: { hold: 5 } }, /pushback has no option "hold" \(did you mean holdMs\?\)/],
     ] as const) {
       assert.throws(() => createHub(js(options)), invalid(fix), JSON.stringify(options));
     }

@@ -11,7 +11,7 @@
  * subscriber is told `earliest` rather than given a silent partial window.
  */
 import { CrierError } from "../errors.ts";
-import { integerOption, objectArgument } from "../options.ts";
+import { integerOption, knownKeys, objectArgument } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
 
 /** Bounds of a {@link MemoryHistory}. The oldest updates are evicted first when either is hit. */
@@ -42,6 +42,7 @@ export class MemoryHistory {
 
   constructor(options: MemoryHistoryOptions = {}) {
     objectArgument(options, "history must be an object { maxEvents?, maxBytes? }");
+    knownKeys(options, ["maxEvents", "maxBytes"], "history");
     this.maxEvents = integerOption(
       "history.maxEvents",
       options.maxEvents,
