@@ -66,6 +66,19 @@ describe("token configuration of the standalone hub", () => {
     const notJwks = join(tmpdir(), `crier-not-jwks-${process.pid}.json`);
     writeFileSync(notJwks, "{}");
     assert.throws(() => parseServeConfig([`--jwks=${notJwks}`], {}), /keys/);
+    // A secret key file given by mistake: not JSON, and none of it is quoted.
+    writeFileSync(notJwks, "hunter2supersecretvalue-of-at-least-32-bytes");
+    assert.throws(
+      () => parseServeConfig([], { CRIER_JWKS: notJwks }),
+      (err: Error) =>
+        /^CRIER_JWKS: \S+ is not JSON; give the path of a JSON file holding a JWK Set$/.test(
+          err.message,
+        ) && !err.message.includes("hunter2"),
+    );
+    assert.throws(
+      () => parseServeConfig(["--jwks=/no/such/jwks.json"], {}),
+      /^CrierError: --jwks: \/no\/such\/jwks\.json does not exist;/,
+    );
     assert.throws(
       () => parseServeConfig([`--jwks=${jwksFile}`, `--jwt-key=${SECRET}`], {}),
       /ignored/,

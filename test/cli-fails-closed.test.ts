@@ -191,10 +191,18 @@ describe("the crier command refuses a configuration mistake instead of starting"
       /^crier: --jwt-key starts with "\/" so it reads as a file path, and no such file exists; .*\(openssl rand -hex 32\)$/,
     );
     assert.doesNotMatch(line, /VwTJ/);
+    // `openssl rand -base64 48`: 64 characters, no padding, and here no `+` either.
+    const unpadded = "/q9ZfR2kLx7Wm4TbN8vYc1HsJ0dEaGuPi3oKl5nBw6Xy2Mz7Ae4Rf9Tg1Hj8Uk3V";
+    const quiet = await refused(
+      [],
+      { CRIER_JWT_KEY: unpadded },
+      /^crier: CRIER_JWT_KEY starts with "\/" so it reads as a file path, and no such file exists;/,
+    );
+    assert.doesNotMatch(quiet, /q9ZfR2k|Uk3V/);
     await refused(
       [],
-      { CRIER_JWT_KEY: "/mnt/secrets/crier/hub2024/productionHmacKey" },
-      /^crier: CRIER_JWT_KEY: \/mnt\/secrets\/crier\/hub2024\/productionHmacKey does not exist; give the path/,
+      { CRIER_JWT_KEY: "/mnt/secrets/crier/hub-2024/production_hmac" },
+      /^crier: CRIER_JWT_KEY: \/mnt\/secrets\/crier\/hub-2024\/production_hmac does not exist; give the path/,
     );
   });
 

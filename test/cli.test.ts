@@ -229,6 +229,13 @@ describe("the crier command", () => {
       assert.match(run.stdout, new RegExp(`^Usage: crier ${command} `));
       assert.doesNotMatch(run.stdout, /--max-subscribers/, "not the hub's usage");
     }
+    const token = crier(["token", "--help"]);
+    assert.equal(await token.exit, 0);
+    assert.match(token.stdout, /--draft-08 --audience HUB_URL --issuer ISS/);
+    // The hub's usage, wherever --help is among its flags.
+    const hub = crier(["--port", "8080", "--help"]);
+    assert.equal(await hub.exit, 0, hub.stderr);
+    assert.match(hub.stdout, /^Usage:\n {2}crier \[flags\]/);
   });
 
   test("names the hub's URL and the cause when it cannot reach it, never its query", async () => {
@@ -249,5 +256,49 @@ describe("the crier command", () => {
     ]);
     assert.equal(await run.exit, 1);
     assert.equal(run.stderr, `crier: cannot reach the hub at ${url}: ECONNREFUSED\n`);
+  });
+
+  test("refuses a hub URL that is none, or holds a password, and a --ttl past 100 years, as usage errors", async () => {
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [
+        ["publish", "a", "b", "--token", "t", "--url", "notaurl"],
+        {},
+        /^crier: --url must be the hub's URL/,
+      ],
+      [
+        ["subscribe", "a", "--url", "ftp://h/x"],
+        {},
+        /^crier: --url must be an http: or https: URL/,
+      ],
+      [
+        [
+          "publish",
+          "a",
+          "b",
+          "--token",
+          "t",
+          "--url",
+          "http://user:pw@127.0.0.1:1/x?authorization=SECRET",
+        ],
+        {},
+        /^crier: --url must not hold a user or password/,
+      ],
+      [
+        ["publish", "a", "b", "--token", "t"],
+        { CRIER_PORT: "abc" },
+        /^crier: CRIER_PORT must be a port number/,
+      ],
+      [
+        ["token", "--jwt-key", KEY, "--ttl", "99999999999999999999"],
+        {},
+        /^crier: --ttl must be whole seconds, up to/,
+      ],
+    ];
+    for (const [args, env, reason] of cases) {
+      const run = crier(args, env);
+      assert.equal(await run.exit, 2, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(run.stderr, reason);
+      assert.doesNotMatch(run.stderr, /pw@|SECRET/);
+    }
   });
 });

@@ -64,4 +64,34 @@ describe("crier --workers with --history-file and no Redis", { timeout: 90_000 }
     started.run.child.kill("SIGTERM");
     assert.equal(await started.run.exit, 0);
   });
+
+  test("in dev mode every worker is as one process would be: anonymous, the dashboard, the announced token and port", async () => {
+    // No key; `--anonymous=off` changes nothing in dev mode, as in one process.
+    const started = await serve(
+      ["--workers", "2", "--history-file", join(dir, "dev-history"), "--anonymous=off"],
+      { CRIER_JWT_KEY: undefined, CRIER_REDIS: "" },
+    );
+    run = started.run;
+    await waitFor(() => /Dashboard: /.test(started.run.stderr), 20_000, "the dev-mode banner");
+    const banner = started.run.stderr;
+    assert.equal(banner.match(/DEV MODE/g)?.length, 1, "announced once");
+    const url = /Subscribe: {2}curl -N '([^?']+)\?/.exec(banner)?.[1] as string;
+    assert.equal(new URL(url).port, new URL(started.url).port, "the port the workers listen on");
+    const token = /Bearer ([\w.-]+)'/.exec(banner)?.[1] as string;
+    for (let i = 0; i < 4; i++) {
+      // Connections spread over both workers: each takes the key and the anonymous subscriber.
+      assert.equal((await fetch(new URL("/dashboard.json", url))).status, 200);
+      const subscriber = new SseClient("dev");
+      clients.push(subscriber);
+      await subscriber.connect(url);
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}` },
+        body: new URLSearchParams({ topic: "dev", data: `${i}` }),
+      });
+      assert.equal(res.status, 200, await res.text());
+    }
+    started.run.child.kill("SIGTERM");
+    assert.equal(await started.run.exit, 0);
+  });
 });

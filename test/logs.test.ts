@@ -101,6 +101,23 @@ describe("the hub's log", () => {
     }
   });
 
+  test("names the host setting when the host is the trouble: malformed, or no such name", async () => {
+    for (const [host, reason] of [
+      ["[::1]", /^crier: --host takes an IPv6 address without brackets: ::1$/],
+      [" 127.0.0.1", /^crier: --host must be an IP address or a host name, got " 127.0.0.1"$/],
+    ] as const) {
+      run = crier(["--jwt-key", KEY, "--port", "0", "--host", host]);
+      assert.equal(await run.exit, 2, run.stderr);
+      assert.match(run.stderr.split("\n")[0] ?? "", reason);
+    }
+    run = crier(["--jwt-key", KEY, "--port", "0"], { CRIER_HOST: "no-such-host.invalid" });
+    assert.equal(await run.exit, 1);
+    assert.match(
+      run.stderr.split("\n")[0] ?? "",
+      /^crier: CRIER_HOST: cannot listen on no-such-host\.invalid port 0: getaddrinfo (ENOTFOUND|EAI_AGAIN)/,
+    );
+  });
+
   test("refuses a log level or format it does not know, naming the flag", async () => {
     run = crier(["--jwt-key", KEY, "--log-level", "verbose"]);
     assert.equal(await run.exit, 2);

@@ -18,7 +18,11 @@ export const CLIENT_USAGE = {
   Prints each event as one JSON line ({id, data}, and type when it has one) until interrupted. Without --token or a
   key, subscribes anonymously.`,
   token: `crier token [--jwt-key K] [--publish SEL]... [--subscribe SEL]... [--admin] [--ttl SECONDS]
+       crier token --draft-08 --audience HUB_URL --issuer ISS [--subject SUB] [--jwt-key K]
+                   [--publish TOPIC]... [--subscribe TOPIC]... [--ttl SECONDS]
+                   [--publish-urlpattern PATTERN]... [--subscribe-urlpattern PATTERN]...
   Prints a token signed with --jwt-key or CRIER_JWT_KEY. --admin grants the dashboard's figures.
+  --draft-08 makes a draft-08 access token (aud, iss, topic matchers) instead of a v0.x one.
   --ttl defaults to 3600; 0: never expires.`,
 } as const;
 
@@ -48,7 +52,7 @@ export async function publish(argv: string[]): Promise<number> {
   if (values.id !== undefined) form.set("id", values.id);
   if (values.type !== undefined) form.set("type", values.type);
   if (values.private === true) form.set("private", "on");
-  const res = await request(new URL(values.url ?? defaultUrl()), {
+  const res = await request(hubUrl(values.url), {
     method: "POST",
     body: form,
     headers: { Authorization: `Bearer ${await clientToken(values, { publish: [topic] })}` },
@@ -70,7 +74,7 @@ export async function subscribe(argv: string[]): Promise<number> {
     options: { ...clientFlags, "last-event-id": { type: "string" } },
   });
   if (positionals.length === 0) throw new UsageError("subscribe needs at least one TOPIC");
-  const url = new URL(values.url ?? defaultUrl());
+  const url = hubUrl(values.url);
   for (const topic of positionals) url.searchParams.append("topic", topic);
   const headers: Record<string, string> = { Accept: "text/event-stream" };
   if (values.token !== undefined || keyOf(values) !== undefined) {
@@ -131,8 +135,13 @@ export async function token(argv: string[]): Promise<number> {
   const key = keyOf(values);
   if (key === undefined) throw new UsageError("token needs --jwt-key or CRIER_JWT_KEY");
   const ttl = values.ttl ?? String(DEFAULT_TTL_SECONDS);
-  if (!/^\d+$/.test(ttl)) throw new UsageError("--ttl must be whole seconds (0: never expires)");
   const ttlSeconds = Number(ttl);
+  // Up to 100 years: the token's `exp` must stay a safe integer of seconds.
+  if (!/^\d+$/.test(ttl) || ttlSeconds > MAX_TTL_SECONDS) {
+    throw new UsageError(
+      `--ttl must be whole seconds, up to ${MAX_TTL_SECONDS} (100 years; 0: never expires)`,
+    );
+  }
   if (ttlSeconds === 0) {
     log("warning: this token never expires (--ttl 0); it works until the key changes");
   }
@@ -192,13 +201,44 @@ async function request(url: URL, init: RequestInit): Promise<Response> {
   } catch (err) {
     if ((err as Error).name === "AbortError") throw err;
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    // A message may quote the URL, and with it a token in its query string.
+    const why = (cause?.code ?? cause?.message ?? (err as Error).message).replaceAll(
+      url.href,
+      `${url.origin}${url.pathname}`,
+    );
     throw new Error(`cannot reach the hub at ${url.origin}${url.pathname}: ${why}`, { cause: err });
   }
 }
 
-function defaultUrl(): string {
-  return `http://localhost:${process.env.CRIER_PORT ?? "8080"}${MERCURE_PATH}`;
+const MAX_TTL_SECONDS = 100 * 365 * 24 * 3600;
+
+/**
+ * The hub's URL: `--url`, or the default one on `CRIER_PORT`; a usage error naming the setting
+ * when it is none. A user or password in it is refused (fetch would, printing the whole URL):
+ * a client of the hub authenticates with a token.
+ */
+function hubUrl(given: string | undefined): URL {
+  const port = process.env.CRIER_PORT ?? "8080";
+  if (given === undefined && !/^\d{1,5}$/.test(port)) {
+    throw new UsageError(`CRIER_PORT must be a port number, got ${JSON.stringify(port)}`);
+  }
+  let url: URL;
+  try {
+    url = new URL(given ?? `http://localhost:${port}${MERCURE_PATH}`);
+  } catch {
+    throw new UsageError(
+      `--url must be the hub's URL, such as http://localhost:8080${MERCURE_PATH}`,
+    );
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UsageError(`--url must be an http: or https: URL, got ${url.protocol}`);
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw new UsageError(
+      "--url must not hold a user or password: give a token (--token, --jwt-key)",
+    );
+  }
+  return url;
 }
 
 function keyOf(values: { "jwt-key"?: string | undefined }): string | undefined {

@@ -4,6 +4,7 @@
  * serving spreads it rather than copying it field by field.
  */
 
+import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { CrierError } from "../errors.ts";
 import { HISTORY_SYNCS, type HistorySync } from "../history/file-defaults.ts";
@@ -20,6 +21,8 @@ import { corsOriginsOf, natsUrlOf, publicOriginOf, redisUrlOf } from "./urls.ts"
 export interface ServeConfig {
   readonly port: number;
   readonly host: string | undefined;
+  /** Where `host` came from (`--host`, `CRIER_HOST`), for a message about it. */
+  readonly hostSetting: string;
   /** Options of the hub (its backplane comes from {@link redis}). */
   readonly hub: Pick<HubOptions, "keepAliveMs" | "history" | "pushback" | "flushWindowMs">;
   /** Options of the Mercure handler and its server, all but the hub. */
@@ -210,12 +213,21 @@ export class Settings {
   }
 }
 
+/** The variable a primary in dev mode gives its workers its throwaway key in. */
+export const WORKER_DEV_KEY = "CRIER_WORKER_DEV_KEY";
+
 /** Reads the serving flags from `argv` and `env`; throws `CRIER_ERR_INVALID_OPTION`. */
 export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv): ServeConfig {
   const s = new Settings(argv, env);
   refuseOrphans(s);
   refuseContradictions(s);
-  const { publisherKey, subscriberKey, jwks, devMode } = keysOf(s);
+  const keys = keysOf(s);
+  const { jwks, devMode } = keys;
+  // A worker of a hub in dev mode: the primary's throwaway key, so that its token works on
+  // every worker (the primary sets this for its workers alone).
+  const workerKey = env[WORKER_DEV_KEY];
+  const publisherKey = devMode && workerKey ? workerKey : keys.publisherKey;
+  const subscriberKey = devMode && workerKey ? workerKey : keys.subscriberKey;
   const redisText = s.text("redis");
   const redisUrl = redisText === undefined ? undefined : redisUrlOf(redisText, s.origin("redis"));
   const historyFile = historyFileOf(s);
@@ -240,7 +252,8 @@ export function parseServeConfig(argv: readonly string[], env: NodeJS.ProcessEnv
   }
   return {
     port: s.integer("port"),
-    host: s.text("host"),
+    host: hostOf(s),
+    hostSetting: s.origin("host"),
     hub: {
       keepAliveMs: s.integer("keep-alive"),
       history: { maxEvents: s.integer("history-size") },
@@ -429,3 +442,23 @@ function pushbackOf(s: Settings): HubOptions["pushback"] {
   }
   return s.boolean("pushback") ? { holdMs, refuseMs } : false;
 }
+
+/**
+ * `--host`: an IP address or a host name (resolved when the port is bound; one that does not
+ * resolve is named then). An IPv6 address in brackets, as in a URL, is refused with the fix.
+ */
+function hostOf(s: Settings): string | undefined {
+  const host = s.text("host");
+  if (host === undefined || isIP(host) !== 0 || HOST_NAME.test(host)) return host;
+  const bare = /^\[(.*)\]$/.exec(host)?.[1];
+  throw new CrierError(
+    "CRIER_ERR_INVALID_OPTION",
+    bare !== undefined && isIP(bare) === 6
+      ? `${s.origin("host")} takes an IPv6 address without brackets: ${bare}`
+      : `${s.origin("host")} must be an IP address or a host name, got ${JSON.stringify(host)}`,
+  );
+}
+
+// RFC 1123 labels, dot-separated.
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;

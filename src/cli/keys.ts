@@ -34,7 +34,7 @@ export interface HubKeys {
 /** Reads and checks the keys; throws `CRIER_ERR_INVALID_OPTION` naming the setting at fault. */
 export function keysOf(s: GivenSettings): HubKeys {
   const jwksFile = s.text("jwks");
-  const jwks = jwksFile === undefined ? undefined : readJwks(jwksFile);
+  const jwks = jwksFile === undefined ? undefined : readJwks(jwksFile, s.origin("jwks"));
   let publisherKey = roleKey(s, "publisher-jwt-key");
   let subscriberKey = roleKey(s, "subscriber-jwt-key");
   const devMode = publisherKey === undefined && subscriberKey === undefined && jwks === undefined;

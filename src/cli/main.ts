@@ -46,6 +46,11 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     default:
+      // `crier --port 8080 --help`: the help, not a refusal of an unknown flag.
+      if (argv.includes("--help") || argv.includes("-h")) {
+        process.stdout.write(USAGE);
+        return 0;
+      }
       return serve(argv);
   }
 }

@@ -28,6 +28,7 @@ import {
   parseServeConfig,
   type RedisConfig,
   type ServeConfig,
+  WORKER_DEV_KEY,
 } from "./config.ts";
 import { log } from "./output.ts";
 import { certificateDatesProblem, readTlsPair, type TlsFiles } from "./tls.ts";
@@ -42,18 +43,20 @@ export async function serve(argv: string[]): Promise<number> {
   process.on("SIGHUP", () => onHangUp());
   const config = parseServeConfig(argv, process.env);
   if (config.workers > 1 && cluster.isPrimary) {
-    // Dev mode: one throwaway key for all workers, so a token works on any of them.
+    // Dev mode: one throwaway key for all workers, so a token works on any of them; each is in
+    // dev mode as one process would be (anonymous subscribers, the dashboard).
     const key = config.handler.publisherKey as string;
-    const env = config.devMode
-      ? { CRIER_JWT_KEY: key, CRIER_ANONYMOUS: "1" }
-      : ({} as Record<string, string>);
-    if (config.devMode) await announceDevMode(defaultUrlOf(config), key);
+    const env = config.devMode ? { [WORKER_DEV_KEY]: key } : ({} as Record<string, string>);
+    // Announced once the port is bound (with --port 0 the workers share one the system picks).
+    const announce = (port: number) => {
+      if (config.devMode) void announceDevMode(primaryUrlOf({ ...config, port }), key);
+    };
     // A history file that cannot be used is refused here, once, rather than by every worker.
     if (config.historyFile !== undefined) {
       await (await fileBackplane(config.historyFile, config.hub.history?.maxEvents)).close();
     }
     // Each worker drains on its own; it is killed only once its drain should long be over.
-    return runWorkers(config.workers, env, log, config.ops.drainTimeoutMs);
+    return runWorkers(config.workers, env, log, config.ops.drainTimeoutMs, announce);
   }
   const { ops } = config;
   const { createLogger, logHub } = await import("../ops/log.ts");
@@ -108,19 +111,24 @@ export async function serve(argv: string[]): Promise<number> {
       else if (req.method === "GET" || req.method === "HEAD") metrics.handler(req, res);
       else text(405, "only GET and HEAD are allowed here\n", { Allow: "GET, HEAD" });
     });
-    await listen(metricsServer, ops.metricsPort, config.host, "--metrics-port");
+    await listen(metricsServer, ops.metricsPort, config.host, "--metrics-port", config.hostSetting);
     const metricsUrl = `http://${urlHost(config.host)}:${portOf(metricsServer, ops.metricsPort)}/metrics`;
     logger.info({ url: metricsUrl }, `metrics on ${metricsUrl}`);
   }
-  await listen(server, config.port, config.host, "--port").catch((err: unknown) => {
-    metricsServer?.close();
-    throw err;
-  });
+  await listen(server, config.port, config.host, "--port", config.hostSetting).catch(
+    (err: unknown) => {
+      metricsServer?.close();
+      throw err;
+    },
+  );
   const port = portOf(server, config.port);
   const scheme = tls === undefined ? "http" : "https";
   const url = `${scheme}://${urlHost(config.host)}:${port}${MERCURE_PATH}`;
   logger.info({ url }, `listening on ${url}`);
-  if (config.devMode) await announceDevMode(url, config.handler.publisherKey as string);
+  // (A worker's primary announces it, once.)
+  if (config.devMode && cluster.isPrimary) {
+    await announceDevMode(url, config.handler.publisherKey as string);
+  }
   return new Promise((resolve) => {
     let draining = false;
     // `code`: 0 after a signal, 1 when the process must be restarted (its history file is gone).
@@ -214,11 +222,14 @@ function urlHost(host: string | undefined): string {
 }
 
 /** Listens; a port that cannot be had is named by its setting (`what`) in the error. */
+const HOST_ERRORS = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME", "EADDRNOTAVAIL"]);
+
 function listen(
   server: Server | Http2SecureServer,
   port: number,
   host: string | undefined,
   what: string,
+  hostSetting = "--host",
 ): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     server.once("error", (err: NodeJS.ErrnoException) => {
@@ -229,7 +240,9 @@ function listen(
           : err.code === "EACCES"
             ? "this user may not listen there"
             : err.message;
-      reject(new Error(`${what}: cannot listen on ${on}: ${why}`, { cause: err }));
+      // A name that does not resolve, or an address not on this machine, is the host's fault.
+      const setting = HOST_ERRORS.has(err.code ?? "") ? hostSetting : what;
+      reject(new Error(`${setting}: cannot listen on ${on}: ${why}`, { cause: err }));
     });
     server.listen(port, host, resolve);
   });
@@ -367,8 +380,11 @@ async function connected(hub: Hub, engine: string, url: string): Promise<void> {
   }
 }
 
-function defaultUrlOf(config: { port: number; tls: unknown }): string {
-  return `${config.tls === undefined ? "http" : "https"}://localhost:${config.port}${MERCURE_PATH}`;
+// What the primary of `--workers` announces once the first worker listens: the host asked for
+// and the port bound.
+function primaryUrlOf(config: { port: number; host: string | undefined; tls: unknown }): string {
+  const scheme = config.tls === undefined ? "http" : "https";
+  return `${scheme}://${urlHost(config.host)}:${config.port}${MERCURE_PATH}`;
 }
 
 // The dev-mode token lives as long as a working day; its key dies with the process anyway.

@@ -20,12 +20,14 @@ const STABLE_MS = 60_000;
  * Runs the primary until it is told to stop; resolves with the exit code: 0 after a graceful
  * stop, 1 when a worker failed before it was serving (bad port, Redis unreachable, …).
  * `env` is passed to every worker (the dev-mode key, so all workers accept the same tokens).
+ * `listening` is called once, with the port, when the first worker listens.
  */
 export function runWorkers(
   count: number,
   env: Readonly<Record<string, string>>,
   log: (message: string) => void,
   drainTimeoutMs = 0,
+  listening: (port: number) => void = () => {},
 ): Promise<number> {
   return new Promise((resolve) => {
     const serving = new WeakSet<Worker>();
@@ -36,8 +38,9 @@ export function runWorkers(
     const fork = () => cluster.fork(env);
     // Once the hub has served, a replacement that fails to start is retried like any death.
     let served = false;
-    cluster.on("listening", (worker) => {
+    cluster.on("listening", (worker, address) => {
       serving.add(worker);
+      if (!served) listening(address.port);
       served = true;
     });
     cluster.on("exit", (worker, exitCode, signal) => {

@@ -152,15 +152,11 @@ export function readKey(value: string, name = "the key"): string {
   }
 }
 
-// What `openssl rand -base64 N` prints for N ≥ 30: base64 in whole quads, with a `+` or padding
-// (a path rarely has either), rather than a path.
+// What may be a secret rather than a path: 32 characters or more of the base64 alphabet alone
+// (`openssl rand -base64 N`, padded or not, or with its padding cut off). A path of that length
+// nearly always has a `.`, `-` or `_`; one that has none is not named, only said to be missing.
 function isBase64Secret(value: string): boolean {
-  return (
-    value.length >= 40 &&
-    value.length % 4 === 0 &&
-    /^[A-Za-z0-9+/]+={0,2}$/.test(value) &&
-    (value.endsWith("=") || value.includes("+"))
-  );
+  return value.length >= 32 && /^[A-Za-z0-9+/]+={0,2}$/.test(value);
 }
 
 function unreadable(err: unknown): string {
@@ -177,20 +173,34 @@ function unreadable(err: unknown): string {
   }
 }
 
-/** A JWK Set file: JSON with a `keys` array. */
-export function readJwks(path: string): JSONWebKeySet {
-  let parsed: unknown;
+/**
+ * A JWK Set file: JSON with a `keys` array; `name` (the setting) is in the error otherwise.
+ * The file's content is never quoted: given a secret key file by mistake, JSON.parse's message
+ * would print its first characters.
+ */
+export function readJwks(path: string, name = "--jwks"): JSONWebKeySet {
+  let text: string;
   try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
+    text = readFileSync(path, "utf8");
   } catch (err) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      `--jwks must name a JSON file holding a JWK Set: ${(err as Error).message}`,
+      `${name}: ${path} ${unreadable(err)}; give the path of a JSON file holding a JWK Set`,
+      { cause: err },
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${name}: ${path} is not JSON; give the path of a JSON file holding a JWK Set`,
     );
   }
   const keys = (parsed as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys)) {
-    throw new CrierError("CRIER_ERR_INVALID_OPTION", `--jwks: ${path} has no "keys" array`);
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", `${name}: ${path} has no "keys" array`);
   }
   return parsed as JSONWebKeySet;
 }
