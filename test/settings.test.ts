@@ -29,6 +29,13 @@ describe("the settings table", () => {
     assert.equal(new Settings([], {}).text("redis-prefix"), "crier:");
   });
 
+  test("takes the last of a switch's flags, spelled or bare, as for any other setting", () => {
+    assert.equal(new Settings(["--anonymous=no", "--anonymous"], {}).boolean("anonymous"), true);
+    assert.equal(new Settings(["--anonymous", "--anonymous=no"], {}).boolean("anonymous"), false);
+    assert.equal(new Settings(["--metrics=off", "--metrics=on"], {}).boolean("metrics"), true);
+    assert.equal(new Settings(["--port", "1", "--port", "2"], {}).integer("port"), 2);
+  });
+
   test("turns pushback on by default, sets its thresholds, and turns it off with --pushback=off", () => {
     const key = `--jwt-key=${"k".repeat(32)}`;
     assert.deepEqual(parseServeConfig([key], {}).hub.pushback, { holdMs: 100, refuseMs: 1000 });

@@ -115,12 +115,17 @@ export class Settings {
         { type: s.type === "boolean" ? "boolean" : "string" } as const,
       ]),
     );
-    // `--anonymous=no`: node's parser takes no value after a boolean flag, so those are read here.
+    // `--anonymous=no`: node's parser takes no value after a boolean flag, so those are read
+    // here. The last of a switch's flags wins, spelled or bare, as for any other setting.
     const spelled: Record<string, string> = {};
     const args = argv.filter((arg) => {
       const match = /^--([^=]+)=(.*)$/s.exec(arg);
-      const name = match?.[1] as SettingName;
-      if (match === null || SETTINGS[name]?.type !== "boolean") return true;
+      const name = (match?.[1] ?? arg.slice(2)) as SettingName;
+      if (!arg.startsWith("--") || SETTINGS[name]?.type !== "boolean") return true;
+      if (match === null) {
+        delete spelled[name]; // a bare one after a spelled one
+        return true;
+      }
       spelled[name] = match[2] as string;
       return false;
     });
