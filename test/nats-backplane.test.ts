@@ -56,6 +56,24 @@ describe("the crier-hub/nats entry point", () => {
       (err) => isCrierError(err, "CRIER_ERR_INVALID_OPTION"),
     );
   });
+
+  test("refuses, when the backplane is made, a URL or max age the connection would fail on later", () => {
+    for (const [options, reason] of [
+      [{ url: "nats://%zz@127.0.0.1:4222" }, /has a token that is not percent-encoded UTF-8/],
+      [{ url: "nats://u:p%zz@127.0.0.1:4222" }, /has a password that is not percent-encoded/],
+      [{ url: "nats://:secret@127.0.0.1:4222" }, /has a password and no user/],
+      [{ maxAgeMs: 50 }, /maxAgeMs must be 0 \(none\) or at least 100 ms/],
+    ] as const) {
+      assert.throws(
+        () => new NatsBackplane(options),
+        (err) =>
+          isCrierError(err, "CRIER_ERR_INVALID_OPTION") &&
+          reason.test(err.message) &&
+          !err.message.includes("secret"),
+        JSON.stringify(options),
+      );
+    }
+  });
 });
 
 describe("the NATS backplane on a server that restarts", { skip, timeout: 90_000 }, () => {
@@ -262,21 +280,62 @@ describe("the NATS backplane", { skip, timeout: 60_000 }, () => {
     const nc = await connect({ servers: NATS_URL });
     try {
       const jsm = await jetstreamManager(nc);
-      await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
       const js = jetstream(nc);
-      for (let i = 0; i < 20; i++) await js.publish(`${stream}.x`, `message ${i}`);
-      const history = new NatsHistory(js, jsm, { stream, maxLen: 5 });
-      await assert.rejects(
-        history.state(),
-        (err) =>
-          isCrierError(err, "CRIER_ERR_INVALID_OPTION") && /not made by Crier/.test(err.message),
-      );
-      const info = await jsm.streams.info(stream);
-      assert.equal(info.state.messages, 20);
-      assert.equal(info.config.max_msgs, -1);
+      // `<name>.2024.>` has the shape of an epoch's subjects (2024 is hex), and another
+      // stream's name with a real epoch's shape is not this one either.
+      for (const subject of [`${stream}.>`, `${stream}.2024.>`, `other.0123456789ab.>`]) {
+        await jsm.streams.add({ name: stream, subjects: [subject] });
+        for (let i = 0; i < 20; i++) await js.publish(subject.replace(">", "x"), `message ${i}`);
+        const history = new NatsHistory(js, jsm, { stream, maxLen: 5 });
+        await assert.rejects(
+          history.state(),
+          (err) =>
+            isCrierError(err, "CRIER_ERR_INVALID_OPTION") && /not made by Crier/.test(err.message),
+          subject,
+        );
+        const info = await jsm.streams.info(stream);
+        assert.equal(info.state.messages, 20, subject);
+        assert.equal(info.config.max_msgs, -1, subject);
+        await jsm.streams.delete(stream);
+      }
     } finally {
       await nc.close();
     }
+  });
+
+  test("sets its limits on the stream when it starts, and not again at a resume or a count", async () => {
+    const stream = uniqueStream("limits");
+    streams.push(stream);
+    const a = await node({ url: NATS_URL, stream, maxLen: 1000 });
+    nodes.push(a);
+    const b = await node({ url: NATS_URL, stream, maxLen: 5 });
+    nodes.push(b);
+    const published: Update[] = [];
+    for (let i = 0; i < 3; i++) published.push(await a.backplane.publish(fields(`${i}`)));
+    // A resume and a count on A, started first: the limits of B, started last, stand.
+    await a.backplane.replay((published[0] as Update).id);
+    await a.backplane.size();
+    const { loadJetStream } = await import("../src/backplane/nats-client.ts");
+    const { connect } = loadNats();
+    const nc = await connect({ servers: NATS_URL });
+    try {
+      const jsm = await loadJetStream().jetstreamManager(nc);
+      assert.equal((await jsm.streams.info(stream)).config.max_msgs, 5);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  test("refuses an update NATS cannot hold in one message as too large, not unavailable", async () => {
+    const stream = uniqueStream("large");
+    streams.push(stream);
+    const n = await node({ url: NATS_URL, stream });
+    nodes.push(n);
+    // 600 KB of quotes: under the hub's 1 MiB, twice that once escaped in the stream's JSON.
+    await assert.rejects(n.backplane.publish(fields('"'.repeat(600_000))), (err) =>
+      isCrierError(err, "CRIER_ERR_PAYLOAD_TOO_LARGE"),
+    );
+    assert.equal((await n.backplane.publish(fields("small"))).data, "small");
   });
 
   test("a node that has not noticed a new stream is refused, not given an id of the old one", async () => {

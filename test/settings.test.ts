@@ -193,5 +193,17 @@ describe("the settings table", () => {
       () => parseServeConfig(["--jwt-key", key, "--nats", "nats://n", "--history-size", "0"], {}),
       /--history-size must be at least 1 with --nats/,
     );
+    // What the connection or the server would refuse 10 s later, as "cannot reach NATS".
+    assert.throws(
+      () =>
+        parseServeConfig(["--jwt-key", key, "--nats", "nats://n"], { CRIER_NATS_MAX_AGE: "50" }),
+      /^CrierError: CRIER_NATS_MAX_AGE must be 0 \(off\) or at least 100 ms/,
+    );
+    assert.throws(
+      () => parseServeConfig(["--jwt-key", key, "--nats", "nats://u:s3cret%zz@n:4222"], {}),
+      (err: Error) =>
+        /^--nats: the NATS URL .* has a password that is not percent-encoded/.test(err.message) &&
+        !err.message.includes("s3cret"),
+    );
   });
 });

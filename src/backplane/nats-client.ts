@@ -3,20 +3,42 @@
  * and the connection options a URL stands for.
  */
 import type { NodeConnectionOptions } from "@nats-io/transport-node";
+import { CrierError } from "../errors.ts";
 import { loadPeer, type Require, requirePeer } from "./peer.ts";
+import { redactUrl } from "./redis-connect.ts";
 
 /** The client options `text` (a `nats://` or `tls://` URL) stands for: host and port, TLS, credentials. */
 export function serverOptions(text: string): Partial<NodeConnectionOptions> {
-  const url = new URL(text);
+  const refuse = (why: string) =>
+    new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `the NATS URL ${JSON.stringify(redactUrl(text))} ${why}`,
+    );
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw refuse("is not a URL");
+  }
+  const decode = (part: string, what: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw refuse(`has a ${what} that is not percent-encoded UTF-8`);
+    }
+  };
   const options: Partial<NodeConnectionOptions> = {
     servers: `${url.hostname}:${url.port || "4222"}`,
   };
   if (url.protocol === "tls:") options.tls = {};
   if (url.username !== "" && url.password !== "") {
-    options.user = decodeURIComponent(url.username);
-    options.pass = decodeURIComponent(url.password);
+    options.user = decode(url.username, "user");
+    options.pass = decode(url.password, "password");
   } else if (url.username !== "") {
-    options.token = decodeURIComponent(url.username);
+    options.token = decode(url.username, "token");
+  } else if (url.password !== "") {
+    // `nats://:secret@host` would be sent as no credentials at all.
+    throw refuse("has a password and no user: give user:password@, or a token as TOKEN@");
   }
   return options;
 }

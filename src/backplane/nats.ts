@@ -101,7 +101,8 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
     this.#commandTimeout = durationOption("commandTimeoutMs", options.commandTimeoutMs, 1500, 1);
     // Loaded now, so a missing package is reported when the backplane is made, not later.
     loadNats();
-    // Checks the options now (stream name, limits) rather than at the first connection.
+    // Checks the options now (URL, stream name, limits) rather than at the first connection.
+    serverOptions(options.url ?? "nats://127.0.0.1:4222");
     checkNatsHistoryOptions(options);
   }
 

@@ -399,11 +399,18 @@ function natsOf(s: Settings): NatsConfig | undefined {
       `${s.origin("history-size")} must be at least 1 with --nats: a JetStream stream keeps at least one message`,
     );
   }
+  const maxAgeMs = s.integer("nats-max-age");
+  if (maxAgeMs > 0 && maxAgeMs < 100) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${s.origin("nats-max-age")} must be 0 (off) or at least 100 ms: JetStream refuses a shorter max_age`,
+    );
+  }
   return {
     url: natsUrlOf(text, s.origin("nats")),
     stream: s.text("nats-stream") as string,
     maxLen,
-    maxAgeMs: s.integer("nats-max-age"),
+    maxAgeMs,
   };
 }
 

@@ -4,6 +4,7 @@
  * matching (a browser's `Origin` is compared exactly, so `https://app.example/` would match
  * nothing).
  */
+import { serverOptions } from "../backplane/nats-client.ts";
 import { parseRedisUrl, redactUrl } from "../backplane/redis-connect.ts";
 import { CrierError } from "../errors.ts";
 import { checkCorsOrigins, isOrigin } from "../mercure/http/origin.ts";
@@ -32,6 +33,13 @@ export function natsUrlOf(text: string, from: string): string {
       "CRIER_ERR_INVALID_OPTION",
       `${from} must be a nats:// or tls:// URL such as nats://127.0.0.1:4222, got ${JSON.stringify(redactUrl(text))}`,
     );
+  }
+  try {
+    serverOptions(text);
+  } catch (err) {
+    throw new CrierError("CRIER_ERR_INVALID_OPTION", `${from}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return text;
 }

@@ -70,6 +70,8 @@ export class NatsHistory {
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #publishes = new SentTogether();
+  // This node's limits were set on the stream (or found there): at its start, once.
+  #limitsSet = false;
 
   constructor(js: JetStreamClient, jsm: JetStreamManager, options: NatsHistoryOptions = {}) {
     ({
@@ -84,8 +86,9 @@ export class NatsHistory {
 
   /**
    * The stream's state, creating the stream when there is none. Concurrent nodes agree: the
-   * first creation wins and the others adopt its epoch. Limits that differ from this node's are
-   * set to this node's (the last node started decides, as with `--redis-max-len`).
+   * first creation wins and the others adopt its epoch. At the first call only, limits that
+   * differ from this node's are set to this node's (the last node started decides, as with
+   * `--redis-max-len`): later calls (resumes, scrapes, the tail's restarts) change nothing.
    */
   async state(): Promise<StreamState> {
     let info = await this.#info();
@@ -103,10 +106,11 @@ export class NatsHistory {
       // A stream Crier did not make is refused before anything of it is changed: setting our
       // limits on another application's stream would trim its messages.
       stateOf(info);
-      if (this.#limitsDiffer(info)) {
+      if (!this.#limitsSet && this.#limitsDiffer(info)) {
         info = await this.#jsm.streams.update(this.stream, { ...info.config, ...this.#limits() });
       }
     }
+    this.#limitsSet = true;
     return stateOf(info);
   }
 
@@ -139,6 +143,15 @@ export class NatsHistory {
       return ack.seq;
     } catch (err) {
       if ((err as { code?: unknown }).code === WRONG_LAST_SEQUENCE) throw duplicate(id);
+      // Never storable, however often it is retried: the update as the stream holds it (JSON,
+      // escapes and all) is larger than the NATS server takes in one message.
+      if (/max_payload/i.test((err as Error).message ?? "")) {
+        throw new CrierError(
+          "CRIER_ERR_PAYLOAD_TOO_LARGE",
+          `the update is ${body.length} bytes as NATS stores it, more than the server's max_payload`,
+          { cause: err },
+        );
+      }
       // No stream takes this epoch's subjects: the client reports "no responders" as JetStream
       // not being enabled, which would send the operator looking in the wrong place.
       if ((err as Error).name === "JetStreamNotEnabled") {
@@ -241,16 +254,31 @@ export function checkNatsHistoryOptions(options: NatsHistoryOptions): Required<{
   return {
     stream,
     maxLen: integerOption("nats maxLen", options.maxLen, NATS_DEFAULTS.maxLen, 1),
-    maxAgeMs: integerOption("nats maxAgeMs", options.maxAgeMs, NATS_DEFAULTS.maxAgeMs),
+    maxAgeMs: maxAgeOf(options.maxAgeMs),
     replicas: integerOption("nats replicas", options.replicas, 1, 1, 5),
   };
 }
 
+// JetStream refuses a max_age under 100 ms; 0 is none.
+function maxAgeOf(value: number | undefined): number {
+  const ms = integerOption("nats maxAgeMs", value, NATS_DEFAULTS.maxAgeMs);
+  if (ms > 0 && ms < MIN_MAX_AGE_MS) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `nats maxAgeMs must be 0 (none) or at least ${MIN_MAX_AGE_MS} ms (JetStream's least max_age), got ${ms}`,
+    );
+  }
+  return ms;
+}
+
+const MIN_MAX_AGE_MS = 100;
+
 /** The epoch and sequences of a stream made by {@link NatsHistory}. */
 export function stateOf(info: StreamInfo): StreamState {
+  // Exactly what `state` makes: `<stream name>.<12 hex digits>.>`, and nothing else.
   const subject = info.config.subjects?.[0] ?? "";
-  const match = /^[^.]+\.([0-9a-f]+)\.>$/.exec(subject);
-  if (match === null || info.config.subjects?.length !== 1) {
+  const match = /^([^.]+)\.([0-9a-f]{12})\.>$/.exec(subject);
+  if (match === null || match[1] !== info.config.name || info.config.subjects?.length !== 1) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
       `the NATS stream "${info.config.name}" was not made by Crier (subjects ${JSON.stringify(info.config.subjects)}); give Crier a stream of its own`,
@@ -258,7 +286,7 @@ export function stateOf(info: StreamInfo): StreamState {
   }
   const { first_seq, last_seq, messages } = info.state;
   return {
-    epoch: match[1] as string,
+    epoch: match[2] as string,
     first: messages === 0 ? last_seq + 1 : first_seq,
     last: last_seq,
     messages,
