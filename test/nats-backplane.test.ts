@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { loadNats, NatsBackplane } from "../src/backplane/nats.ts";
 import { isCrierError } from "../src/errors.ts";
@@ -136,6 +139,71 @@ describe("the NATS backplane on a server that restarts", { skip, timeout: 90_000
     // A refused publish was never stored (the connection was down before it was sent).
     const data = new Set(a.delivered.map((u) => u.data));
     for (const d of refused) assert.ok(!data.has(d), `refused ${d} was delivered`);
+  });
+});
+
+describe("the NATS backplane on a server put back on an older copy of its store", {
+  skip,
+  timeout: 90_000,
+}, () => {
+  const server = new NatsServer();
+  const nodes: Node[] = [];
+  const copy = mkdtempSync(join(tmpdir(), "crier-nats-copy-"));
+  after(async () => {
+    await Promise.all(nodes.map((n) => n.backplane.close()));
+    await server.remove();
+    rmSync(copy, { recursive: true, force: true });
+  });
+
+  test("gives the stream a new epoch, sends live streams back, and gives no id twice", async () => {
+    await server.start();
+    const stream = uniqueStream("restored");
+    const a = await node({ url: server.url, stream });
+    const b = await node({ url: server.url, stream });
+    nodes.push(a, b);
+    const wentBack: number[] = [];
+    for (const n of [a, b]) n.backplane.on("wentBack", (delivered) => wentBack.push(delivered));
+    // The copy: the stream as made, before any update.
+    await server.stop();
+    cpSync(server.dir, copy, { recursive: true });
+    await server.start();
+    const before: Update[] = [];
+    for (let i = 0; i < 5; i++) {
+      await until(async () => {
+        const update = await a.backplane.publish(fields(`a${i}`)).catch(() => undefined);
+        if (update !== undefined) before.push(update);
+        return update !== undefined;
+      }, `update a${i}`);
+    }
+    await until(() => a.delivered.length === 5 && b.delivered.length === 5, "5 delivered each");
+    await server.stop();
+    rmSync(server.dir, { recursive: true, force: true });
+    cpSync(copy, server.dir, { recursive: true });
+    await server.start();
+    const oldEpoch = (before[0] as Update).id.split(":")[0] as string;
+    let after: Update | undefined;
+    await until(
+      async () => {
+        const update = await a.backplane.publish(fields("after")).catch(() => undefined);
+        if (update !== undefined && !update.id.startsWith(oldEpoch)) after = update;
+        return after !== undefined;
+      },
+      "a publish under a new epoch",
+      20_000,
+    );
+    const taken = after as Update;
+    await until(
+      () => a.delivered.at(-1)?.id === taken.id && b.delivered.at(-1)?.id === taken.id,
+      "the new epoch's update on both nodes",
+    );
+    assert.ok(a.resets >= 1 && b.resets >= 1, "both nodes' live streams were sent back");
+    assert.ok(wentBack.includes(5), `the stream going back was said: ${wentBack}`);
+    for (const n of [a, b]) {
+      const ids = n.delivered.map((u) => u.id);
+      assert.equal(new Set(ids).size, ids.length, `no id delivered twice: ${ids}`);
+    }
+    // An id of the old epoch resumes from earliest.
+    assert.equal(await a.backplane.replay((before[4] as Update).id), undefined);
   });
 });
 

@@ -32,6 +32,11 @@ export interface NatsTailHost {
   gap(from: number, to: number): void;
   /** The message at `sequence` is not an update: skipped. */
   skipped(sequence: number): void;
+  /**
+   * The stream went back past `delivered` (the last sequence delivered here) to an older copy;
+   * its epoch was renewed, from after sequence `last`.
+   */
+  wentBack(delivered: number, last: number): void;
 }
 
 export class NatsTail {
@@ -85,6 +90,7 @@ export class NatsTail {
    * kept for the consumer, which delivers it in its turn without decoding it again.
    */
   acknowledged(epoch: string, seq: number, update: Update): void {
+    // (A sequence at or before `position`: the consumer delivered it first.)
     if (this.#stopped || epoch !== this.#epoch) return;
     if (seq === this.#position + 1) {
       this.#deliveredEarly++;
@@ -101,12 +107,23 @@ export class NatsTail {
    * until it ends (a lost consumer, a new stream, `restart`, `stop`).
    */
   async follow(history: NatsHistory, nc: NatsConnection): Promise<void> {
-    const state = await history.state();
+    let state = await history.state();
     if (this.#epoch === undefined) {
       this.#epoch = state.epoch;
       this.#position = state.last;
     } else if (state.epoch !== this.#epoch) {
-      this.#newEpoch(state.epoch);
+      this.#newEpoch(state.epoch, state.epochStart);
+    } else if (state.last < this.#position) {
+      // The stream of this epoch went back (restored from an older copy, or the server
+      // restarted on one): its sequences, and so its ids, are being given again to other
+      // updates. The epoch is renewed (the messages of the old one are never delivered, its ids
+      // answer `earliest`) and the live streams sent back to resume.
+      const lost = this.#position;
+      state = await history.renew(this.#epoch);
+      if (state.epoch !== this.#epoch) {
+        this.#host.wentBack(lost, state.epochStart);
+        this.#newEpoch(state.epoch, state.epochStart);
+      }
     }
     this.#stream = history.stream;
     const { jetstream } = loadJetStream();
@@ -156,7 +173,7 @@ export class NatsTail {
     const state = await history.state();
     if (this.#stopped) return;
     if (state.epoch !== this.#epoch) {
-      this.#newEpoch(state.epoch);
+      this.#newEpoch(state.epoch, state.epochStart);
       this.#messages?.stop(); // the next consumer starts from the new stream's start
     }
   }
@@ -186,9 +203,11 @@ export class NatsTail {
     this.#deliver(update);
   }
 
-  #newEpoch(epoch: string): void {
+  // `position`: where the new epoch's messages start after (0 for a new stream; the old epoch's
+  // last sequence for a renewed one, whose earlier messages are the old epoch's).
+  #newEpoch(epoch: string, position = 0): void {
     this.#epoch = epoch;
-    this.#position = 0;
+    this.#position = position;
     this.#lastId = undefined;
     this.#own.clear();
     this.#host.newEpoch(epoch);

@@ -69,6 +69,12 @@ export interface NatsBackplaneEvents {
   epoch: [epoch: string];
   /** Sequences trimmed before this node read them: live streams were ended to resume. */
   gap: [from: number, to: number];
+  /**
+   * The stream went back past `delivered`, the last sequence this node delivered (restored from
+   * an older copy): its epoch was renewed after sequence `last`, live streams were ended to
+   * resume, and ids of the old epoch answer `earliest`.
+   */
+  wentBack: [delivered: number, last: number];
   /** A message that is not an update (written by something else) was skipped. */
   skip: [sequence: number];
 }
@@ -123,6 +129,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
         started: () => this.#resolveStarted?.(),
         newEpoch: (epoch) => this.emit("epoch", epoch),
         gap: (from, to) => this.emit("gap", from, to),
+        wentBack: (delivered, last) => this.emit("wentBack", delivered, last),
         skipped: (sequence) => this.emit("skip", sequence),
       },
       deliver,
@@ -184,8 +191,11 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
         void tail.checkEpoch(history).catch(() => {});
         throw new Error("the stream was replaced; retry");
       }
+      // The epoch's oldest message still stored follows this (a renewed epoch's messages start
+      // after the old one's).
+      const before = Math.max(state.first - 1, state.epochStart);
       let cursor: number | undefined;
-      if (lastEventId === "earliest") cursor = state.first - 1;
+      if (lastEventId === "earliest") cursor = before;
       else {
         const parsed = parseId(lastEventId);
         cursor =
@@ -196,7 +206,7 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
               : undefined;
       }
       // Every message after the cursor must still be stored (sequences have no holes).
-      if (cursor === undefined || cursor < state.first - 1 || cursor > state.last) return undefined;
+      if (cursor === undefined || cursor < before || cursor > state.last) return undefined;
       if (cursor > registeredAt) {
         // The client comes from a node whose tail is ahead of ours: what lies between our tail
         // and its cursor will still arrive here live, and must not be delivered again.

@@ -362,6 +362,12 @@ async function natsBackplane(config: NatsConfig, logger: Logger): Promise<NatsBa
   backplane.on("gap", (from, to) =>
     logger.warn({ from, to }, "NATS trimmed updates before this node read them; streams reset"),
   );
+  backplane.on("wentBack", (delivered, last) =>
+    logger.warn(
+      { delivered, last },
+      "NATS stream went back to an older copy; a new epoch was made and streams reset",
+    ),
+  );
   backplane.on("skip", (sequence) =>
     logger.warn({ sequence }, "NATS message skipped: it is not an update a publisher could store"),
   );

@@ -54,6 +54,11 @@ export interface StreamState {
   /** The newest sequence ever stored (0 for a new stream). */
   readonly last: number;
   readonly messages: number;
+  /**
+   * The last sequence before the epoch's first message: 0 for a stream made with it; for an
+   * epoch renewed (see `NatsHistory.renew`), the old epoch's last, whose messages are not its.
+   */
+  readonly epochStart: number;
 }
 
 // JetStream's API error for "the expected last subject sequence does not match".
@@ -112,6 +117,26 @@ export class NatsHistory {
     }
     this.#limitsSet = true;
     return stateOf(info);
+  }
+
+  /**
+   * Gives the stream a new epoch if it still has `epoch` (another node may have renewed it
+   * first: its epoch is taken then). The stream keeps its messages, under the old epoch's
+   * subjects: never delivered again, and their ids answer `earliest`. Publishes to the old
+   * epoch are refused from then on ("no responders"). Resolves with the state after.
+   */
+  async renew(epoch: string): Promise<StreamState> {
+    const info = await this.#info();
+    if (info === undefined) return this.state();
+    if (stateOf(info).epoch !== epoch) return stateOf(info);
+    const fresh = randomBytes(6).toString("hex");
+    // Where the new epoch starts, for the other nodes to read: the description says it.
+    const renewed = await this.#jsm.streams.update(this.stream, {
+      ...info.config,
+      subjects: [`${this.stream}.${fresh}.>`],
+      description: `${RENEWED} ${fresh} after ${info.state.last_seq}`,
+    });
+    return stateOf(renewed);
   }
 
   /**
@@ -235,6 +260,9 @@ export class NatsHistory {
   }
 }
 
+// The description of a stream whose epoch was renewed: `<this> <epoch> after <sequence>`.
+const RENEWED = "crier epoch";
+
 /** A publish to the subjects of a stream that is gone (deleted, or made anew with another epoch). */
 export class StaleEpochError extends Error {
   override readonly name = "StaleEpochError";
@@ -285,11 +313,16 @@ export function stateOf(info: StreamInfo): StreamState {
     );
   }
   const { first_seq, last_seq, messages } = info.state;
+  const epoch = match[2] as string;
+  const renewed = new RegExp(`^${RENEWED} ${epoch} after (\\d+)$`).exec(
+    info.config.description ?? "",
+  );
   return {
-    epoch: match[2] as string,
+    epoch,
     first: messages === 0 ? last_seq + 1 : first_seq,
     last: last_seq,
     messages,
+    epochStart: renewed === null ? 0 : Number(renewed[1]),
   };
 }
 
