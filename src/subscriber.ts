@@ -270,6 +270,9 @@ export class Subscriber implements Connection {
       reason !== "overflow" &&
       reason !== "stalled" &&
       reason !== "client";
+    // Closed first: a sink that reports its peer gone during the writes below (or anything else
+    // that would end the subscription) finds it ended, so it ends once and is counted once.
+    this.#state = "closed";
     try {
       // Not behind a replay still being paged in: the client resumes after the last update it
       // got, so live updates written past a gap would be skipped on its return.
@@ -278,7 +281,6 @@ export class Subscriber implements Connection {
       this.#host.failed(err);
       graceful = false;
     }
-    this.#state = "closed";
     clearTimeout(this.expiry);
     this.#queue = [];
     this.#queuedBytes = 0;

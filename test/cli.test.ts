@@ -289,6 +289,11 @@ describe("the crier command", () => {
         /^crier: CRIER_PORT must be a port number/,
       ],
       [
+        ["publish", "a", "b", "--token", "t"],
+        { CRIER_PORT: "99999" },
+        /^crier: CRIER_PORT must be a port number, got "99999"\n$/,
+      ],
+      [
         ["token", "--jwt-key", KEY, "--ttl", "99999999999999999999"],
         {},
         /^crier: --ttl must be whole seconds, up to/,
@@ -299,6 +304,7 @@ describe("the crier command", () => {
       assert.equal(await run.exit, 2, `${args.join(" ")}: ${run.stderr}`);
       assert.match(run.stderr, reason);
       assert.doesNotMatch(run.stderr, /pw@|SECRET/);
+      if (!args.includes("--ttl")) assert.doesNotMatch(run.stderr, /Usage:/, "the reason alone");
     }
   });
 });

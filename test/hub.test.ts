@@ -337,6 +337,29 @@ describe("Hub lifecycle and overflow", () => {
     assert.match(received, /data: first\n\n(?:.|\n)*data: goodbye\n\nretry: \d+\n\n$/);
   });
 
+  test("ends a subscription once when its sink reports the peer gone while the close writes", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    const events: string[] = [];
+    hub.on("disconnect", (_, reason) => events.push(`disconnect ${reason}`));
+    let connection: { gone(): void } | undefined;
+    const sink: Sink = {
+      start() {},
+      write(chunk) {
+        if (String(chunk).includes("data:")) connection?.gone();
+        return true;
+      },
+      end: () => events.push("end"),
+      destroy: (reason) => events.push(`destroy ${reason}`),
+    };
+    connection = hub.connect(sink, { topics: ["a"] });
+    await nextTurn();
+    await hub.publish({ topics: "a", data: "x" });
+    await hub.close();
+    assert.deepEqual(events, ["end", "disconnect shutdown"]);
+    assert.equal(hub.stats.subscribers, 0);
+    assert.deepEqual(hub.stats.selectors, { exact: 0, template: 0, urlpattern: 0, any: 0 });
+  });
+
   test("stores the publishes a disconnect listener makes while close() ends the streams", async () => {
     const hub = createHub({ keepAliveMs: 0 });
     const stored: string[] = [];

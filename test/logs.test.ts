@@ -110,6 +110,16 @@ describe("the hub's log", () => {
       assert.equal(await run.exit, 2, run.stderr);
       assert.match(run.stderr.split("\n")[0] ?? "", reason);
     }
+    // A zone, which a URL cannot hold: left out of the URLs said, not a crash.
+    const zoned = await serve(["--host", "::1%lo"], { CRIER_JWT_KEY: undefined });
+    run = zoned.run;
+    assert.match(zoned.url, /^http:\/\/\[::1\]:\d+\/\.well-known\/mercure$/);
+    await waitFor(
+      () => (/Subscribe: {2}curl -N 'http:\/\/\[::1\]:/.test(run?.stderr ?? "") ? true : undefined),
+      "the banner",
+    );
+    run.child.kill("SIGTERM");
+    await run.exit;
     run = crier(["--jwt-key", KEY, "--port", "0"], { CRIER_HOST: "no-such-host.invalid" });
     assert.equal(await run.exit, 1);
     assert.match(

@@ -19,6 +19,7 @@ import {
   type Entry,
   isBefore,
   type Position,
+  previousOf,
   type RawEntry,
   type RedisHistory,
 } from "../history/redis.ts";
@@ -181,7 +182,9 @@ export class RedisTail {
       }
       const entries = reply?.[0]?.[1] ?? [];
       const first = entries[0];
-      if (first !== undefined && from !== "0-0" && !stillThere) {
+      // (Unless the entry read says it was appended right after `from`: `from` was trimmed
+      // alone, say by --redis-max-age after a quiet spell, and nothing was missed.)
+      if (first !== undefined && from !== "0-0" && !stillThere && previousOf(first) !== from) {
         // Gone from the stream, with entries after it: a new stream, trimmed, or lost in a
         // failover (each ends the live streams once; a lost position restarts at the newest).
         if (await this.#checkEpoch()) continue;

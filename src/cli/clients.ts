@@ -4,6 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { createParser } from "eventsource-parser";
+import { CrierError } from "../errors.ts";
 import { MERCURE_PATH } from "../mercure/paths.ts";
 import { readKey } from "../mercure/tokens/keys.ts";
 import { mintAccessToken, mintToken, type TopicMatcher } from "../mercure/tokens/mint.ts";
@@ -219,26 +220,27 @@ const MAX_TTL_SECONDS = 100 * 365 * 24 * 3600;
  */
 function hubUrl(given: string | undefined): URL {
   const port = process.env.CRIER_PORT ?? "8080";
-  if (given === undefined && !/^\d{1,5}$/.test(port)) {
-    throw new UsageError(`CRIER_PORT must be a port number, got ${JSON.stringify(port)}`);
+  if (given === undefined && !(/^\d{1,5}$/.test(port) && Number(port) <= 65_535)) {
+    throw wrong(`CRIER_PORT must be a port number, got ${JSON.stringify(port)}`);
   }
   let url: URL;
   try {
     url = new URL(given ?? `http://localhost:${port}${MERCURE_PATH}`);
   } catch {
-    throw new UsageError(
-      `--url must be the hub's URL, such as http://localhost:8080${MERCURE_PATH}`,
-    );
+    throw wrong(`--url must be the hub's URL, such as http://localhost:8080${MERCURE_PATH}`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`--url must be an http: or https: URL, got ${url.protocol}`);
+    throw wrong(`--url must be an http: or https: URL, got ${url.protocol}`);
   }
   if (url.username !== "" || url.password !== "") {
-    throw new UsageError(
-      "--url must not hold a user or password: give a token (--token, --jwt-key)",
-    );
+    throw wrong("--url must not hold a user or password: give a token (--token, --jwt-key)");
   }
   return url;
+}
+
+// A wrong value: its reason alone (it names the setting), not the usage after it.
+function wrong(message: string): CrierError {
+  return new CrierError("CRIER_ERR_INVALID_OPTION", message);
 }
 
 function keyOf(values: { "jwt-key"?: string | undefined }): string | undefined {

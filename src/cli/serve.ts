@@ -49,7 +49,10 @@ export async function serve(argv: string[]): Promise<number> {
     const env = config.devMode ? { [WORKER_DEV_KEY]: key } : ({} as Record<string, string>);
     // Announced once the port is bound (with --port 0 the workers share one the system picks).
     const announce = (port: number) => {
-      if (config.devMode) void announceDevMode(primaryUrlOf({ ...config, port }), key);
+      if (!config.devMode) return;
+      announceDevMode(primaryUrlOf({ ...config, port }), key).catch((err: unknown) =>
+        log(`the dev-mode banner could not be printed: ${(err as Error).message}`),
+      );
     };
     // A history file that cannot be used is refused here, once, rather than by every worker.
     if (config.historyFile !== undefined) {
@@ -215,10 +218,13 @@ function warnOnDates(logger: Logger, cert: Buffer): void {
   if (problem !== undefined) logger.warn({ problem }, `${problem}: clients will refuse it`);
 }
 
-/** `host` as a URL spells it: an IPv6 address in brackets. */
+/**
+ * `host` as a URL spells it: an IPv6 address in brackets, without its zone (`%eth0`), which a
+ * URL cannot hold.
+ */
 function urlHost(host: string | undefined): string {
   if (host === undefined) return "localhost";
-  return host.includes(":") ? `[${host}]` : host;
+  return host.includes(":") ? `[${host.split("%")[0]}]` : host;
 }
 
 /** Listens; a port that cannot be had is named by its setting (`what`) in the error. */

@@ -1,7 +1,7 @@
 /**
  * The Redis history: every update is one entry of a Redis Stream, shared by every hub node.
  *
- *   {prefix}stream  XADD … MAXLEN ~ maxLen   entries { e: epoch, u: update as JSON }
+ *   {prefix}stream  XADD … MAXLEN ~ maxLen   entries { e: epoch, p: previous, u: update as JSON }
  *   {prefix}epoch   a random value, SET once  ids are "#<epoch>:<stream position>"
  *   {prefix}ids     hash  publisher id → stream position   (only publisher-supplied ids)
  *   {prefix}ids-age zset  publisher id, scored by the position's milliseconds (for trimming)
@@ -86,7 +86,7 @@ end
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1]
 local previous = ''
 if last then previous = last[1] elseif redis.call('EXISTS', KEYS[1]) == 0 then previous = '0-0' end
-local pos = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'e', epoch, 'u', ARGV[2])
+local pos = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', 'e', epoch, 'p', previous, 'u', ARGV[2])
 if tonumber(ARGV[5]) > 0 then
   local t = redis.call('TIME')
   local min = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[5])
@@ -331,6 +331,16 @@ export function decodeEntry([position, fields]: RawEntry): Entry | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The position of the entry just before `raw` when it was appended (its `p` field: '0-0' for a
+ * stream's first, '' when the stream was empty then); `undefined` for an entry without one
+ * (written by an older version, or by something else).
+ */
+export function previousOf([, fields]: RawEntry): Position | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === "p") return fields[i + 1];
+  return undefined;
 }
 
 /** True when position `a` comes before `b` in a stream. */
