@@ -62,7 +62,7 @@ export function writeBatch(
   return sink.write(frames.length === 1 ? (frames[0] as Frame).bytes : joiner.join(frames, bytes));
 }
 
-function isFrameSink(sink: Sink): sink is FrameSink {
+export function isFrameSink(sink: Sink): sink is FrameSink {
   return typeof (sink as Partial<FrameSink>).writeFrames === "function";
 }
 

@@ -24,7 +24,7 @@ import { armExpiry, endAtTick } from "./lifetime.ts";
 import { type OverflowPolicy, type QueueOptions, resolveQueueOptions } from "./queue-options.ts";
 import { type Pages, ReplayBacklog } from "./replay-backlog.ts";
 import { compileClaim, compileSelector, coversAny, type Selector } from "./selectors/selector.ts";
-import { assertSink, type Sink, writeBatch } from "./sink.ts";
+import { assertSink, isFrameSink, type Sink, writeBatch } from "./sink.ts";
 import { type Access, assertAccess, type CloseReason, type Connection } from "./subscription.ts";
 import type { Update } from "./update.ts";
 
@@ -264,9 +264,10 @@ export class Subscriber implements Connection {
     const wasOpen = this.#state === "open";
     // A backed-up connection cannot take a graceful ending either: it is dropped, so that a
     // client that stopped reading does not keep its socket open after the subscription ended.
+    // An in-process consumer's bound is its own memory's: it takes what is queued, and ends.
     let graceful =
       wasOpen &&
-      !this.#blocked &&
+      (!this.#blocked || isFrameSink(this.#sink)) &&
       reason !== "overflow" &&
       reason !== "stalled" &&
       reason !== "client";

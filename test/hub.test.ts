@@ -337,6 +337,19 @@ describe("Hub lifecycle and overflow", () => {
     assert.match(received, /data: first\n\n(?:.|\n)*data: goodbye\n\nretry: \d+\n\n$/);
   });
 
+  test("an in-process consumer backed up at its highWaterMark gets what was queued behind it at the close", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    const stream = hub.updates({ topics: ["a"], highWaterMark: 1 });
+    await stream.earliest;
+    for (let i = 1; i <= 5; i++) await hub.publish({ topics: "a", data: String(i) });
+    await nextTurn();
+    await hub.publish({ topics: "a", data: "6" });
+    await hub.close();
+    const got: string[] = [];
+    for await (const update of stream) got.push(update.data);
+    assert.deepEqual(got, ["1", "2", "3", "4", "5", "6"]);
+  });
+
   test("ends a subscription once when its sink reports the peer gone while the close writes", async () => {
     const hub = createHub({ keepAliveMs: 0 });
     const events: string[] = [];
