@@ -238,6 +238,19 @@ describe("the Mercure endpoint over HTTP", () => {
         "topics under /.well-known/mercure are reserved for the hub's own events\n",
       );
     }
+    // A dot segment names another topic once a URL pattern resolves it, while the publish grant
+    // is matched on the topic as written; an empty topic names the hub itself.
+    for (const [topic, reason] of [
+      ["https://ex/users/../profile", /^a topic must not hold a dot segment/],
+      ["https://ex/users/%2E%2e/profile", /^a topic must not hold a dot segment/],
+      ["https://ex/a/./b", /^a topic must not hold a dot segment/],
+      ["..", /^a topic must not hold a dot segment/],
+      ["", /^a topic must not be empty\n$/],
+    ] as const) {
+      const refused = await publish(t.url, { topic, data: "{}" }, t.publisherToken);
+      assert.equal(refused.status, 400, topic);
+      assert.match(refused.raw, reason);
+    }
     // Neighbours of the namespace, and what is no URL path at all, are ordinary topics.
     for (const topic of [
       "/.well-known/mercurex",
@@ -425,6 +438,32 @@ describe("the Mercure endpoint over HTTP", () => {
     const expired = await mintToken(SECRET, { publish: ["*"], ttlSeconds: 0 });
     await sleep(1100);
     assert.equal((await publish(t.url, { topic: "t" }, expired)).status, 401);
+  });
+
+  test("a publisher granted a URI template cannot reach another topic through a dot segment", async () => {
+    const s = await openStream(
+      `${t.url}?match_urlpattern=${encodeURIComponent("https://ex/profile")}`,
+    );
+    try {
+      const granted = await mintToken(SECRET, { publish: ["https://ex/users/{id}/profile"] });
+      assert.equal((await publish(t.url, { topic: "https://ex/profile" }, granted)).status, 403);
+      const sneaked = await publish(
+        t.url,
+        { topic: "https://ex/users/../profile", data: "forged" },
+        granted,
+      );
+      assert.equal(sneaked.status, 400, sneaked.body);
+      const fine = await publish(
+        t.url,
+        { topic: "https://ex/users/1/profile", data: "ok" },
+        granted,
+      );
+      assert.equal(fine.status, 200);
+      await sleep(200);
+      assert.deepEqual(s.events, [], "the pattern's subscriber received nothing");
+    } finally {
+      s.close();
+    }
   });
 
   test("accepts the token from the mercureAuthorization cookie", async () => {

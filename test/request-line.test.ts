@@ -72,6 +72,17 @@ describe("request targets node:http accepts but URL does not", () => {
     });
   }
 
+  // [spec, RFC 9112 §3.2] more than one Host header field line: 400. node:http keeps the first,
+  // a proxy in front may have routed by another.
+  test("answers two Host headers with 400", async () => {
+    const answer = await raw(
+      hub.url,
+      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n",
+    );
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.match(answer, /\r\n\r\nthe request has more than one Host header\n$/);
+  });
+
   test("reads the path of an absolute-form target", async () => {
     const answer = await raw(
       hub.url,

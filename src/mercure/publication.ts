@@ -31,10 +31,21 @@ export function checkTopic(topic: string, hubUrl: string): void {
   // [spec, draft-08] Every topic value (canonical or alternate) MUST NOT address the reserved
   // hub namespace. […] hubs MUST reject publish requests violating them, for any topic value,
   // with a 400 "Bad Request" HTTP status code.
+  if (topic === "") throw bad("a topic must not be empty");
   if (addressesHub(topic, hubUrl)) {
     throw bad(`topics under ${MERCURE_PATH} are reserved for the hub's own events`);
   }
+  // A dot segment names another topic once resolved (URL-pattern selectors resolve topics as
+  // URLs), while a publish grant is matched against the topic as written: a publisher allowed
+  // `https://ex/users/{id}/profile` would reach subscribers of `https://ex/profile` with
+  // `https://ex/users/../profile`. No canonical topic holds one.
+  if (DOT_SEGMENT.test(topic)) {
+    throw bad('a topic must not hold a dot segment ("." or ".." between slashes)');
+  }
 }
+
+// `.` or `..`, plain or percent-encoded, as a whole path segment (`\` is `/` to the URL parser).
+const DOT_SEGMENT = /(?:^|[/\\])(?:\.|%2e){1,2}(?=[/\\?#]|$)/i;
 
 /**
  * [spec, draft-08] each topic MUST be resolved against the hub's URL using the URL parser […] A

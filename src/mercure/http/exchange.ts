@@ -28,6 +28,8 @@ export interface Exchange {
   readonly secure: boolean;
   /** The client's address (the peer of the connection), when the transport knows it. */
   readonly remoteAddress: string | undefined;
+  /** How many Host header lines the request had, where the transport can tell (node:http). */
+  readonly hostLines?: number | undefined;
   /** True once the client has gone: nothing more is worth answering. */
   readonly gone: boolean;
   /** The whole request body; rejects with `CRIER_ERR_PAYLOAD_TOO_LARGE` past `limit` bytes. */

@@ -43,6 +43,12 @@ export class NodeExchange implements Exchange {
     return "encrypted" in this.req.socket;
   }
 
+  get hostLines(): number | undefined {
+    // (node:http2's request has no `headersDistinct`: its authority is a pseudo-header.)
+    return (this.req as { headersDistinct?: Record<string, string[]> }).headersDistinct?.host
+      ?.length;
+  }
+
   get remoteAddress(): string | undefined {
     return this.req.socket.remoteAddress;
   }

@@ -33,10 +33,14 @@ function isHost(host: string): boolean {
  * start with `//`; absolute-form targets (`http://host/path`) give their path and query.
  * Throws `CRIER_ERR_BAD_REQUEST` for any other form or a target that does not parse.
  */
-export function requestUrl(ex: Pick<Exchange, "headers" | "target">): URL {
+export function requestUrl(ex: Pick<Exchange, "headers" | "target" | "hostLines">): URL {
   // [spec, RFC 9112 §3.2] A server MUST respond with a 400 (Bad Request) status code to any
   // HTTP/1.1 request message that lacks a Host header field and to any request message that
-  // contains […] a Host header field with an invalid field value.
+  // contains more than one Host header field line or a Host header field with an invalid field
+  // value. (node:http keeps the first of several; a proxy may have read another.)
+  if ((ex.hostLines ?? 1) > 1) {
+    throw new CrierError("CRIER_ERR_BAD_REQUEST", "the request has more than one Host header");
+  }
   const host = hostOf(ex.headers);
   if (host !== undefined && !isHost(host)) {
     throw new CrierError("CRIER_ERR_BAD_REQUEST", "the Host header is not a valid host[:port]");
