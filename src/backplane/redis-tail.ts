@@ -188,9 +188,15 @@ export class RedisTail {
         // Gone from the stream, with entries after it: a new stream, trimmed, or lost in a
         // failover (each ends the live streams once; a lost position restarts at the newest).
         if (await this.#checkEpoch()) continue;
-        if (!(await this.#trimmed(from, first[0]))) {
-          await this.#checkDelivered();
-          if (this.#position !== from) continue;
+        if (await this.#isTrimmed(from)) {
+          // A gap: the entries between `from` and the first one read were never delivered
+          // here. The live streams are ended (as NATS does on a gap), their clients resume
+          // with their last id and are answered `earliest`; the read goes on from here.
+          host.gap(from, first[0]);
+          this.#reset?.();
+        } else if (this.#lastId !== undefined) {
+          await this.#restartAtNewest(from);
+          continue;
         }
       }
       for (const raw of entries) {
@@ -237,19 +243,13 @@ export class RedisTail {
   }
 
   /**
-   * `from`, the last entry delivered here, is no longer in the stream and `next` follows it:
-   * true when it was trimmed (older than every entry left), which is a gap: the entries between
-   * them were never delivered here. The live streams are ended (as NATS does on a gap), their
-   * clients resume with their last id and are answered `earliest`; the read goes on from `next`.
-   * False when `from` was not trimmed (a failover lost it: see {@link #checkDelivered}).
+   * True when `position`, no longer in the stream, was trimmed (it is older than every entry
+   * left); false when it is missing from within the stream: a failover lost it.
    */
-  async #trimmed(from: Position, next: Position): Promise<boolean> {
+  async #isTrimmed(position: Position): Promise<boolean> {
     const { tail, history } = this.#host;
     const [oldest] = (await tail.xrange(history.keys.stream, "-", "+", "COUNT", 1)) as RawEntry[];
-    if (oldest === undefined || !isBefore(from, oldest[0])) return false;
-    this.#host.gap(from, next);
-    this.#reset?.();
-    return true;
+    return oldest !== undefined && isBefore(position, oldest[0]);
   }
 
   // After a reconnection: is the last entry delivered here still in the stream? A failover to a
@@ -267,10 +267,22 @@ export class RedisTail {
     // On the tail's connection: the one that reconnected, and that reads on from `position`.
     const [held] = (await tail.xrange(stream, position, position)) as RawEntry[];
     if (held !== undefined) return;
-    const [oldest] = (await tail.xrange(stream, "-", "+", "COUNT", 1)) as RawEntry[];
     // Trimmed away rather than lost: the next read finds it so (see #read) and says so.
-    if (oldest !== undefined && isBefore(position, oldest[0])) return;
-    const [newest] = (await tail.xrevrange(stream, "+", "-", "COUNT", 1)) as RawEntry[];
+    if (await this.#isTrimmed(position)) return;
+    await this.#restartAtNewest(position);
+  }
+
+  // `position`, delivered here, was lost: the tail goes on from the newest entry, and the live
+  // streams are sent back to resume (see #checkDelivered).
+  async #restartAtNewest(position: Position): Promise<void> {
+    const { tail, history } = this.#host;
+    const [newest] = (await tail.xrevrange(
+      history.keys.stream,
+      "+",
+      "-",
+      "COUNT",
+      1,
+    )) as RawEntry[];
     this.#position = newest?.[0] ?? "0-0";
     this.#lastId = undefined;
     // Positions in the new primary's stream may repeat those of the lost entries.

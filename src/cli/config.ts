@@ -8,6 +8,7 @@ import { isIP } from "node:net";
 import { parseArgs } from "node:util";
 import { CrierError } from "../errors.ts";
 import { HISTORY_SYNCS, type HistorySync } from "../history/file-defaults.ts";
+import { MIN_MAX_AGE_MS } from "../history/nats-defaults.ts";
 import type { HubOptions } from "../hub.ts";
 import type { HubServerOptions } from "../mercure/http/limits.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../ops/levels.ts";
@@ -400,10 +401,10 @@ function natsOf(s: Settings): NatsConfig | undefined {
     );
   }
   const maxAgeMs = s.integer("nats-max-age");
-  if (maxAgeMs > 0 && maxAgeMs < 100) {
+  if (maxAgeMs > 0 && maxAgeMs < MIN_MAX_AGE_MS) {
     throw new CrierError(
       "CRIER_ERR_INVALID_OPTION",
-      `${s.origin("nats-max-age")} must be 0 (off) or at least 100 ms: JetStream refuses a shorter max_age`,
+      `${s.origin("nats-max-age")} must be 0 (off) or at least ${MIN_MAX_AGE_MS} ms: JetStream refuses a shorter max_age`,
     );
   }
   return {

@@ -10,3 +10,6 @@ export const NATS_DEFAULTS = {
   /** Milliseconds after which an update is trimmed (`max_age`); 0: no age limit. */
   maxAgeMs: 0,
 } as const;
+
+/** JetStream refuses a `max_age` shorter than this (ms); 0 is none. */
+export const MIN_MAX_AGE_MS = 100;

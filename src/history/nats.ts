@@ -30,7 +30,7 @@ import type {
 import { CrierError } from "../errors.ts";
 import { integerOption } from "../options.ts";
 import { sealUpdate, type Update, type UpdateFields } from "../update.ts";
-import { NATS_DEFAULTS } from "./nats-defaults.ts";
+import { MIN_MAX_AGE_MS, NATS_DEFAULTS } from "./nats-defaults.ts";
 import { encodePayload, decodePayload as fieldsOf } from "./payload.ts";
 import { SentTogether } from "./sent-together.ts";
 
@@ -134,7 +134,7 @@ export class NatsHistory {
     const renewed = await this.#jsm.streams.update(this.stream, {
       ...info.config,
       subjects: [`${this.stream}.${fresh}.>`],
-      description: `${RENEWED} ${fresh} after ${info.state.last_seq}`,
+      description: renewedDescription(fresh, info.state.last_seq),
     });
     return stateOf(renewed);
   }
@@ -260,8 +260,9 @@ export class NatsHistory {
   }
 }
 
-// The description of a stream whose epoch was renewed: `<this> <epoch> after <sequence>`.
-const RENEWED = "crier epoch";
+// The description of a stream whose epoch was renewed: `crier epoch <epoch> after <sequence>`.
+const renewedDescription = (epoch: string, after: number) => `crier epoch ${epoch} after ${after}`;
+const RENEWED_DESCRIPTION = /^crier epoch ([0-9a-f]{12}) after (\d+)$/;
 
 /** A publish to the subjects of a stream that is gone (deleted, or made anew with another epoch). */
 export class StaleEpochError extends Error {
@@ -287,7 +288,7 @@ export function checkNatsHistoryOptions(options: NatsHistoryOptions): Required<{
   };
 }
 
-// JetStream refuses a max_age under 100 ms; 0 is none.
+// 0 (none), or at least MIN_MAX_AGE_MS.
 function maxAgeOf(value: number | undefined): number {
   const ms = integerOption("nats maxAgeMs", value, NATS_DEFAULTS.maxAgeMs);
   if (ms > 0 && ms < MIN_MAX_AGE_MS) {
@@ -298,8 +299,6 @@ function maxAgeOf(value: number | undefined): number {
   }
   return ms;
 }
-
-const MIN_MAX_AGE_MS = 100;
 
 /** The epoch and sequences of a stream made by {@link NatsHistory}. */
 export function stateOf(info: StreamInfo): StreamState {
@@ -314,15 +313,14 @@ export function stateOf(info: StreamInfo): StreamState {
   }
   const { first_seq, last_seq, messages } = info.state;
   const epoch = match[2] as string;
-  const renewed = new RegExp(`^${RENEWED} ${epoch} after (\\d+)$`).exec(
-    info.config.description ?? "",
-  );
+  const renewed = RENEWED_DESCRIPTION.exec(info.config.description ?? "");
   return {
     epoch,
     first: messages === 0 ? last_seq + 1 : first_seq,
     last: last_seq,
     messages,
-    epochStart: renewed === null ? 0 : Number(renewed[1]),
+    // Only a description of this epoch's renewal says where it starts.
+    epochStart: renewed?.[1] === epoch ? Number(renewed[2]) : 0,
   };
 }
 

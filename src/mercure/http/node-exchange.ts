@@ -43,10 +43,14 @@ export class NodeExchange implements Exchange {
     return "encrypted" in this.req.socket;
   }
 
-  get hostLines(): number | undefined {
-    // (node:http2's request has no `headersDistinct`: its authority is a pseudo-header.)
-    return (this.req as { headersDistinct?: Record<string, string[]> }).headersDistinct?.host
-      ?.length;
+  get hostLines(): number {
+    // Counted in the raw lines, which node:http keeps anyway (`headersDistinct` would build an
+    // object of every header on each request). HTTP/2's authority is a pseudo-header: none.
+    const raw = this.req.rawHeaders;
+    let lines = 0;
+    for (let i = 0; i < raw.length; i += 2)
+      if ((raw[i] as string).toLowerCase() === "host") lines++;
+    return lines;
   }
 
   get remoteAddress(): string | undefined {
