@@ -52,6 +52,8 @@ export interface HubEvents {
   publish: [update: Update];
   drop: [subscription: Subscription];
   error: [error: Error];
+  /** `close()` has begun: streams are being ended (what watches the hub ends its own too). */
+  closing: [];
 }
 
 const KEEP_ALIVE = { bytes: encodeComment() };
@@ -259,6 +261,7 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     const spreadMs = durationOption("spreadMs", options.spreadMs, 0);
     this.#closing = true;
+    this.emit("closing");
     // Without a spread the streams end in this same turn, and publishes are refused from here.
     if (spreadMs > 0) await endSpread(this.#subscribers, spreadMs, this.closeRetryMs);
     clearInterval(this.#keepAlive);

@@ -4,12 +4,15 @@
  * topic and publishes from its form.
  */
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { mkdtempSync, statSync } from "node:fs";
+import { Agent, type IncomingMessage, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import type { RouteListener } from "../src/mercure/http/context.ts";
+import { shutdown } from "../src/mercure/http/shutdown.ts";
 import { mintAccessToken, mintToken } from "../src/mercure/tokens/mint.ts";
 import type { DashboardSnapshot } from "../src/ops/dashboard.ts";
 import { registerMetrics } from "../src/ops/metrics.ts";
@@ -204,6 +207,59 @@ describe("the dashboard's figures", () => {
       { topic: "https://a.example/2", updates: 1 },
     ]);
     assert.equal(snapshot.otherTopics, 1);
+  });
+
+  test("name a long topic by its first 256 characters", async () => {
+    t = await startHub({}, { dashboard: { open: true } });
+    const long = `https://a.example/${"x".repeat(100_000)}`;
+    // A pair that the cut would split: the name stops before it.
+    const pair = `https://b.example/${"y".repeat(256 - 19)}\u{1F600}tail`;
+    for (const topic of [long, long, pair]) {
+      assert.equal((await publish(t.url, { topic, data: "x" }, t.publisherToken)).status, 200);
+    }
+    const snapshot = (await (await figures(t)).json()) as DashboardSnapshot;
+    assert.deepEqual(snapshot.topics, [
+      { topic: `${long.slice(0, 256)}\u2026`, updates: 2 },
+      { topic: `${pair.slice(0, 255)}\u2026`, updates: 1 },
+    ]);
+  });
+
+  test("end its streams and their connections as the hub closes, not at the drain's deadline", async () => {
+    t = await startHub({}, { dashboard: true });
+    const agent = new Agent({ keepAlive: true });
+    const req = request(new URL("/dashboard.json", t.url), {
+      agent,
+      headers: {
+        Accept: "text/event-stream",
+        Authorization: `Bearer ${await mintToken(SECRET, { admin: true })}`,
+      },
+    });
+    req.end();
+    const [res] = (await once(req, "response")) as [IncomingMessage];
+    let body = "";
+    res.setEncoding("utf8");
+    res.on("data", (chunk: string) => {
+      body += chunk;
+    });
+    await until(() => body.includes("\n\n"), "the first snapshot");
+    let socketClosed = false;
+    res.socket.once("close", () => {
+      socketClosed = true;
+    });
+    // Before: the stream ended at the next sample, then its kept-alive connection held the
+    // drain until its deadline.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      shutdown(t.server, t.hub, 60_000),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("the drain waited for the dashboard")), 10_000);
+      }),
+    ]);
+    clearTimeout(timer);
+    await until(() => socketClosed, "the connection closed");
+    const last = body.trim().split("\n\n").pop() ?? "";
+    assert.equal((JSON.parse(last.slice("data: ".length)) as DashboardSnapshot).closing, true);
+    agent.destroy();
   });
 
   test("answer HEAD / with the page's headers and refuse other methods on the figures", async () => {

@@ -81,6 +81,16 @@ describe("the hub's log", () => {
     assert.equal(pretty(line).split("\n").length, 2, "one line and its end");
   });
 
+  test("escapes DEL, C1 controls and the line and paragraph separators in the pretty format", () => {
+    const reason = "x\u0085NEL\u2028LS\u2029PS\u009b31mCSI\u007fDEL";
+    const line = JSON.stringify({ level: 30, time: "t", msg: "m", reason, nested: { reason } });
+    const out = pretty(line);
+    const escaped = String.raw`"x\u0085NEL\u2028LS\u2029PS\u009b31mCSI\u007fDEL"`;
+    assert.equal(out, `t INFO  m reason=${escaped} nested={"reason":${escaped}}\n`);
+    // What a log reader that splits on every Unicode line break sees: one line.
+    assert.equal(out.split(/\r\n|[\n\v\f\r\u0085\u2028\u2029]/).length, 2);
+  });
+
   test("names the setting whose port is taken, before saying it listens", async () => {
     const taken = createServer().listen(0, "127.0.0.1");
     await once(taken, "listening");

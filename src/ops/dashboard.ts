@@ -9,7 +9,8 @@
  *
  * The invariant: memory is bounded whatever the traffic: the ring holds `windowSeconds`
  * samples, the topic counts at most `maxTopics` names per minute (the rest are counted as
- * `otherTopics`).
+ * `otherTopics`), each cut to its first 256 characters (a topic may be up to the body limit
+ * long, and every snapshot names the busiest).
  */
 import type { Hub } from "../hub.ts";
 import { SUBSCRIPTIONS_PATH } from "../mercure/paths.ts";
@@ -23,6 +24,7 @@ export const DASHBOARD_DEFAULTS = {
   windowSeconds: 300,
   maxTopics: 10_000,
   busiest: 10,
+  topicChars: 256,
 } as const;
 
 /** Options of {@link Dashboard}. */
@@ -117,6 +119,9 @@ export class Dashboard {
     const { published, delivered } = hub.stats;
     this.#last = { t: Date.now(), published, delivered };
     hub.on("publish", this.#count);
+    // The streams of the figures end with the hub's, not at the next second's sample: an open
+    // dashboard must not hold a drain up.
+    hub.once("closing", this.#sampleNow);
     this.#timer = setInterval(() => this.#sample(), 1000);
     // The dashboard never keeps a process alive by itself.
     this.#timer.unref();
@@ -164,6 +169,7 @@ export class Dashboard {
   close(): void {
     clearInterval(this.#timer);
     this.#hub.off("publish", this.#count);
+    this.#hub.off("closing", this.#sampleNow);
     this.#listeners.clear();
   }
 
@@ -174,11 +180,14 @@ export class Dashboard {
     // per connection: counted by name, they would push the published topics out of the list
     // (and, with anonymous subscribers, fill it with names any client chooses).
     if (topic.startsWith(`${SUBSCRIPTIONS_PATH}/`)) return;
-    const n = this.#topics.get(topic);
-    if (n !== undefined) this.#topics.set(topic, n + 1);
-    else if (this.#topics.size < this.#maxTopics) this.#topics.set(topic, 1);
+    const name = shortTopic(topic);
+    const n = this.#topics.get(name);
+    if (n !== undefined) this.#topics.set(name, n + 1);
+    else if (this.#topics.size < this.#maxTopics) this.#topics.set(name, 1);
     else this.#other++;
   };
+
+  readonly #sampleNow = (): void => this.#sample();
 
   #sample(): void {
     const now = Date.now();
@@ -213,4 +222,14 @@ export class Dashboard {
     // The listeners have heard `closing: true` (and end their streams); nothing more to say.
     if (this.#hub.closing) this.close();
   }
+}
+
+/** A topic as the busiest list names it: its first `topicChars` characters, then `…`. */
+export function shortTopic(topic: string): string {
+  const max = DASHBOARD_DEFAULTS.topicChars;
+  if (topic.length <= max) return topic;
+  // Not between the two halves of a surrogate pair.
+  const code = topic.charCodeAt(max - 1);
+  const cut = code >= 0xd800 && code <= 0xdbff ? max - 1 : max;
+  return `${topic.slice(0, cut)}…`;
 }

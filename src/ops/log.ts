@@ -46,13 +46,23 @@ const LEVEL_NAMES: Readonly<Record<number, string>> = {
 // refusal's reason) is written as a JSON string, so that it cannot start a forged line.
 export function pretty(line: string): string {
   const { time, level, msg, pid: _pid, ...fields } = JSON.parse(line) as Record<string, unknown>;
-  const text = (v: unknown) => (typeof v === "string" && !CONTROL.test(v) ? v : JSON.stringify(v));
+  const text = (v: unknown) => (typeof v === "string" && !CONTROL.test(v) ? v : quoted(v));
   const rest = Object.entries(fields)
     .map(([k, v]) => `${k}=${text(v)}`)
     .join(" ");
   const name = (LEVEL_NAMES[level as number] ?? String(level)).padEnd(5);
   return `${String(time)} ${name} ${text(String(msg ?? ""))}${rest === "" ? "" : ` ${rest}`}\n`;
 }
+
+// A value as a JSON string with every control in `CONTROL` escaped: JSON.stringify escapes
+// only C0, so DEL, C1 (NEL, CSI) and the line and paragraph separators are escaped here.
+function quoted(v: unknown): string {
+  return String(JSON.stringify(v)).replace(
+    NOT_C0,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+const NOT_C0 = /[\u007f-\u009f\u2028\u2029]/g;
 
 // C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: they are quoted.

@@ -10,11 +10,11 @@
  * without one: 401, with one that lacks the right: 403. Dev mode serves them to anyone. The
  * event stream ends at the token's `exp` and at the connection lifetime, as a subscription does.
  */
-import type { NodeResponse } from "../../adapters/node.ts";
+import { isHttp2Response, type NodeResponse } from "../../adapters/node.ts";
 import { encodeEvent } from "../../encoder.ts";
 import { CrierError } from "../../errors.ts";
 import { armExpiry, type Expiring } from "../../lifetime.ts";
-import type { Dashboard } from "../../ops/dashboard.ts";
+import type { Dashboard, DashboardSnapshot } from "../../ops/dashboard.ts";
 import { DASHBOARD_PAGE, DASHBOARD_PAGE_HEADERS } from "../../ops/dashboard-page.ts";
 import { reportRefused } from "./channels.ts";
 import type { HttpContext } from "./context.ts";
@@ -115,14 +115,18 @@ function streamFigures(dashboard: Dashboard, res: NodeResponse, endsAt: number):
   });
   // node:http and node:http2 responses write alike; their overloads only differ in callbacks.
   const write = (chunk: Buffer): boolean => (res as { write(chunk: Buffer): boolean }).write(chunk);
-  let backedUp = !write(encodeEvent({ data: JSON.stringify(dashboard.snapshot()) }));
+  let backedUp = !write(frameOf(dashboard.snapshot()));
   res.on("drain", () => {
     backedUp = false;
   });
   const stop = dashboard.watch((snapshot) => {
-    if (!backedUp) backedUp = !write(encodeEvent({ data: JSON.stringify(snapshot) }));
-    // The hub is closing: the stream ends with it, so that the server can close.
-    if (snapshot.closing) end();
+    if (!backedUp) backedUp = !write(frameOf(snapshot));
+    // The hub is closing: the stream ends with it, and on HTTP/1.1 its connection too (it
+    // would otherwise sit idle, kept alive, until the drain's deadline).
+    if (snapshot.closing) {
+      if (!isHttp2Response(res)) res.once("finish", () => res.socket?.end());
+      end();
+    }
   });
   // Ended at `endsAt` by the one unref'd timer a subscription with a token gets (lifetime.ts).
   const expiring: Expiring = { expiry: undefined, close: () => end() };
@@ -136,4 +140,15 @@ function streamFigures(dashboard: Dashboard, res: NodeResponse, endsAt: number):
     res.end();
   };
   res.on("close", release);
+}
+
+// The frame of the last snapshot: every open stream is sent the same one, encoded once.
+let lastSnapshot: DashboardSnapshot | undefined;
+let lastFrame: Buffer | undefined;
+function frameOf(snapshot: DashboardSnapshot): Buffer {
+  if (snapshot !== lastSnapshot || lastFrame === undefined) {
+    lastFrame = encodeEvent({ data: JSON.stringify(snapshot) });
+    lastSnapshot = snapshot;
+  }
+  return lastFrame;
 }
