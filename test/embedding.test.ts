@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { createServer, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import express from "express";
 import { createHub, subscribeNode } from "../src/index.ts";
 import { createHandler, MERCURE_PATH, mintToken } from "../src/mercure/index.ts";
-import { openStream, SECRET } from "./helpers.ts";
+import { openStream, SECRET, until } from "./helpers.ts";
 
 async function listen(server: Server): Promise<string> {
   server.listen(0, "127.0.0.1");
@@ -33,6 +33,42 @@ describe("embedding the hub in an app", () => {
       again.close();
     } finally {
       s.close();
+      await hub.close();
+      server.close();
+    }
+  });
+
+  test("subscribeNode after an await does not register a client gone meanwhile", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    let [received, handled, closed] = [0, 0, 0];
+    let open = (): void => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const server = createServer(async (req, res) => {
+      received++;
+      // The app checks something first (a session, a token) while the client goes away.
+      await gate;
+      subscribeNode(hub, req, res, { topics: ["chat"], detach: req.url === "/events?detach" });
+      handled++;
+    });
+    server.on("connection", (socket) => socket.on("close", () => closed++));
+    const base = await listen(server);
+    try {
+      const requests = ["/events", "/events?detach"].map((path) => {
+        const req = request(`${base}${path}`, { agent: false });
+        req.on("error", () => {});
+        req.end();
+        return req;
+      });
+      await until(() => received === 2, "both requests");
+      for (const req of requests) req.destroy();
+      await until(() => closed === 2, "both connections closed");
+      open();
+      await until(() => handled === 2, "both handlers' subscribeNode");
+      assert.equal(hub.stats.subscribers, 0);
+      assert.deepEqual(hub.stats.disconnects, { client: 2 });
+    } finally {
       await hub.close();
       server.close();
     }

@@ -10,6 +10,7 @@ import {
   type ClientHttp2Session,
   type ClientHttp2Stream,
   connect,
+  constants,
   createSecureServer,
   type IncomingHttpHeaders,
 } from "node:http2";
@@ -23,6 +24,12 @@ import { createSecureHubServer } from "../src/mercure/index.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
 import { SECRET, until } from "./helpers.ts";
 import { type Certificate, type SecureTestHub, selfSigned, startSecureHub } from "./tls.ts";
+
+const { NGHTTP2_CANCEL } = constants;
+
+async function publishOnHub(t: SecureTestHub, topic: string, data: string): Promise<void> {
+  await t.hub.publish({ topics: topic, data });
+}
 
 const FORBIDDEN = ["connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"];
 
@@ -324,6 +331,133 @@ describe("the hub over HTTP/2", () => {
     assert.equal(await b.closed, 0);
     assert.match(a.raw(), /retry: 1234\n\n$/);
     assert.match(b.raw(), /retry: 1234\n\n$/);
+  });
+
+  test("does not register a stream reset while its token is checked, nor count it under another address", async () => {
+    t = await startSecureHub(certificate, { keepAliveMs: 0 }, { maxSubscribersPerIp: 2 });
+    const hub = t.hub;
+    const token = await mintToken(SECRET, { subscribe: ["*"] });
+    const session = open(t.origin);
+    // HEADERS and RST_STREAM in one write: the stream is gone before the token is verified.
+    let verified = 0;
+    for (let i = 0; i < 5; i++) {
+      const stream = session.request({
+        ":path": "/.well-known/mercure?topic=z",
+        authorization: `Bearer ${token}`,
+      });
+      stream.on("error", () => {});
+      stream.close(NGHTTP2_CANCEL);
+      stream.once("close", () => verified++);
+    }
+    await until(() => verified === 5, "the five resets");
+    // What is still registered then is there for good: a publish round trip later, none.
+    const answer = await publishH2(session, t.publisherToken, { topic: "z", data: "x" });
+    assert.equal(answer.status, 200);
+    assert.equal(hub.stats.subscribers, 0);
+    // And the address's own two subscriptions are still its to open.
+    const a = await subscribe(session, "topic=z", { authorization: `Bearer ${token}` });
+    const b = await subscribe(session, "topic=z", { authorization: `Bearer ${token}` });
+    assert.equal(a.headers[":status"], 200);
+    assert.equal(b.headers[":status"], 200);
+    assert.equal(hub.stats.subscribers, 2);
+  });
+
+  test("does not reset an event stream whose GET did not end its request, at the request timeout", async () => {
+    t = await startSecureHub(
+      certificate,
+      { keepAliveMs: 100 },
+      { requestTimeoutMs: 200, headersTimeoutMs: 100 },
+    );
+    const session = open(t.origin);
+    const stream = session.request(
+      { ":path": "/.well-known/mercure?topic=a" },
+      { endStream: false },
+    );
+    stream.on("error", () => {});
+    let raw = "";
+    stream.setEncoding("utf8");
+    stream.on("data", (chunk: string) => {
+      raw += chunk;
+    });
+    const [headers] = (await once(stream, "response")) as [IncomingHttpHeaders];
+    assert.equal(headers[":status"], 200);
+    // Before: reset a second after the request timeout, and the client reconnected in a loop.
+    await until(() => (raw.match(/^:/gm) ?? []).length >= 20, "keep-alives past 2 s", 10_000);
+    assert.equal(stream.closed, false);
+    await publishOnHub(t, "a", "still here");
+    await until(() => raw.includes("data: still here"), "an update on it");
+  });
+
+  test("takes :authority over Host, and refuses a Host that differs from it", async () => {
+    t = await startSecureHub(certificate, { keepAliveMs: 0 });
+    const session = open(t.origin);
+    const authority = new URL(t.origin).host;
+    // A relative URL pattern resolves against the request's origin: :authority's.
+    // (node's client sends a lone `host` as :authority: both are given.)
+    const same = await subscribe(session, "match_urlpattern=/books/*", {
+      ":authority": authority,
+      host: authority.toUpperCase(),
+    });
+    assert.equal(same.headers[":status"], 200);
+    await t.hub.publish({ topics: `${t.origin}/books/1`, data: "by authority" });
+    await until(() => same.events.length === 1, "the event");
+    const other = session.request({
+      ":path": "/.well-known/mercure?topic=a",
+      ":authority": authority,
+      host: "b.example",
+    });
+    other.on("error", () => {});
+    const [headers] = (await once(other, "response")) as [IncomingHttpHeaders];
+    assert.equal(headers[":status"], 400);
+    let body = "";
+    other.setEncoding("utf8");
+    for await (const chunk of other) body += chunk;
+    assert.equal(body, "the Host header differs from :authority\n");
+  });
+
+  test("takes request headers up to 16 KB, as over HTTP/1.1, and refuses the stream past them", async () => {
+    t = await startSecureHub(certificate, { keepAliveMs: 0 });
+    const session = open(t.origin);
+    const small = await subscribe(session, "topic=a", { "x-pad": "x".repeat(8 * 1024) });
+    assert.equal(small.headers[":status"], 200);
+    const big = session.request({
+      ":path": "/.well-known/mercure?topic=a",
+      "x-pad": "x".repeat(20 * 1024),
+    });
+    big.on("error", () => {});
+    big.on("response", () => assert.fail("answered a 20 KB header list"));
+    await new Promise((resolve) => big.once("close", resolve));
+    assert.notEqual(big.rstCode, 0);
+    assert.equal(t.hub.stats.subscribers, 1);
+  });
+
+  test("subscribeNode after an await does not register a stream reset meanwhile", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    let handled = 0;
+    const server = createSecureServer(
+      { cert: certificate.cert, key: certificate.key },
+      async (req, res) => {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        subscribeNode(hub, req, res, { topics: ["chat"] });
+        handled++;
+      },
+    );
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const { port } = server.address() as AddressInfo;
+      const session = open(`https://127.0.0.1:${port}`);
+      const stream = session.request({ ":path": "/" });
+      stream.on("error", () => {});
+      stream.close(NGHTTP2_CANCEL);
+      await until(() => handled === 1, "the handler's subscribeNode");
+      assert.equal(hub.stats.subscribers, 0);
+      assert.deepEqual(hub.stats.disconnects, { client: 1 });
+    } finally {
+      await hub.close();
+      for (const session of sessions.splice(0)) session.destroy();
+      server.close();
+    }
   });
 
   test("subscribeNode takes node:http2's compatibility request and response", async () => {

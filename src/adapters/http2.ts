@@ -101,5 +101,8 @@ export function subscribeHttp2(
   }
   const subscriber = hub.connect(new Http2Sink(res), options);
   reportDrainAndClose(res, subscriber);
+  // Reset before it was subscribed (while the caller awaited a token check): its `close` has
+  // been emitted already, and it would hold its place until its keep-alives stalled.
+  if (res.stream.destroyed || res.stream.closed) subscriber.gone();
   return subscriber;
 }

@@ -133,5 +133,8 @@ function subscribeHttp1(
     // emits `close` if the client goes away; its request does.
     reportClose(req, subscriber);
   }
+  // Closed before it was subscribed (while the caller awaited a token check): its `close` has
+  // been emitted already, and it would hold its place until its keep-alives stalled.
+  if (req.socket.destroyed) subscriber.gone();
   return subscriber;
 }

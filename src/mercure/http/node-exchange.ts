@@ -17,10 +17,14 @@ import type { Exchange, ExchangeHeaders, ReplyHeaders } from "./exchange.ts";
 export class NodeExchange implements Exchange {
   readonly req: NodeRequest;
   readonly res: NodeResponse;
+  // Read on arrival: node:http2's compatibility socket answers `undefined` once the stream has
+  // closed, which a check made after the token's verification would count as another address.
+  readonly remoteAddress: string | undefined;
 
   constructor(req: NodeRequest, res: NodeResponse) {
     this.req = req;
     this.res = res;
+    this.remoteAddress = req.socket.remoteAddress;
   }
 
   get method(): string {
@@ -53,12 +57,10 @@ export class NodeExchange implements Exchange {
     return lines;
   }
 
-  get remoteAddress(): string | undefined {
-    return this.req.socket.remoteAddress;
-  }
-
   get gone(): boolean {
-    return this.res.destroyed;
+    const { res } = this;
+    // An `Http2ServerResponse` has no `destroyed`: its stream says.
+    return isHttp2Response(res) ? res.stream.destroyed || res.stream.closed : res.destroyed;
   }
 
   body(limit: number): Promise<Buffer> {

@@ -20,15 +20,17 @@ export function originOf(ex: Addressed, publicOrigin?: string): string {
 }
 
 /**
- * The `Host` header, or on HTTP/2 the `:authority` pseudo-header, which replaces it.
+ * On HTTP/2 the `:authority` pseudo-header, else the `Host` header.
  * [RFC 9113 §8.3.1] Clients that generate HTTP/2 requests directly MUST use the ":authority"
  * pseudo-header field to convey authority information, unless there is no authority information
- * to convey.
+ * to convey. […] A server SHOULD treat a request as malformed if it contains a Host header field
+ * that identifies an entity that differs from the entity in the ":authority" pseudo-header
+ * field. (`requestUrl` refuses those; a recipient MUST NOT use Host when :authority is there.)
  */
 export function hostOf(headers: ExchangeHeaders): string | undefined {
   const { host, ":authority": authority } = headers;
-  if (typeof host === "string") return host;
-  return typeof authority === "string" ? authority : undefined;
+  if (typeof authority === "string") return authority;
+  return typeof host === "string" ? host : undefined;
 }
 
 /** The hub's URL for `pathname`: the base of relative URL patterns and relative topics. */

@@ -89,6 +89,9 @@ export function checkTlsPair(
   }
 }
 
+// node:http's default `maxHeaderSize`.
+const HEADER_LIST_BYTES = 16 * 1024;
+
 /**
  * An HTTPS server for the hub that speaks HTTP/2, and HTTP/1.1 to clients that do not offer it
  * (ALPN), on the same port. Over HTTP/2 a browser multiplexes every EventSource of an origin on
@@ -99,6 +102,9 @@ export function createSecureHubServer(options: SecureHubServerOptions): Http2Sec
   checkTlsPair(cert, key);
   const limits = requestLimits(options);
   const settings = {
+    // The request headers node:http takes on HTTP/1.1 (its default `maxHeaderSize`), not the
+    // 64 KB node:http2 would: one limit on the same port whatever the protocol.
+    maxHeaderListSize: HEADER_LIST_BYTES,
     maxConcurrentStreams: integerOption(
       "maxConcurrentStreams",
       maxConcurrentStreams,
@@ -174,12 +180,15 @@ function countStream(stream: ServerHttp2Stream): void {
 }
 
 // An HTTP/2 request whose body has not all arrived within the request timeout gets 408 and its
-// stream is reset, as node:http does for HTTP/1.1. A GET carries END_STREAM on its HEADERS frame
-// and is never timed: an event stream is a response, not a request.
+// stream is reset, as node:http does for HTTP/1.1. A GET usually carries END_STREAM on its
+// HEADERS frame and is never timed; one that does not, and is answered with an event stream, is
+// not timed past its answer's start either: an event stream is a response, not a request. An
+// answer already sent in full (a 413 before the body was read) gets the stream reset.
 function boundRequest(stream: ServerHttp2Stream, timeoutMs: number, late: string): void {
   if (stream.endAfterHeaders) return;
   const timer = setTimeout(() => {
     if (stream.destroyed || stream.closed) return;
+    if (stream.headersSent && !stream.writableEnded) return;
     if (!stream.headersSent) {
       stream.respond({ ":status": 408, "content-type": "text/plain; charset=utf-8" });
       stream.end(`${late}\n`);

@@ -41,6 +41,12 @@ export function requestUrl(ex: Pick<Exchange, "headers" | "target" | "hostLines"
   if ((ex.hostLines ?? 1) > 1) {
     throw new CrierError("CRIER_ERR_BAD_REQUEST", "the request has more than one Host header");
   }
+  const { host: hostHeader, ":authority": authority } = ex.headers;
+  if (typeof authority === "string" && typeof hostHeader === "string") {
+    if (hostHeader.toLowerCase() !== authority.toLowerCase()) {
+      throw new CrierError("CRIER_ERR_BAD_REQUEST", "the Host header differs from :authority");
+    }
+  }
   const host = hostOf(ex.headers);
   if (host !== undefined && !isHost(host)) {
     throw new CrierError("CRIER_ERR_BAD_REQUEST", "the Host header is not a valid host[:port]");
