@@ -90,6 +90,14 @@ export interface PhaseResult {
    */
   acceptedLatencyMs: LatencySummary;
   /**
+   * The latency of each second of the phase (by when the event was received, from the first
+   * publish): a flood starts cold (neither side's hot paths are optimised yet), so its p99 is
+   * mostly made in its first seconds; this shows the cold start and the steady state apart.
+   */
+  latencyBySecondMs: LatencySummary[];
+  /** The latency of events received from the phase's third second on (its steady state). */
+  latencyAfter2sMs: LatencySummary;
+  /**
    * How late the generator's own event loop ran (a 1 ms timer's delay): a read that arrives
    * while the generator is busy parsing others waits about this long, so it is the part of the
    * latency figures the generator adds, not the hub.
@@ -118,6 +126,9 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
   const closeReasons: Record<string, number> = {};
   let latency = new Histogram();
   let accepted = new Histogram();
+  // One histogram per second of the phase under way, and when the phase started (hrtime ns).
+  let bySecond: Histogram[] = [];
+  let phaseStartNs = 0;
   let publisher: Publisher | ThreadPublisher | undefined;
   let [liveCount, failed, closedCount, malformed, lastDelivery] = [0, 0, 0, 0, 0];
   let onSettled = (): void => {};
@@ -129,7 +140,15 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
     },
     event(sub: number, seq: number, sentNs: number, recvNs: number): void {
       ledger.record(sub, seq);
-      latency.record((recvNs - sentNs) / 1000);
+      const us = (recvNs - sentNs) / 1000;
+      latency.record(us);
+      const second = Math.max(0, Math.floor((recvNs - phaseStartNs) / 1e9));
+      let h = bySecond[second];
+      if (h === undefined) {
+        h = new Histogram();
+        bySecond[second] = h;
+      }
+      h.record(us);
       const answeredNs = publisher?.acceptedNs(seq) ?? 0;
       accepted.record(answeredNs === 0 ? 0 : (recvNs - answeredNs) / 1000);
       lastDelivery = recvNs;
@@ -199,6 +218,7 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
     const liveAtStart = liveCount;
     const closedAtStart = closedCount;
     const start = Number(process.hrtime.bigint());
+    [bySecond, phaseStartNs] = [[], start];
     const phaseMeter = startMeter(cfg.serverPid, cfg.peerPids);
     const lag = monitorEventLoopDelay({ resolution: 1 });
     lag.enable();
@@ -234,6 +254,8 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
       eventsPerSec: Math.round(delivered / span),
       latencyMs: latency.summary(),
       acceptedLatencyMs: accepted.summary(),
+      latencyBySecondMs: Array.from(bySecond, (h) => (h ?? new Histogram()).summary()),
+      latencyAfter2sMs: after(bySecond, 2).summary(),
       generatorLagMs: {
         count: lag.count,
         p50: Math.round(lag.percentile(50) / 1e4) / 100,
@@ -257,6 +279,13 @@ export async function runLoad(cfg: LoadConfig): Promise<LoadResult> {
     };
   }
   return result;
+}
+
+/** The records of `bySecond` from second `from` on, in one histogram. */
+function after(bySecond: Histogram[], from: number): Histogram {
+  const all = new Histogram();
+  for (const h of bySecond.slice(from)) if (h !== undefined) all.add(h);
+  return all;
 }
 
 // Entry point when run as its own process: print the result as one JSON line, then exit even

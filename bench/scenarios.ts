@@ -94,6 +94,9 @@ function phaseMetrics(p: PhaseResult | undefined, prefix = ""): Metrics {
     [`${prefix}p50Ms`]: p.latencyMs.p50,
     [`${prefix}p99Ms`]: p.latencyMs.p99,
     [`${prefix}maxMs`]: p.latencyMs.max,
+    // The first second of the phase (cold) and the rest from its third second (steady).
+    [`${prefix}firstSecondP99Ms`]: p.latencyBySecondMs[0]?.p99 ?? 0,
+    [`${prefix}after2sP99Ms`]: p.latencyAfter2sMs.p99,
     [`${prefix}generatorLagP99Ms`]: p.generatorLagMs.p99,
     [`${prefix}lost`]: p.lost,
     [`${prefix}duplicates`]: p.duplicates,

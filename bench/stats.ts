@@ -65,6 +65,14 @@ export class Histogram {
     return this.#max;
   }
 
+  /** Adds `other`'s records to this one. */
+  add(other: Histogram): void {
+    for (let i = 0; i < BUCKETS; i++)
+      this.#counts[i] = (this.#counts[i] ?? 0) + (other.#counts[i] ?? 0);
+    this.#count += other.#count;
+    if (other.#max > this.#max) this.#max = other.#max;
+  }
+
   /** p50, p99 and max in milliseconds, rounded to 0.01 ms. */
   summary(): LatencySummary {
     const ms = (us: number): number => Math.round(us / 10) / 100;
