@@ -1,6 +1,6 @@
 /** `crier --tls-cert --tls-key`: the command serves HTTPS with HTTP/2, or refuses to start. */
 import assert from "node:assert/strict";
-import { generateKeyPairSync, X509Certificate } from "node:crypto";
+import { createPrivateKey, generateKeyPairSync, X509Certificate } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { type ClientHttp2Session, connect, type IncomingHttpHeaders } from "node:http2";
@@ -98,6 +98,22 @@ describe("the crier command over TLS", () => {
       ["--tls-cert", certificate.certPath, "--tls-key", rsaPath],
       {},
       /^crier: --tls-key is not the private key of --tls-cert's certificate$/,
+    );
+  });
+
+  test("refuses an encrypted key, saying so instead of OpenSSL's 'interrupted or cancelled'", async () => {
+    const encrypted = createPrivateKey(certificate.key).export({
+      type: "pkcs8",
+      format: "pem",
+      cipher: "aes-256-cbc",
+      passphrase: "a passphrase",
+    });
+    const encryptedPath = join(dirname(certificate.keyPath), "encrypted.pem");
+    writeFileSync(encryptedPath, encrypted);
+    await refused(
+      ["--tls-cert", certificate.certPath, "--tls-key", encryptedPath],
+      {},
+      /^crier: --tls-key is encrypted \(it needs a passphrase\): give its key unencrypted/,
     );
   });
 

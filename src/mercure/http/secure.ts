@@ -70,6 +70,14 @@ export function checkTlsPair(
       "CRIER_ERR_INVALID_OPTION",
       `${names.cert} and ${names.key} are not a PEM certificate and its private key (${(err as Error).message})`,
     );
+  // An encrypted key would need a passphrase node asks no one for: its own error says only
+  // "interrupted or cancelled".
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(String(key))) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `${names.key} is encrypted (it needs a passphrase): give its key unencrypted (openssl pkey -in encrypted.pem -out key.pem)`,
+    );
+  }
   let matches: boolean;
   try {
     matches = new X509Certificate(cert).checkPrivateKey(createPrivateKey(key));
