@@ -86,14 +86,14 @@ export class Hub extends EventEmitter<HubEvents> {
     written: this.#counters.written,
     dropped: (subscriber) => {
       this.#counters.dropped++;
-      this.emit("drop", subscriber);
+      this.#tell("drop", subscriber);
     },
     failed: (err) => this.#report(err),
     closed: (subscriber, reason) => {
       this.#subscribers.delete(subscriber);
       this.#index.delete(subscriber);
       this.#counters.disconnected(subscriber, reason);
-      this.emit("disconnect", subscriber, reason);
+      this.#tell("disconnect", subscriber, reason);
     },
   };
 
@@ -232,7 +232,7 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#subscribers.add(subscriber);
     this.#index.add(subscriber);
     this.#counters.connected(subscriber, sink.kind);
-    this.emit("connect", subscriber);
+    this.#tell("connect", subscriber);
     this.#start.open(subscriber, options);
     return subscriber;
   }
@@ -261,7 +261,7 @@ export class Hub extends EventEmitter<HubEvents> {
     }
     const spreadMs = durationOption("spreadMs", options.spreadMs, 0);
     this.#closing = true;
-    this.emit("closing");
+    this.#tell("closing");
     // Without a spread the streams end in this same turn, and publishes are refused from here.
     if (spreadMs > 0) await endSpread(this.#subscribers, spreadMs, this.closeRetryMs);
     clearInterval(this.#keepAlive);
@@ -283,11 +283,21 @@ export class Hub extends EventEmitter<HubEvents> {
     this.#index.forEachMatch(update.topics, this.#offer);
     this.#flushQueue.accepted(update.bytes.length);
     this.#current = undefined;
-    this.emit("publish", update);
+    this.#tell("publish", update);
   }
 
   #sendKeepAlive(): void {
     for (const subscriber of this.#subscribers) subscriber.tick(KEEP_ALIVE);
+  }
+
+  // Listeners run synchronously: one that throws must not leave the hub half-way through what
+  // it was doing (a close, a fan-out, a socket's close handler), so its error is reported.
+  #tell<K extends keyof HubEvents>(event: K, ...args: HubEvents[K]): void {
+    try {
+      (this.emit as (event: K, ...args: HubEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      this.#report(err);
+    }
   }
 
   // Runtime failures are reported, never thrown into the caller's event loop, and never

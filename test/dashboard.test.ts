@@ -262,6 +262,30 @@ describe("the dashboard's figures", () => {
     agent.destroy();
   });
 
+  test("close its HTTP/1.1 connection when the hub closes, the server going on", async () => {
+    t = await startHub({}, { dashboard: true });
+    const agent = new Agent({ keepAlive: true });
+    const req = request(new URL("/dashboard.json", t.url), {
+      agent,
+      headers: {
+        Accept: "text/event-stream",
+        Authorization: `Bearer ${await mintToken(SECRET, { admin: true })}`,
+      },
+    });
+    req.end();
+    const [res] = (await once(req, "response")) as [IncomingMessage];
+    res.resume();
+    let socketClosed = false;
+    res.socket.once("close", () => {
+      socketClosed = true;
+    });
+    await t.hub.close();
+    // The server is not closed: only the stream's own end closes the connection.
+    await until(() => socketClosed, "the connection closed");
+    assert.equal(t.server.listening, true);
+    agent.destroy();
+  });
+
   test("answer HEAD / with the page's headers and refuse other methods on the figures", async () => {
     t = await startHub({}, { dashboard: true });
     const head = await fetch(new URL("/", t.url), { method: "HEAD" });

@@ -485,6 +485,29 @@ describe("Hub counters and a spread close", () => {
     );
   });
 
+  test("closes all the way when a listener of its facts throws, and reports the errors", async () => {
+    const hub = createHub({ keepAliveMs: 0 });
+    const sink = new EndingSink();
+    hub.connect(sink, { topics: ["t"] });
+    const errors: string[] = [];
+    hub.on("error", (err) => errors.push(err.message));
+    hub.on("publish", () => {
+      throw new Error("publish listener");
+    });
+    hub.on("closing", () => {
+      throw new Error("closing listener");
+    });
+    hub.on("disconnect", () => {
+      throw new Error("disconnect listener");
+    });
+    // Before: publish rejected after storing, and close() rejected with the hub half closed.
+    assert.equal((await hub.publish({ topics: "t", data: "x" })).data, "x");
+    await hub.close();
+    assert.notEqual(sink.endedAt, undefined);
+    assert.equal(hub.stats.subscribers, 0);
+    assert.deepEqual(errors, ["publish listener", "closing listener", "disconnect listener"]);
+  });
+
   test("does not wait out spreadMs when there is no stream, or few, to end", async () => {
     const timeout = (ms: number) =>
       new Promise<string>((resolve) => setTimeout(resolve, ms, "waited").unref());

@@ -10,6 +10,8 @@
  * without one: 401, with one that lacks the right: 403. Dev mode serves them to anyone. The
  * event stream ends at the token's `exp` and at the connection lifetime, as a subscription does.
  */
+import type { ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { isHttp2Response, type NodeResponse } from "../../adapters/node.ts";
 import { encodeEvent } from "../../encoder.ts";
 import { CrierError } from "../../errors.ts";
@@ -124,7 +126,7 @@ function streamFigures(dashboard: Dashboard, res: NodeResponse, endsAt: number):
     // The hub is closing: the stream ends with it, and on HTTP/1.1 its connection too (it
     // would otherwise sit idle, kept alive, until the drain's deadline).
     if (snapshot.closing) {
-      if (!isHttp2Response(res)) res.once("finish", () => res.socket?.end());
+      if (!isHttp2Response(res)) endConnectionAfter(res);
       end();
     }
   });
@@ -151,4 +153,15 @@ function frameOf(snapshot: DashboardSnapshot): Buffer {
     lastSnapshot = snapshot;
   }
   return lastFrame;
+}
+
+// Ends the connection once `res` has finished. node:http has detached it from the socket by
+// then, and given the socket to the response of a pipelined request if there is one: that one
+// is left to finish.
+function endConnectionAfter(res: ServerResponse): void {
+  const socket = res.socket as (Socket & { _httpMessage?: unknown }) | null;
+  if (socket === null) return;
+  res.once("finish", () => {
+    if (socket._httpMessage == null) socket.end();
+  });
 }
