@@ -409,6 +409,12 @@ describe("the hub over HTTP/2", () => {
     other.on("error", () => {});
     const [headers] = (await once(other, "response")) as [IncomingHttpHeaders];
     assert.equal(headers[":status"], 400);
+    // The same entity written another way is no difference: a default port, a final dot, case.
+    const alike = await subscribe(session, "topic=a", {
+      ":authority": "example.com:443",
+      host: "Example.COM.",
+    });
+    assert.equal(alike.headers[":status"], 200);
     let body = "";
     other.setEncoding("utf8");
     for await (const chunk of other) body += chunk;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Cluster } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { keyBase } from "../src/history/redis-keys.ts";
 import { mintToken } from "../src/mercure/tokens/mint.ts";
 import { until } from "./helpers.ts";
@@ -41,6 +41,19 @@ describe("two hub nodes on a three-primary Redis Cluster", { skip, timeout: 90_0
     clients.push(client);
     await client.connect(hub.url, lastEventId);
     return client;
+  }
+
+  async function streamData(prefix: string): Promise<string[]> {
+    const cluster = new Cluster([{ host: "127.0.0.1", port: seed }]);
+    try {
+      const entries = await cluster.xrange(`${keyBase(prefix)}stream`, "-", "+");
+      return entries.map(([, fields]) => {
+        const payload = JSON.parse(fields[fields.indexOf("u") + 1] as string) as { d?: string };
+        return String(payload.d);
+      });
+    } finally {
+      cluster.disconnect();
+    }
   }
 
   async function streamIds(prefix: string): Promise<string[]> {
@@ -94,6 +107,47 @@ describe("two hub nodes on a three-primary Redis Cluster", { skip, timeout: 90_0
     assert.deepEqual(fromGenerated.ids, acked.slice(21));
     const duplicate = await publish(a.url, { topic: "chat", data: "x", id: "urn:uuid:cluster-10" });
     assert.equal(duplicate.status, 409, duplicate.body);
+  });
+
+  test("a publish whose connection drops is answered 503 or stored once, never stored twice", async () => {
+    const prefix = uniquePrefix("cluster-no-resend");
+    const hub = await startHub(prefix, { redisUrl: url });
+    const primaries = (cluster as RedisCluster).ports.slice(0, 3);
+    // Every 50 ms, every client connection of every primary is dropped (the hub's included).
+    let killing = true;
+    const killer = (async () => {
+      while (killing) {
+        for (const port of primaries) {
+          const admin = new Redis({ host: "127.0.0.1", port, lazyConnect: true });
+          await admin.connect();
+          await admin.call("CLIENT", "KILL", "TYPE", "normal").catch(() => {});
+          admin.disconnect();
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const answered = new Map<string, number>();
+    let next = 0;
+    const lane = async () => {
+      const end = Date.now() + 4000;
+      while (Date.now() < end) {
+        const data = `m${next++}`;
+        const result = await publish(hub.url, { topic: "chat", data });
+        assert.ok([200, 503].includes(result.status), `${result.status} ${result.body}`);
+        answered.set(data, result.status);
+      }
+    };
+    await Promise.all(Array.from({ length: 24 }, lane));
+    killing = false;
+    await killer;
+    const stored = await streamData(prefix);
+    // Before: ioredis sent a command whose connection closed again after 100 ms, and the
+    // publish script, which had run, ran twice.
+    assert.equal(new Set(stored).size, stored.length, "an update stored twice");
+    for (const [data, status] of answered) {
+      if (status === 200) assert.ok(stored.includes(data), `${data} answered 200, not stored`);
+    }
+    assert.ok([...answered.values()].filter((s) => s === 200).length > 0, "nothing got through");
   });
 
   test("the subscriptions API of either node lists both nodes' subscriptions", async () => {

@@ -55,6 +55,15 @@ describe("Redis URLs", () => {
       ["redis+sentinel://u%FF:s3cret@s1:26379/main", /the user name is not percent-encoded/],
       ["redis+sentinel://s1:26379/my%zzmaster", /the primary's name is not percent-encoded/],
       ["redis+cluster://:s3cret%@n1:7000", /the password is not percent-encoded/],
+      // A "/" in a password cuts the URL there: what is left of it must not be quoted.
+      [
+        "redis+cluster://admin:s3c/ret@127.0.0.1:7301",
+        /"\/", "\?", "#" and "@" are percent-encoded/,
+      ],
+      [
+        "redis+sentinel://admin:s3c/ret@s1:26379/main",
+        /"\/", "\?", "#" and "@" are percent-encoded/,
+      ],
     ];
     for (const [bad, reason] of cases) {
       assert.throws(
@@ -62,9 +71,26 @@ describe("Redis URLs", () => {
         (err: Error & { code?: string }) =>
           err.code === "CRIER_ERR_INVALID_OPTION" &&
           reason.test(err.message) &&
-          !err.message.includes("s3cret"),
+          !err.message.includes("s3cret") &&
+          !err.message.includes("s3c") &&
+          !err.message.includes("admin"),
         bad,
       );
+    }
+  });
+});
+
+describe("the Redis key prefix", () => {
+  test("keeps every key of a prefix in one Cluster slot, and refuses one that cannot", () => {
+    assert.equal(keyBase("crier:"), "{crier:}");
+    assert.equal(keyBase("{app}:crier:"), "{app}:crier:");
+    assert.equal(keyBase("a}b"), "{a}b}");
+    // `{}x}` and `{}` hash every key whole (CROSSSLOT on every publish).
+    for (const bad of ["}x", "}", ""]) {
+      assert.throws(() => keyBase(bad), {
+        code: "CRIER_ERR_INVALID_OPTION",
+        message: /cannot keep its keys in one Cluster slot: it must not be empty or start with "}"/,
+      });
     }
   });
 });

@@ -67,7 +67,15 @@ export function parseRedisUrl(text: string, from = "url"): RedisTarget {
   const addresses = (hosts as string).split(",").map((hostPort) => {
     const m = /^(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/.exec(hostPort.trim());
     const port = Number(m?.[2]);
-    if (m === null || port < 1 || port > 65_535) throw refuse(`"${hostPort}" is not host:port`);
+    if (m === null || port < 1 || port > 65_535) {
+      // With credentials in the URL, what was read as a host may be part of a password with a
+      // "/" in it: never quoted.
+      throw refuse(
+        text.includes("@")
+          ? 'a host is not host:port; in a password, "/", "?", "#" and "@" are percent-encoded (%2F, %3F, %23, %40)'
+          : `"${hostPort}" is not host:port`,
+      );
+    }
     return { host: (m[1] as string).replace(/^\[|\]$/g, ""), port };
   });
   const decode = (part: string, what: string): string => {
@@ -174,6 +182,11 @@ export function connectRedis(target: RedisTarget, settings: ConnectSettings): Re
       lazyConnect: lazyConnect ?? false,
       enableOfflineQueue: enableOfflineQueue ?? true,
       clusterRetryStrategy: retryStrategy,
+      // A command whose connection closed may have run (a publish stored): ioredis would send
+      // it again after 100 ms by default, storing it twice. It fails instead, as on one Redis
+      // (`autoResendUnfulfilledCommands: false`): the publisher hears 503, "may be stored".
+      // MOVED, ASK, TRYAGAIN and CLUSTERDOWN are still followed: those did not run.
+      retryDelayOnFailover: 0,
       ...(natMap === undefined ? {} : { natMap }),
       // Every key of a prefix shares one slot (history/redis-keys.ts): reads go to its primary,
       // which holds the newest entries.

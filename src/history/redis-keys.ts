@@ -10,6 +10,8 @@
  * engine and a deployment can move between them without renaming anything.
  */
 
+import { CrierError } from "../errors.ts";
+
 /**
  * The string every key of `prefix` starts with: the prefix as a hash tag, `{prefix}`. A prefix
  * that already holds a tag (`{app}:crier:`) is used as it is, so an operator may choose the
@@ -19,5 +21,13 @@ export function keyBase(prefix: string): string {
   // Redis hashes the text between the first "{" and the first "}" after it, when not empty.
   const open = prefix.indexOf("{");
   const close = open < 0 ? -1 : prefix.indexOf("}", open + 1);
-  return close > open + 1 ? prefix : `{${prefix}}`;
+  if (close > open + 1) return prefix;
+  // `{}x}` would be an empty tag: each key hashed whole, to slots of its own (CROSSSLOT).
+  if (prefix === "" || prefix.startsWith("}")) {
+    throw new CrierError(
+      "CRIER_ERR_INVALID_OPTION",
+      `the Redis key prefix ${JSON.stringify(prefix)} cannot keep its keys in one Cluster slot: it must not be empty or start with "}"`,
+    );
+  }
+  return `{${prefix}}`;
 }

@@ -43,7 +43,7 @@ export function requestUrl(ex: Pick<Exchange, "headers" | "target" | "hostLines"
   }
   const { host: hostHeader, ":authority": authority } = ex.headers;
   if (typeof authority === "string" && typeof hostHeader === "string") {
-    if (hostHeader.toLowerCase() !== authority.toLowerCase()) {
+    if (sameHost(hostHeader) !== sameHost(authority)) {
       throw new CrierError("CRIER_ERR_BAD_REQUEST", "the Host header differs from :authority");
     }
   }
@@ -65,4 +65,13 @@ export function requestUrl(ex: Pick<Exchange, "headers" | "target" | "hostLines"
     "CRIER_ERR_BAD_REQUEST",
     "the request target must be a path (/…) or an absolute http(s) URL",
   );
+}
+
+// A host[:port] as it names its entity: case, a default port and a final dot make no
+// difference (`example.com:443` and `Example.com.` are `example.com`).
+function sameHost(host: string): string {
+  return host
+    .toLowerCase()
+    .replace(/:(?:80|443)$/, "")
+    .replace(/\.$/, "");
 }
