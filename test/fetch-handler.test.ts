@@ -75,6 +75,40 @@ describe("createFetchHandler, called with Request objects", () => {
     }
   });
 
+  test("answers the subscriptions API and the dashboard's figures whose client left during the token's check", async () => {
+    start({ subscriptions: true, dashboard: true });
+    const within = <T>(p: Promise<T>) =>
+      Promise.race([p, sleep(5000).then(() => assert.fail("the handler never answered"))]);
+    const token = await mintToken(SECRET, { subscribe: ["*"], admin: true });
+    for (const path of [`${MERCURE_PATH}/subscriptions`, "/dashboard.json"]) {
+      const leaving = new AbortController();
+      const answer = handler(
+        new Request(`${HUB}${path}`, {
+          headers: { Authorization: `Bearer ${token}` },
+          signal: leaving.signal,
+        }),
+      );
+      queueMicrotask(() => leaving.abort());
+      // Before: the promise never settled, holding the request.
+      assert.equal((await within(answer)).status, 499, path);
+    }
+  });
+
+  test("says in a HEAD answer how long the GET's body is, and rejects with clientAddress's own error", async () => {
+    start();
+    const get = await handler(new Request(`${HUB}/healthz`));
+    const head = await handler(new Request(`${HUB}/healthz`, { method: "HEAD" }));
+    assert.equal(head.body, null);
+    assert.equal(head.headers.get("content-length"), String((await get.text()).length));
+    await hub.close();
+    start({
+      clientAddress: () => {
+        throw new Error("the app's own bug");
+      },
+    });
+    await assert.rejects(handler(new Request(`${HUB}/healthz`)), /the app's own bug/);
+  });
+
   test("answers a publish whose body stream fails with 400, as node:http does", async () => {
     start();
     const body = new ReadableStream<Uint8Array>({

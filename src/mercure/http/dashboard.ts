@@ -54,7 +54,11 @@ async function sendFigures(
 ): Promise<void> {
   try {
     const exp = dashboard.open ? undefined : await authorize(ctx, ex, url);
-    if (ex.gone) return;
+    if (ex.gone) {
+      // Nobody reads this answer, but a Fetch caller waits for one (node:http drops it).
+      sendText(ex, 499, "the client closed the request");
+      return;
+    }
     // The figures' event stream is written straight to node's response; a Fetch handler
     // answers the snapshot, which the page polls instead.
     if (acceptsEventStream(ex) && ex instanceof NodeExchange) {

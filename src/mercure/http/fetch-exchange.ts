@@ -54,11 +54,14 @@ export class FetchExchange implements Exchange {
   reply(status: number, headers: ReplyHeaders, body?: string): void {
     if (this.#answered) return;
     this.#answered = true;
-    // The runtime frames the body itself (and sends no body for HEAD): a Content-Length of
-    // ours could only disagree with it.
-    const { "Content-Length": _, ...rest } = headers;
-    const content = body === undefined || body === "" || this.method === "HEAD" ? null : body;
-    this.#resolve(new Response(content, { status, headers: rest }));
+    // The runtime frames the body itself: a Content-Length of ours could only disagree with it.
+    // Except for HEAD, which has no body: there it says what GET's would be (RFC 9110 §8.6),
+    // where a runtime would say 0.
+    const { "Content-Length": length, ...rest } = headers;
+    const head = this.method === "HEAD";
+    const content = body === undefined || body === "" || head ? null : body;
+    const kept = head && length !== undefined ? { ...rest, "Content-Length": length } : rest;
+    this.#resolve(new Response(content, { status, headers: kept }));
   }
 
   lastOnConnection(): void {

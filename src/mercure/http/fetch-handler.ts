@@ -70,9 +70,12 @@ export function createFetchHandler(options: FetchHandlerOptions): FetchHandler {
         "the Mercure Fetch handler takes a Fetch Request (with url, headers and signal)",
       );
     }
+    // Outside the `try`: an app's clientAddress that throws is the app's error (the handler
+    // rejects with it), not a client's bad Host.
+    const address = clientAddress?.(request);
     let ex: FetchExchange;
     try {
-      ex = new FetchExchange(request, clientAddress?.(request));
+      ex = new FetchExchange(request, address);
     } catch {
       // Its URL does not parse: the authority the runtime built it from (the Host) is no host.
       return new Response("the Host header is not a valid host[:port]\n", {

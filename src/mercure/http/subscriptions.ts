@@ -66,7 +66,11 @@ export async function handleSubscriptions(
     // [spec] `lastEventID`: the identifier of the last event dispatched by the hub at the time of
     // this request. The value MUST be `earliest` if no events have been dispatched yet.
     const lastEventID = (await ctx.hub.lastEventId()) ?? "earliest";
-    if (ex.gone) return;
+    if (ex.gone) {
+      // Nobody reads this answer, but a Fetch caller waits for one (node:http drops it).
+      sendText(ex, 499, "the client closed the request");
+      return;
+    }
     const found = await documentFor(ctx, query, claims.revision);
     if (found === undefined) {
       // [spec] If the requested subscription does not exist, a `404` status code MUST be returned.
