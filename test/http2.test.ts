@@ -425,6 +425,21 @@ describe("the hub over HTTP/2", () => {
       host: "Example.COM.",
     });
     assert.equal(alike.headers[":status"], 200);
+    const alikeOnPort = await subscribe(session, "topic=a", {
+      ":authority": "example.com:8443",
+      host: "example.com.:8443",
+    });
+    assert.equal(alikeOnPort.headers[":status"], 200);
+    // Over TLS :80 is a port of its own, not the default one.
+    const otherPort = session.request({
+      ":path": "/.well-known/mercure?topic=a",
+      ":authority": "example.com:80",
+      host: "example.com:443",
+    });
+    otherPort.on("error", () => {});
+    otherPort.resume();
+    const [otherPortHeaders] = (await once(otherPort, "response")) as [IncomingHttpHeaders];
+    assert.equal(otherPortHeaders[":status"], 400);
   });
 
   test("takes request headers up to 16 KB, as over HTTP/1.1, and refuses the stream past them", async () => {

@@ -33,7 +33,7 @@ function isHost(host: string): boolean {
  * start with `//`; absolute-form targets (`http://host/path`) give their path and query.
  * Throws `CRIER_ERR_BAD_REQUEST` for any other form or a target that does not parse.
  */
-export function requestUrl(ex: Pick<Exchange, "headers" | "target" | "hostLines">): URL {
+export function requestUrl(ex: Pick<Exchange, "headers" | "target" | "hostLines" | "secure">): URL {
   // [spec, RFC 9112 §3.2] A server MUST respond with a 400 (Bad Request) status code to any
   // HTTP/1.1 request message that lacks a Host header field and to any request message that
   // contains more than one Host header field line or a Host header field with an invalid field
@@ -43,7 +43,7 @@ export function requestUrl(ex: Pick<Exchange, "headers" | "target" | "hostLines"
   }
   const { host: hostHeader, ":authority": authority } = ex.headers;
   if (typeof authority === "string" && typeof hostHeader === "string") {
-    if (sameHost(hostHeader) !== sameHost(authority)) {
+    if (sameHost(hostHeader, ex.secure) !== sameHost(authority, ex.secure)) {
       throw new CrierError("CRIER_ERR_BAD_REQUEST", "the Host header differs from :authority");
     }
   }
@@ -67,11 +67,14 @@ export function requestUrl(ex: Pick<Exchange, "headers" | "target" | "hostLines"
   );
 }
 
-// A host[:port] as it names its entity: case, a default port and a final dot make no
-// difference (`example.com:443` and `Example.com.` are `example.com`).
-function sameHost(host: string): string {
-  return host
-    .toLowerCase()
-    .replace(/:(?:80|443)$/, "")
-    .replace(/\.$/, "");
+// A host[:port] as it names its entity: case, the scheme's default port and a final dot make
+// no difference (over TLS, `example.com:443` and `Example.com.` are `example.com`; with any
+// port, `example.com.:8443` is `example.com:8443`). One that does not parse stays as written.
+function sameHost(host: string, secure: boolean): string {
+  try {
+    const { hostname, port } = new URL(`${secure ? "https" : "http"}://${host}/`);
+    return `${hostname.replace(/\.$/, "")}:${port}`;
+  } catch {
+    return host;
+  }
 }
