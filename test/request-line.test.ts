@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { KEY, type Run, serve } from "./cli-harness.ts";
+import { KEY, type Run, serve, waitFor } from "./cli-harness.ts";
+import { sign } from "./tokens.ts";
 
 /** Sends raw bytes on a fresh connection and resolves with everything the hub answers. */
 async function raw(url: string, bytes: string): Promise<string> {
@@ -89,5 +90,39 @@ describe("request targets node:http accepts but URL does not", () => {
       "GET http://localhost/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n",
     );
     assert.match(answer, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok\n$/);
+  });
+
+  // [RFC 9112 §3.2.2] the origin server MUST ignore the received Host header field and use the
+  // host information of the request-target: a relative URL pattern resolves against the target's.
+  test("takes the hub's own origin from an absolute-form target, not from Host", async () => {
+    const { port } = new URL(hub.url);
+    const socket = connect(Number(port), "127.0.0.1");
+    let received = "";
+    socket.setEncoding("utf8").on("data", (chunk: string) => {
+      received += chunk;
+    });
+    socket.write(
+      "GET http://a.example/.well-known/mercure?match_urlpattern=/books/* HTTP/1.1\r\nHost: b.example\r\n\r\n",
+    );
+    try {
+      await waitFor(() => (received.includes("\r\n\r\n") ? true : undefined), "the head");
+      assert.match(received, /^HTTP\/1\.1 200 /);
+      const token = await sign({ mercure: { publish: ["*"] } }, KEY);
+      for (const topic of ["http://b.example/books/1", "http://a.example/books/2"]) {
+        const answer = await fetch(new URL("/.well-known/mercure", hub.url), {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}` },
+          body: new URLSearchParams({ topic, data: topic }),
+        });
+        assert.equal(answer.status, 200);
+      }
+      await waitFor(
+        () => (received.includes("data: http://a.example/books/2") ? true : undefined),
+        "the update",
+      );
+      assert.doesNotMatch(received, /data: http:\/\/b\.example/);
+    } finally {
+      socket.destroy();
+    }
   });
 });

@@ -39,9 +39,15 @@ export class NodeExchange implements Exchange {
       : String((this.req as { originalUrl?: unknown }).originalUrl);
   }
 
+  // [RFC 9112 §3.2.2] When an origin server receives a request with an absolute-form of
+  // request-target, the origin server MUST ignore the received Host header field (if any) and
+  // instead use the host information of the request-target.
   get headers(): ExchangeHeaders {
-    return this.req.headers;
+    if (this.#headers === undefined)
+      this.#headers = addressedHeaders(this.req.headers, this.target);
+    return this.#headers;
   }
+  #headers: ExchangeHeaders | undefined;
 
   get secure(): boolean {
     return "encrypted" in this.req.socket;
@@ -88,4 +94,17 @@ export class NodeExchange implements Exchange {
   stream(hub: Hub, options: SubscribeOptions): Subscription {
     return subscribeNode(hub, this.req, this.res, options);
   }
+}
+
+// The request's headers, with `host` the authority of an absolute-form target (one that does not
+// parse is left as it is: the router refuses the target).
+function addressedHeaders(headers: ExchangeHeaders, target: string): ExchangeHeaders {
+  if (!/^https?:\/\//i.test(target)) return headers;
+  let host: string;
+  try {
+    host = new URL(target).host;
+  } catch {
+    return headers;
+  }
+  return { ...headers, host };
 }
