@@ -36,6 +36,7 @@ export const CASES = {
   ids: "publisher and generated ids are kept and resumable on any node",
   duplicate: "a publisher id still held is refused with CRIER_ERR_DUPLICATE_ID on every node",
   unknown: "an unknown, trimmed or other-epoch id answers earliest (replay undefined)",
+  newest: "a node started on a stored history knows its newest id before it delivers one",
   length: "the history is bounded in length",
   age: "the history is bounded in age",
   unavailable:
@@ -269,6 +270,25 @@ export function contract(
         const marker = await b.backplane.publish(fields("marker"));
         await until(() => b.delivered.length >= 1, "the marker delivered");
         assert.deepEqual(ids(b.delivered), [marker.id]);
+      },
+
+      async newest() {
+        const namespace = engine.namespace();
+        const [a] = (await nodes(1, undefined, namespace)) as [Node];
+        let last: Update | undefined;
+        for (const data of ["1", "2", "3"]) last = await a.backplane.publish(fields(data));
+        await until(() => a.delivered.length === 3, "3 delivered");
+        // A node (re)started now: nothing more is published, so it delivers nothing, yet a
+        // stream opened on it names the newest id (the hub's `Last-Event-ID`, the subscription
+        // API's `lastEventID`), not none, which would read as `earliest`.
+        const late = await startNode(engine.open(namespace));
+        assert.equal(await late.backplane.lastEventId(), last?.id);
+        assert.equal(late.backplane.newestAtStart?.()?.id, last?.id);
+        assert.equal(late.delivered.length, 0);
+        // Once it delivers, the newest is what it delivered.
+        const next = await a.backplane.publish(fields("4"));
+        await until(() => late.delivered.length === 1, "the next on the new node");
+        assert.equal(await late.backplane.lastEventId(), next.id);
       },
 
       async outage() {

@@ -33,6 +33,7 @@ export const memory: Engine = {
   lengthSlack: 0,
   unsupported: {
     age: "bounded by count and bytes (`maxEvents`, `maxBytes`), not by age",
+    newest: "nothing stored to start on: a new node's history is empty (it is in the process)",
     unavailable: "nothing to reach: the history is in the process",
     outage: "nothing to lose: the history is in the process",
   },

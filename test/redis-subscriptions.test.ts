@@ -131,3 +131,39 @@ describe("active subscriptions on two nodes sharing Redis", { skip, timeout: 30_
     }
   });
 });
+
+// Before, a node that had delivered nothing yet named no id: a fresh stream had no Last-Event-ID
+// and the subscription API said `earliest`, from which a client would replay everything.
+describe("a node started on updates stored in Redis", { skip, timeout: 30_000 }, () => {
+  const prefix = uniquePrefix("newest");
+  const hubs: TestHub[] = [];
+  after(async () => {
+    await Promise.all(hubs.map((h) => h.close()));
+    await deletePrefix(prefix);
+  });
+
+  async function node(): Promise<TestHub> {
+    const backplane = new RedisBackplane({ url: REDIS_URL, prefix });
+    const hub = await startHub({ backplane, keepAliveMs: 0 }, { subscriptions: true });
+    await hub.hub.ready();
+    hubs.push(hub);
+    return hub;
+  }
+
+  test("names the newest in the subscription API and in a fresh stream's head", async () => {
+    const a = await node();
+    await a.hub.publish({ topics: "https://example.com/before", data: "1" });
+    const newest = await a.hub.publish({ topics: "https://example.com/before", data: "2" });
+    const late = await node();
+    // (Asked first: a stream's own subscription event is an update too.)
+    const jwt = await mintToken(SECRET, { subscribe: ["*"] });
+    const res = await fetch(`${new URL(late.url).origin}/.well-known/mercure/subscriptions`, {
+      headers: { Authorization: `Bearer ${jwt}` },
+    });
+    assert.equal(((await res.json()) as { lastEventID: string }).lastEventID, newest.id);
+    const stream = await openStream(`${late.url}?topic=https://example.com/before`);
+    stream.close();
+    assert.equal(stream.headers["last-event-id"], newest.id);
+    assert.equal(stream.headers["mercure-last-event-id"], newest.id);
+  });
+});

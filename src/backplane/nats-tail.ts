@@ -15,7 +15,7 @@
  */
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decodeMessage, type NatsHistory } from "../history/nats.ts";
+import { decodeMessage, type NatsHistory, type StreamState } from "../history/nats.ts";
 import type { Update } from "../update.ts";
 import type { Availability } from "./availability.ts";
 import { loadJetStream } from "./nats-client.ts";
@@ -48,6 +48,8 @@ export class NatsTail {
   #epoch: string | undefined;
   #position = 0;
   #lastId: string | undefined;
+  // The stream's newest update when the tail started, until it starts over (a new epoch).
+  #newestAtStart: Update | undefined;
   // This node's publishes the consumer has not reached yet (and that were not delivered early).
   readonly #own = new OwnUpdates<number, Update>(
     (a, b) => a < b,
@@ -76,6 +78,14 @@ export class NatsTail {
   /** The id of the last update delivered here, if any since the start or the last new epoch. */
   get lastId(): string | undefined {
     return this.#lastId;
+  }
+
+  /**
+   * The newest update stored when the tail started (see `Backplane.newestAtStart`); `undefined`
+   * once the stream has started over.
+   */
+  get newestAtStart(): Update | undefined {
+    return this.#newestAtStart;
   }
 
   /** How this node's own publishes were delivered (see `NatsBackplane.ownDelivered`). */
@@ -109,6 +119,7 @@ export class NatsTail {
   async follow(history: NatsHistory, nc: NatsConnection): Promise<void> {
     let state = await history.state();
     if (this.#epoch === undefined) {
+      this.#newestAtStart = await newestOf(history, state);
       this.#epoch = state.epoch;
       this.#position = state.last;
     } else if (state.epoch !== this.#epoch) {
@@ -209,10 +220,22 @@ export class NatsTail {
     this.#epoch = epoch;
     this.#position = position;
     this.#lastId = undefined;
+    this.#newestAtStart = undefined;
     this.#own.clear();
     this.#host.newEpoch(epoch);
     // The stream this node was delivering is gone: its live subscribers may have missed
     // updates, and are told so by being sent back to resume.
     this.#reset?.();
+  }
+}
+
+// The update at the stream's last sequence, if it is one of this epoch's and still stored. Only
+// a hint (the id a fresh stream names): a failed read gives none rather than holding up the start.
+async function newestOf(history: NatsHistory, state: StreamState): Promise<Update | undefined> {
+  if (state.last <= state.epochStart || state.last < state.first) return undefined;
+  try {
+    return (await history.range(state.epoch, state.last - 1, state.last))?.[0];
+  } catch {
+    return undefined;
   }
 }

@@ -225,7 +225,11 @@ export class NatsBackplane extends EventEmitter<NatsBackplaneEvents> implements 
   }
 
   lastEventId(): string | undefined {
-    return this.#tail?.lastId;
+    return this.#tail?.lastId ?? this.#tail?.newestAtStart?.id;
+  }
+
+  newestAtStart(): Update | undefined {
+    return this.#tail?.newestAtStart;
   }
 
   /** How many messages the stream holds; rejects while NATS is unavailable. */

@@ -66,6 +66,8 @@ export class RedisTail {
   #epoch: string | undefined;
   #position: Position = "0-0";
   #lastId: string | undefined;
+  // The stream's newest update when the tail started, until it delivers one or starts over.
+  #newestAtStart: Update | undefined;
   // This node's publishes the tail has not reached yet (and that were not delivered early).
   readonly #own = new OwnUpdates<Position, Entry>(isBefore, (e) => e.update.bytes.length);
   #deliveredEarly = 0;
@@ -93,6 +95,14 @@ export class RedisTail {
     return this.#lastId;
   }
 
+  /**
+   * The newest update stored when the tail started (see `Backplane.newestAtStart`); `undefined`
+   * once the tail has started over (a new epoch, a lost position).
+   */
+  get newestAtStart(): Update | undefined {
+    return this.#newestAtStart;
+  }
+
   /** How this node's own publishes were delivered (see `RedisBackplane.ownDelivered`). */
   get ownDelivered(): { readonly early: number; readonly kept: number } {
     return { early: this.#deliveredEarly, kept: this.#deliveredKept };
@@ -117,7 +127,10 @@ export class RedisTail {
         await Promise.all([ready(host.commands), ready(host.tail)]);
         if (this.#epoch === undefined) {
           const epoch = await host.history.epoch();
-          this.#position = await host.history.newestPosition();
+          const newest = await host.history.newest();
+          this.#position = newest?.[0] ?? "0-0";
+          const entry = newest && decodeEntry(newest);
+          this.#newestAtStart = entry?.epoch === epoch ? entry.update : undefined;
           this.#epoch = epoch;
           started();
         } else if (!(await this.#checkEpoch())) {
@@ -234,6 +247,7 @@ export class RedisTail {
     this.#epoch = epoch;
     this.#position = "0-0";
     this.#lastId = undefined;
+    this.#newestAtStart = undefined;
     this.#own.clear();
     this.#host.newEpoch(epoch);
     // The stream this node was delivering is gone: its live subscribers may have missed
@@ -285,6 +299,7 @@ export class RedisTail {
     )) as RawEntry[];
     this.#position = newest?.[0] ?? "0-0";
     this.#lastId = undefined;
+    this.#newestAtStart = undefined;
     // Positions in the new primary's stream may repeat those of the lost entries.
     this.#own.clear();
     this.#host.lost(position);

@@ -344,7 +344,11 @@ export class RedisBackplane extends EventEmitter<RedisBackplaneEvents> implement
   }
 
   lastEventId(): string | undefined {
-    return this.#reader.lastId;
+    return this.#reader.lastId ?? this.#reader.newestAtStart?.id;
+  }
+
+  newestAtStart(): Update | undefined {
+    return this.#reader.newestAtStart;
   }
 
   /** How many entries the stream holds; rejects while Redis is unavailable. */

@@ -225,10 +225,16 @@ export class RedisHistory {
     return this.#redis.xlen(this.keys.stream);
   }
 
-  /** The newest entry's position, or `0-0` when the stream is empty or missing. */
-  async newestPosition(): Promise<Position> {
-    const newest = await this.#redis.xrevrange(this.keys.stream, "+", "-", "COUNT", 1);
-    return newest[0]?.[0] ?? "0-0";
+  /** The newest entry, or `undefined` when the stream is empty or missing. */
+  async newest(): Promise<RawEntry | undefined> {
+    const [newest] = (await this.#redis.xrevrange(
+      this.keys.stream,
+      "+",
+      "-",
+      "COUNT",
+      1,
+    )) as RawEntry[];
+    return newest;
   }
 
   /**
