@@ -18,6 +18,15 @@ import {
 
 const skip = await redisSkipReason("redis-subscriptions (subscription events across nodes)");
 
+/** A hub node on `prefix` with the subscription API, ready, and kept in `hubs` to close. */
+async function subscriptionsNode(prefix: string, hubs: TestHub[]): Promise<TestHub> {
+  const backplane = new RedisBackplane({ url: REDIS_URL, prefix });
+  const hub = await startHub({ backplane, keepAliveMs: 0 }, { subscriptions: true });
+  await hub.hub.ready();
+  hubs.push(hub);
+  return hub;
+}
+
 describe("active subscriptions on two nodes sharing Redis", { skip, timeout: 30_000 }, () => {
   const prefix = uniquePrefix("subscriptions");
   const hubs: TestHub[] = [];
@@ -28,13 +37,7 @@ describe("active subscriptions on two nodes sharing Redis", { skip, timeout: 30_
     await deletePrefix(prefix);
   });
 
-  async function node(): Promise<TestHub> {
-    const backplane = new RedisBackplane({ url: REDIS_URL, prefix });
-    const hub = await startHub({ backplane, keepAliveMs: 0 }, { subscriptions: true });
-    await hub.hub.ready();
-    hubs.push(hub);
-    return hub;
-  }
+  const node = () => subscriptionsNode(prefix, hubs);
 
   test("a subscription on one node is announced to a watcher on the other; each API lists both nodes' subscriptions", async () => {
     const [a, b] = [await node(), await node()];
@@ -142,13 +145,7 @@ describe("a node started on updates stored in Redis", { skip, timeout: 30_000 },
     await deletePrefix(prefix);
   });
 
-  async function node(): Promise<TestHub> {
-    const backplane = new RedisBackplane({ url: REDIS_URL, prefix });
-    const hub = await startHub({ backplane, keepAliveMs: 0 }, { subscriptions: true });
-    await hub.hub.ready();
-    hubs.push(hub);
-    return hub;
-  }
+  const node = () => subscriptionsNode(prefix, hubs);
 
   test("names the newest in the subscription API and in a fresh stream's head", async () => {
     const a = await node();

@@ -12,6 +12,7 @@ import type { Hub, SubscribeOptions } from "../../hub.ts";
 import type { Subscription } from "../../subscriber.ts";
 import { readBody } from "./body.ts";
 import type { Exchange, ExchangeHeaders, ReplyHeaders } from "./exchange.ts";
+import { isAbsoluteForm } from "./target.ts";
 
 /** A request of node:http answered through its `ServerResponse`. */
 export class NodeExchange implements Exchange {
@@ -20,6 +21,8 @@ export class NodeExchange implements Exchange {
   // Read on arrival: node:http2's compatibility socket answers `undefined` once the stream has
   // closed, which a check made after the token's verification would count as another address.
   readonly remoteAddress: string | undefined;
+  // The request's headers as the hub reads them (see `headers`), made on first use.
+  #headers: ExchangeHeaders | undefined;
 
   constructor(req: NodeRequest, res: NodeResponse) {
     this.req = req;
@@ -47,7 +50,6 @@ export class NodeExchange implements Exchange {
       this.#headers = addressedHeaders(this.req.headers, this.target);
     return this.#headers;
   }
-  #headers: ExchangeHeaders | undefined;
 
   get secure(): boolean {
     return "encrypted" in this.req.socket;
@@ -99,7 +101,7 @@ export class NodeExchange implements Exchange {
 // The request's headers, with `host` the authority of an absolute-form target (one that does not
 // parse is left as it is: the router refuses the target).
 function addressedHeaders(headers: ExchangeHeaders, target: string): ExchangeHeaders {
-  if (!/^https?:\/\//i.test(target)) return headers;
+  if (!isAbsoluteForm(target)) return headers;
   let host: string;
   try {
     host = new URL(target).host;

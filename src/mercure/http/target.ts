@@ -27,6 +27,11 @@ function isHost(host: string): boolean {
   }
 }
 
+/** True for an absolute-form request target (`http://host/path`, `https://…`). */
+export function isAbsoluteForm(target: string): boolean {
+  return /^https?:\/\//i.test(target);
+}
+
 /**
  * The path and query of the request as a URL (its origin is a placeholder: use `pathname` and
  * `searchParams` only). Origin-form targets (`/path?query`) are read as paths even when they
@@ -54,7 +59,7 @@ export function requestUrl(ex: Pick<Exchange, "headers" | "target" | "hostLines"
   const { target } = ex;
   try {
     if (target.startsWith("/")) return new URL(`http://hub.invalid${target}`);
-    if (/^https?:\/\//i.test(target)) {
+    if (isAbsoluteForm(target)) {
       const absolute = new URL(target);
       return new URL(`http://hub.invalid${absolute.pathname}${absolute.search}`);
     }
